@@ -1,0 +1,67 @@
+// California Housing (StatLib cal_housing.data): reader, scikit-learn's 8 features, the paper's
+// split (numpy RandomState(42).rand thresholds 0.7 / 0.9) and the train-split standardisation.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace dynpmnn {
+
+struct DataError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Rows × columns, row-major.
+struct Table {
+  int rows = 0;
+  int cols = 0;
+  std::vector<double> values;  // (rows, cols)
+};
+
+struct Dataset {
+  int rows = 0;
+  int features = 0;
+  int targets = 1;
+  std::vector<double> x;  // (rows, features), standardised
+  std::vector<double> y;  // (rows, targets), unscaled
+};
+
+// Per-feature standardisation fitted on the train split (mean, unbiased std).
+struct Scaler {
+  std::vector<double> mean;
+  std::vector<double> std;
+  void apply(std::vector<double>& x, int features) const;
+};
+
+struct SplitData {
+  Dataset train, val, test;
+  Scaler scaler;
+  std::vector<std::string> feature_names;
+  std::string source;  // the file read
+};
+
+inline constexpr const char* kCaliforniaSha256 =
+    "a2b44dcc7e1c9091b43c4f458b25cbd1f7e8068d08edd26bc4703108d3fa6214";
+inline constexpr const char* kDataEnvVar = "DYNPMNN_DATA";
+
+// Look-up order: `explicit_path` (--data) if not empty, $DYNPMNN_DATA, the repo cache
+// data/cache/cal_housing.data (filled by data/fetch_california.sh), ../shared/data/cal_housing.data
+// beside the repo. Throws DataError listing every place tried and how to fetch the file.
+std::string locate_california(const std::string& explicit_path);
+
+// numpy.random.RandomState(seed).rand(n), through std::mt19937.
+std::vector<double> numpy_rand(std::uint32_t seed, std::size_t n);
+
+// Reads the raw 9-column file; DataError names the file, line and column of anything malformed.
+Table read_california_raw(const std::string& path);
+
+// Raw table → 8 features (MedInc, HouseAge, AveRooms, AveBedrms, Population, AveOccup, Latitude,
+// Longitude) and target MedHouseVal in $100k, split and standardised as the paper does.
+SplitData make_california_splits(const Table& raw, const std::string& source);
+
+// locate + read + split.
+SplitData load_california(const std::string& explicit_path);
+
+}  // namespace dynpmnn

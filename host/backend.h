@@ -1,0 +1,67 @@
+// A backend trains and evaluates one model on data it holds: the CPU reference (cpu_backend.cpp)
+// or CUDA (cuda_backend.cu). The trainer (trainer.h) drives either through this interface and
+// owns the host-side master copy of the best parameters.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "data/california.h"
+#include "kernels/elementwise_math.h"
+#include "models/dynpmnn.h"
+
+namespace dynpmnn {
+
+enum class Split : int { kTrain = 0, kVal = 1, kTest = 2 };
+
+struct TrainHyper {
+  int batch_size = 32;
+  AdamHyper adam;
+  std::uint64_t seed = 0;  // shuffling; the parameters are initialised by the caller
+};
+
+// Where a training epoch first produced a non-finite value.
+struct Divergence {
+  bool diverged = false;
+  int epoch = -1;
+  long step = -1;     // minibatch index inside the epoch
+  int layer = -1;     // FHN layer index, spec.layers.size() for the readout, -2 for the loss/gradients
+};
+
+struct EpochStats {
+  double train_loss = 0;  // mean minibatch MSE over the epoch (up to the divergence, if any)
+  long steps = 0;
+  Divergence divergence;
+};
+
+// The order in which an epoch visits the training rows: rows sorted by a 64-bit hash of
+// (seed, epoch, row), ties by row. Both backends use it, the GPU computing it on the device.
+std::uint64_t shuffle_key(std::uint64_t seed, int epoch, std::uint32_t row);
+std::vector<std::uint32_t> epoch_permutation(std::uint64_t seed, int epoch, std::uint32_t rows);
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;  // "cpu" or "cuda (<device name>)"
+  // Holds the three splits (the GPU copies them to the device once).
+  virtual void set_data(const SplitData& data) = 0;
+  // Replaces the parameters (table order) and resets the Adam state and step count.
+  virtual void set_params(std::span<const double> params) = 0;
+  virtual void get_params(std::span<double> out) const = 0;
+  // One pass over the training split in epoch_permutation order, minibatches of batch_size
+  // (the last one smaller), an Adam step after each. Stops at the first non-finite value.
+  virtual EpochStats train_epoch(int epoch) = 0;
+  // Predictions (rows, outputs) for a split, with the current parameters.
+  virtual std::vector<double> predict(Split split) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(const ModelSpec& spec, const TrainHyper& hyper);
+
+// Null when this build has no CUDA backend or no device is present; `why` says which.
+bool cuda_available(std::string* why);
+std::unique_ptr<Backend> make_cuda_backend(const ModelSpec& spec, const TrainHyper& hyper);
+
+}  // namespace dynpmnn

@@ -1,0 +1,47 @@
+// Everything a training run is configured by, with flat key names (the CLI's --set key=value and
+// the TOML file use the same names). Defaults are the paper's California Housing experiment.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/dynpmnn.h"
+
+namespace dynpmnn {
+
+struct Config {
+  // data
+  std::string data;  // path of cal_housing.data; empty: the look-up order of data/california.h
+  // model
+  int layers = 1;
+  int neurons = 1;
+  std::string coupling = "initial";   // initial | current
+  bool layernorm = true;
+  std::string activation = "silu";    // silu | tanh | identity
+  double dt = 20.0;
+  double t_end = 500.0;
+  double clip = 0.0;                  // 0: none
+  double fhn_a = 0.2, fhn_b = 0.02, fhn_g = 3.0, fhn_I = 0.0;
+  bool train_a = false, train_b = false, train_g = false, train_I = false;
+  // training
+  int epochs = 100;
+  int batch_size = 32;
+  double lr = 5e-4;
+  double weight_decay = 5e-3;
+  int patience = 10;
+  double min_delta = 0.05;
+  std::uint64_t seed = 0;
+  std::string device = "auto";        // auto | cpu | cuda
+  std::string out;                    // run folder; empty: runs/<preset or "run">-<timestamp>
+  std::string preset;                 // the preset this config started from, if any
+
+  ModelSpec model_spec(int inputs, int outputs) const;
+  void validate() const;  // throws ConfigError naming the key and the value
+};
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace dynpmnn

@@ -1,0 +1,112 @@
+#include "kernels/fhn.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace dynpmnn {
+
+const char* to_string(Coupling c) {
+  switch (c) {
+    case Coupling::kInitialCondition: return "initial";
+    case Coupling::kCurrent: return "current";
+  }
+  return "?";
+}
+
+Coupling coupling_from_string(const std::string& s) {
+  if (s == "initial" || s == "initial_condition" || s == "ic") return Coupling::kInitialCondition;
+  if (s == "current") return Coupling::kCurrent;
+  throw std::invalid_argument("unknown coupling '" + s + "' (expected 'initial' or 'current')");
+}
+
+void FhnShape::validate() const {
+  if (batch < 0) throw std::invalid_argument("FHN layer: batch must be >= 0, got " + std::to_string(batch));
+  if (neurons <= 0) throw std::invalid_argument("FHN layer: neurons must be > 0, got " + std::to_string(neurons));
+  if (steps <= 0) throw std::invalid_argument("FHN layer: steps must be > 0, got " + std::to_string(steps));
+  if (!(dt > 0) || !std::isfinite(dt)) throw std::invalid_argument("FHN layer: dt must be > 0 and finite");
+  if (std::isnan(clip)) throw std::invalid_argument("FHN layer: clip is NaN");
+}
+
+namespace {
+
+template <typename T>
+void initial_state(const FhnShape& s, const T* in, int b, int n, T& v, T& w, T& current) {
+  const int N = s.neurons;
+  if (s.coupling == Coupling::kInitialCondition) {
+    v = in[static_cast<std::size_t>(b) * 2 * N + n];
+    w = in[static_cast<std::size_t>(b) * 2 * N + N + n];
+    current = T(0);
+  } else {
+    v = T(0);
+    w = T(0);
+    current = in[static_cast<std::size_t>(b) * N + n];
+  }
+}
+
+}  // namespace
+
+template <typename T>
+bool fhn_forward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* out, T* ckpt_v, T* ckpt_w) {
+  const int N = s.neurons;
+  const std::size_t stride = static_cast<std::size_t>(s.batch) * N;
+  bool finite = true;
+  for (int b = 0; b < s.batch; ++b) {
+    for (int n = 0; n < N; ++n) {
+      T v, w, extra;
+      initial_state(s, in, b, n, v, w, extra);
+      const FhnParams<T> prm{p.a[n], p.b[n], p.g[n], p.I[n]};
+      const std::size_t at = static_cast<std::size_t>(b) * N + n;
+      fhn_forward_trajectory(v, w, prm, prm.I + extra, T(s.dt), s.steps, T(s.clip),
+                             ckpt_v ? ckpt_v + at : nullptr, ckpt_w ? ckpt_w + at : nullptr, stride);
+      out[static_cast<std::size_t>(b) * 2 * N + n] = v;
+      out[static_cast<std::size_t>(b) * 2 * N + N + n] = w;
+      finite = finite && is_finite_value(v) && is_finite_value(w);
+    }
+  }
+  return finite;
+}
+
+template <typename T>
+void fhn_backward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, const T* ckpt_v,
+                      const T* ckpt_w, const T* d_out, T* d_in, FhnGradPtrs<T> d_params) {
+  const int N = s.neurons;
+  const std::size_t stride = static_cast<std::size_t>(s.batch) * N;
+  for (int n = 0; n < N; ++n) {
+    FhnParamGrad<T> sum;
+    const FhnParams<T> prm{p.a[n], p.b[n], p.g[n], p.I[n]};
+    for (int b = 0; b < s.batch; ++b) {
+      T v0, w0, extra;
+      initial_state(s, in, b, n, v0, w0, extra);
+      const std::size_t at = static_cast<std::size_t>(b) * N + n;
+      T lv = d_out[static_cast<std::size_t>(b) * 2 * N + n];
+      T lw = d_out[static_cast<std::size_t>(b) * 2 * N + N + n];
+      FhnParamGrad<T> grad;
+      fhn_backward_trajectory(v0, w0, prm, prm.I + extra, T(s.dt), s.steps, T(s.clip), ckpt_v + at,
+                              ckpt_w + at, stride, lv, lw, grad);
+      if (s.coupling == Coupling::kInitialCondition) {
+        d_in[static_cast<std::size_t>(b) * 2 * N + n] = lv;
+        d_in[static_cast<std::size_t>(b) * 2 * N + N + n] = lw;
+      } else {
+        d_in[static_cast<std::size_t>(b) * N + n] = grad.I;
+      }
+      sum.a += grad.a;
+      sum.b += grad.b;
+      sum.g += grad.g;
+      sum.I += grad.I;
+    }
+    if (d_params.a) d_params.a[n] = sum.a;
+    if (d_params.b) d_params.b[n] = sum.b;
+    if (d_params.g) d_params.g[n] = sum.g;
+    if (d_params.I) d_params.I[n] = sum.I;
+  }
+}
+
+template bool fhn_forward_cpu<float>(const FhnShape&, const float*, FhnParamPtrs<float>, float*, float*, float*);
+template bool fhn_forward_cpu<double>(const FhnShape&, const double*, FhnParamPtrs<double>, double*, double*, double*);
+template void fhn_backward_cpu<float>(const FhnShape&, const float*, FhnParamPtrs<float>, const float*,
+                                      const float*, const float*, float*, FhnGradPtrs<float>);
+template void fhn_backward_cpu<double>(const FhnShape&, const double*, FhnParamPtrs<double>, const double*,
+                                       const double*, const double*, double*, FhnGradPtrs<double>);
+
+}  // namespace dynpmnn

@@ -1,0 +1,145 @@
+#include "kernels/ops.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#if defined(DYNPMNN_HAVE_CBLAS)
+#include <cblas.h>
+#endif
+
+namespace dynpmnn {
+
+const char* to_string(Activation a) {
+  switch (a) {
+    case Activation::kSiLU: return "silu";
+    case Activation::kTanh: return "tanh";
+    case Activation::kIdentity: return "identity";
+  }
+  return "?";
+}
+
+Activation activation_from_string(const std::string& s) {
+  if (s == "silu") return Activation::kSiLU;
+  if (s == "tanh") return Activation::kTanh;
+  if (s == "identity" || s == "none") return Activation::kIdentity;
+  throw std::invalid_argument("unknown activation '" + s + "' (expected silu, tanh or identity)");
+}
+
+namespace {
+
+// C (M, N) = alpha · op(A) · op(B) + beta · C, row-major; the reference loop where OpenBLAS is
+// absent, and for float (our CPU path trains in double, float is only for tests).
+template <typename T>
+void gemm_loop(bool trans_a, bool trans_b, int M, int N, int K, const T* A, int lda, const T* B, int ldb,
+               T beta, T* C, int ldc) {
+  for (int i = 0; i < M; ++i) {
+    for (int j = 0; j < N; ++j) {
+      T acc = 0;
+      for (int k = 0; k < K; ++k) {
+        const T a = trans_a ? A[static_cast<std::size_t>(k) * lda + i] : A[static_cast<std::size_t>(i) * lda + k];
+        const T b = trans_b ? B[static_cast<std::size_t>(j) * ldb + k] : B[static_cast<std::size_t>(k) * ldb + j];
+        acc += a * b;
+      }
+      T& c = C[static_cast<std::size_t>(i) * ldc + j];
+      c = (beta == T(0) ? T(0) : beta * c) + acc;
+    }
+  }
+}
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, const T* A, int lda, const T* B, int ldb, T beta,
+          T* C, int ldc) {
+  if (M == 0 || N == 0) return;
+#if defined(DYNPMNN_HAVE_CBLAS)
+  // Tiny products (the paper's 8→2 layer) are faster in the loop than through the BLAS call.
+  if constexpr (std::is_same_v<T, double>) {
+    if (static_cast<long>(M) * N * K >= 4096) {
+      cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M,
+                  N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+  }
+#endif
+  gemm_loop(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace
+
+template <typename T>
+void dense_forward_cpu(const T* x, const T* W, const T* bias, int B, int in, int out, T* y) {
+  gemm(false, true, B, out, in, x, in, W, in, T(0), y, out);
+  if (bias) {
+    for (int b = 0; b < B; ++b)
+      for (int o = 0; o < out; ++o) y[static_cast<std::size_t>(b) * out + o] += bias[o];
+  }
+}
+
+template <typename T>
+void dense_backward_cpu(const T* x, const T* W, const T* dy, int B, int in, int out, T* dx, T* dW, T* dbias) {
+  if (dx) gemm(false, false, B, in, out, dy, out, W, in, T(0), dx, in);
+  if (dW) gemm(true, false, out, in, B, dy, out, x, in, T(0), dW, in);
+  if (dbias) {
+    std::fill(dbias, dbias + out, T(0));
+    for (int b = 0; b < B; ++b)
+      for (int o = 0; o < out; ++o) dbias[o] += dy[static_cast<std::size_t>(b) * out + o];
+  }
+}
+
+template <typename T>
+void layernorm_forward_cpu(const T* x, const T* gamma, const T* beta, int B, int D, T* y, T* xhat, T* rstd) {
+  for (int b = 0; b < B; ++b) {
+    const std::size_t row = static_cast<std::size_t>(b) * D;
+    rstd[b] = layernorm_row_forward(x + row, D, gamma, beta, y + row, xhat + row);
+  }
+}
+
+template <typename T>
+void layernorm_backward_cpu(const T* dy, const T* xhat, const T* rstd, const T* gamma, int B, int D, T* dx,
+                            T* dgamma, T* dbeta) {
+  if (dgamma) std::fill(dgamma, dgamma + D, T(0));
+  if (dbeta) std::fill(dbeta, dbeta + D, T(0));
+  for (int b = 0; b < B; ++b) {
+    const std::size_t row = static_cast<std::size_t>(b) * D;
+    layernorm_row_backward(dy + row, xhat + row, rstd[b], gamma, D, dx + row);
+    for (int i = 0; i < D; ++i) {
+      if (dgamma) dgamma[i] += dy[row + i] * xhat[row + i];
+      if (dbeta) dbeta[i] += dy[row + i];
+    }
+  }
+}
+
+template <typename T>
+void activation_forward_cpu(Activation act, const T* x, std::size_t n, T* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = activation_forward(act, x[i]);
+}
+
+template <typename T>
+void activation_backward_cpu(Activation act, const T* x, const T* dy, std::size_t n, T* dx) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * activation_derivative(act, x[i]);
+}
+
+template <typename T>
+double mse_loss_cpu(const T* pred, const T* target, std::size_t n, T* dpred) {
+  double sum = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(pred[i]) - static_cast<double>(target[i]);
+    sum += d * d;
+    if (dpred) dpred[i] = static_cast<T>(2.0 * d / static_cast<double>(n));
+  }
+  return n ? sum / static_cast<double>(n) : 0.0;
+}
+
+#define DYNPMNN_INSTANTIATE_OPS(T)                                                                        \
+  template void dense_forward_cpu<T>(const T*, const T*, const T*, int, int, int, T*);                   \
+  template void dense_backward_cpu<T>(const T*, const T*, const T*, int, int, int, T*, T*, T*);          \
+  template void layernorm_forward_cpu<T>(const T*, const T*, const T*, int, int, T*, T*, T*);            \
+  template void layernorm_backward_cpu<T>(const T*, const T*, const T*, const T*, int, int, T*, T*, T*); \
+  template void activation_forward_cpu<T>(Activation, const T*, std::size_t, T*);                       \
+  template void activation_backward_cpu<T>(Activation, const T*, const T*, std::size_t, T*);            \
+  template double mse_loss_cpu<T>(const T*, const T*, std::size_t, T*);
+DYNPMNN_INSTANTIATE_OPS(float)
+DYNPMNN_INSTANTIATE_OPS(double)
+
+}  // namespace dynpmnn

@@ -1,0 +1,83 @@
+// A DynPMNN: a stack of FitzHugh–Nagumo layers and a linear readout. Each layer:
+//   Linear(in → 2N or N) → optional LayerNorm → activation → N FHN neurons → (v_T, w_T) (2N values)
+// This file holds the architecture (ModelSpec), the table that lays all parameters out in one flat
+// array (shared by both backends, the optimizer and checkpoints) and the initialisation.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kernels/elementwise_math.h"
+#include "kernels/fhn.h"
+
+namespace dynpmnn {
+
+struct FhnLayerSpec {
+  int neurons = 1;
+  Coupling coupling = Coupling::kInitialCondition;
+  bool layernorm = true;
+  Activation activation = Activation::kSiLU;
+  double dt = 20.0;
+  double t_end = 500.0;
+  double clip = 0.0;  // <= 0: none
+  // Initial values of the per-neuron FHN parameters and whether each is trained.
+  double a = 0.2, b = 0.02, g = 3.0, I = 0.0;
+  bool train_a = false, train_b = false, train_g = false, train_I = false;
+
+  int steps() const;  // t_end / dt; throws if it does not divide
+};
+
+struct ModelSpec {
+  int inputs = 8;
+  int outputs = 1;
+  std::vector<FhnLayerSpec> layers;
+
+  void validate() const;  // throws std::invalid_argument naming the layer and field
+  FhnShape fhn_shape(int layer, int batch) const;
+  int linear_width(int layer) const;  // 2N (initial-condition coupling) or N (current)
+  int layer_input_width(int layer) const;
+};
+
+enum class ParamKind : int {
+  kWeight,     // (out, in) of a layer's Linear or of the readout
+  kBias,       // (out)
+  kLnGamma,    // (D)
+  kLnBeta,     // (D)
+  kFhnA,       // (N)
+  kFhnB,       // (N)
+  kFhnG,       // (N)
+  kFhnI,       // (N)
+};
+
+struct ParamTensor {
+  std::string name;  // e.g. "layer0.linear.weight", "readout.bias", "layer0.fhn.a"
+  ParamKind kind;
+  int layer;  // FHN layer index, or -1 for the readout
+  std::vector<int> shape;
+  std::size_t offset = 0;
+  std::size_t size = 0;
+  bool trainable = true;
+};
+
+class ParamTable {
+ public:
+  explicit ParamTable(const ModelSpec& spec);
+  const std::vector<ParamTensor>& tensors() const { return tensors_; }
+  std::size_t total() const { return total_; }
+  std::size_t trainable_count() const;
+  // The tensor of this kind in this layer (layer -1: readout); throws if there is none.
+  const ParamTensor& at(int layer, ParamKind kind) const;
+  const ParamTensor* find(int layer, ParamKind kind) const;
+
+ private:
+  std::vector<ParamTensor> tensors_;
+  std::size_t total_ = 0;
+};
+
+// PyTorch's defaults: Linear weights and biases U(−1/√fan_in, 1/√fan_in), LayerNorm gamma 1 and
+// beta 0, FHN parameters at the spec's values. Deterministic for a seed, on every machine.
+void init_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t seed, std::span<double> out);
+
+}  // namespace dynpmnn
