@@ -1,0 +1,131 @@
+// The CPU reference backend: double precision, single-threaded, deterministic for a seed.
+#include <algorithm>
+#include <cmath>
+
+#include "host/backend.h"
+#include "models/cpu_model.h"
+#include "kernels/ops.h"
+
+namespace dynpmnn {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const ModelSpec& spec, const TrainHyper& hyper)
+      : spec_(spec), table_(spec), hyper_(hyper), model_(spec_, table_) {
+    if (hyper_.batch_size <= 0) throw std::invalid_argument("batch_size must be > 0");
+    params_.assign(table_.total(), 0.0);
+    grad_.assign(table_.total(), 0.0);
+    m_.assign(table_.total(), 0.0);
+    v_.assign(table_.total(), 0.0);
+  }
+
+  std::string name() const override { return "cpu"; }
+
+  void set_data(const SplitData& data) override {
+    for (const Dataset* d : {&data.train, &data.val, &data.test})
+      if (d->features != spec_.inputs || d->targets != spec_.outputs)
+        throw std::invalid_argument("dataset has " + std::to_string(d->features) + " features and " +
+                                    std::to_string(d->targets) + " targets; the model expects " +
+                                    std::to_string(spec_.inputs) + " and " + std::to_string(spec_.outputs));
+    data_ = data;
+  }
+
+  void set_params(std::span<const double> params) override {
+    if (params.size() != params_.size()) throw std::invalid_argument("set_params: wrong parameter count");
+    std::copy(params.begin(), params.end(), params_.begin());
+    std::fill(m_.begin(), m_.end(), 0.0);
+    std::fill(v_.begin(), v_.end(), 0.0);
+    adam_step_ = 0;
+  }
+
+  void get_params(std::span<double> out) const override {
+    if (out.size() != params_.size()) throw std::invalid_argument("get_params: wrong parameter count");
+    std::copy(params_.begin(), params_.end(), out.begin());
+  }
+
+  EpochStats train_epoch(int epoch) override {
+    const Dataset& train = data_.train;
+    const int F = train.features, T = train.targets, B = hyper_.batch_size;
+    const auto order = epoch_permutation(hyper_.seed, epoch, static_cast<std::uint32_t>(train.rows));
+    EpochStats stats;
+    double loss_sum = 0;
+    for (int start = 0; start < train.rows; start += B) {
+      const int n = std::min(B, train.rows - start);
+      xb_.resize(static_cast<std::size_t>(n) * F);
+      yb_.resize(static_cast<std::size_t>(n) * T);
+      pred_.resize(static_cast<std::size_t>(n) * T);
+      dpred_.resize(static_cast<std::size_t>(n) * T);
+      for (int i = 0; i < n; ++i) {
+        const std::size_t row = order[start + i];
+        std::copy_n(train.x.begin() + row * F, F, xb_.begin() + static_cast<std::size_t>(i) * F);
+        std::copy_n(train.y.begin() + row * T, T, yb_.begin() + static_cast<std::size_t>(i) * T);
+      }
+      const long step = start / B;
+      const int bad = model_.forward(params_.data(), xb_.data(), n, pred_.data());
+      if (bad != kAllFinite) return diverged(stats, loss_sum, epoch, step, bad);
+      const double loss = mse_loss_cpu(pred_.data(), yb_.data(), pred_.size(), dpred_.data());
+      model_.backward(params_.data(), xb_.data(), dpred_.data(), grad_.data());
+      if (!std::isfinite(loss) || !all_finite(grad_)) return diverged(stats, loss_sum, epoch, step, -2);
+      adam_update_all();
+      loss_sum += loss;
+      ++stats.steps;
+    }
+    stats.train_loss = stats.steps ? loss_sum / static_cast<double>(stats.steps) : 0.0;
+    return stats;
+  }
+
+  std::vector<double> predict(Split split) override {
+    const Dataset& d = split == Split::kTrain ? data_.train : split == Split::kVal ? data_.val : data_.test;
+    std::vector<double> out(static_cast<std::size_t>(d.rows) * d.targets);
+    constexpr int kChunk = 4096;
+    for (int start = 0; start < d.rows; start += kChunk) {
+      const int n = std::min(kChunk, d.rows - start);
+      model_.forward(params_.data(), d.x.data() + static_cast<std::size_t>(start) * d.features, n,
+                     out.data() + static_cast<std::size_t>(start) * d.targets);
+    }
+    return out;
+  }
+
+ private:
+  static bool all_finite(const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+  }
+
+  EpochStats diverged(EpochStats& stats, double loss_sum, int epoch, long step, int layer) const {
+    stats.train_loss = stats.steps ? loss_sum / static_cast<double>(stats.steps) : NAN;
+    stats.divergence = Divergence{true, epoch, step, layer};
+    return stats;
+  }
+
+  // torch.optim.Adam over every trainable tensor (one parameter group, L2 weight decay).
+  void adam_update_all() {
+    ++adam_step_;
+    const AdamHyper& h = hyper_.adam;
+    const double bc1 = 1.0 - std::pow(h.beta1, static_cast<double>(adam_step_));
+    const double bc2_sqrt = std::sqrt(1.0 - std::pow(h.beta2, static_cast<double>(adam_step_)));
+    for (const auto& t : table_.tensors()) {
+      if (!t.trainable) continue;
+      for (std::size_t i = t.offset; i < t.offset + t.size; ++i)
+        adam_update(params_[i], grad_[i], m_[i], v_[i], h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, bc1,
+                    bc2_sqrt);
+    }
+  }
+
+  ModelSpec spec_;
+  ParamTable table_;
+  TrainHyper hyper_;
+  CpuModel<double> model_;
+  SplitData data_;
+  std::vector<double> params_, grad_, m_, v_;  // (table.total()) each
+  long adam_step_ = 0;
+  std::vector<double> xb_, yb_, pred_, dpred_;  // minibatch scratch
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const ModelSpec& spec, const TrainHyper& hyper) {
+  return std::make_unique<CpuBackend>(spec, hyper);
+}
+
+}  // namespace dynpmnn
