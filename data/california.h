@@ -51,6 +51,10 @@ inline constexpr const char* kDataEnvVar = "DYNPMNN_DATA";
 // beside the repo. Throws DataError listing every place tried and how to fetch the file.
 std::string locate_california(const std::string& explicit_path);
 
+// The same look-up with the default places (repo cache, ../shared) given, so tests can reach the
+// not-found message whatever this machine holds.
+std::string locate_california(const std::string& explicit_path, const std::vector<std::string>& default_places);
+
 // numpy.random.RandomState(seed).rand(n), through std::mt19937.
 std::vector<double> numpy_rand(std::uint32_t seed, std::size_t n);
 

@@ -1,0 +1,258 @@
+#include "data/california.h"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string_view>
+#include <system_error>
+
+namespace dynpmnn {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kRawColumns = 9;
+constexpr std::array<const char*, kRawColumns> kRawColumnNames = {
+    "longitude", "latitude", "housingMedianAge", "totalRooms", "totalBedrooms",
+    "population", "households", "medianIncome", "medianHouseValue"};
+enum RawColumn { kLongitude, kLatitude, kHouseAge, kTotalRooms, kTotalBedrooms, kPopulation, kHouseholds,
+                 kMedianIncome, kMedianHouseValue };
+
+constexpr int kFeatures = 8;
+constexpr std::array<const char*, kFeatures> kFeatureNames = {
+    "MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"};
+
+// The paper's split: numpy.random.RandomState(42).rand(rows) against these thresholds.
+constexpr std::uint32_t kSplitSeed = 42;
+constexpr double kTrainUpTo = 0.7;
+constexpr double kValUpTo = 0.9;
+
+constexpr double kTargetUnit = 1e5;  // MedHouseVal is in $100k, as scikit-learn reports it
+
+std::string quoted(std::string_view text) {
+  // A binary file would otherwise put a whole megabyte into the message.
+  constexpr std::size_t kMaxShown = 40;
+  std::string out = "'";
+  out += text.substr(0, kMaxShown);
+  out += text.size() > kMaxShown ? "...'" : "'";
+  return out;
+}
+
+[[noreturn]] void fail_at(const std::string& path, int line, int column, const std::string& what) {
+  throw DataError(path + ": line " + std::to_string(line) + ", column " + std::to_string(column) + " (" +
+                  kRawColumnNames[column - 1] + "): " + what);
+}
+
+double parse_field(std::string_view field, const std::string& path, int line, int column) {
+  if (field.empty()) fail_at(path, line, column, "empty field, expected a number");
+  double value = 0;
+  const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
+  if (ec == std::errc::invalid_argument) fail_at(path, line, column, quoted(field) + " is not a number");
+  if (ec == std::errc::result_out_of_range)
+    fail_at(path, line, column, quoted(field) + " is out of the range of a double");
+  if (end != field.data() + field.size())
+    fail_at(path, line, column, quoted(field) + " has trailing characters after the number, expected only a number");
+  if (!std::isfinite(value)) fail_at(path, line, column, quoted(field) + " is not finite, expected a finite number");
+  return value;
+}
+
+std::string read_whole_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw DataError(path + ": no such file");
+  if (fs::is_directory(path, ec)) throw DataError(path + ": is a directory, expected the cal_housing.data file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(path + ": cannot be opened: " + std::strerror(errno));
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0) throw DataError(path + ": cannot be read as a file (no size), expected the cal_housing.data file");
+  in.seekg(0, std::ios::beg);
+  std::string text(static_cast<std::size_t>(size), '\0');
+  if (!in.read(text.data(), size)) throw DataError(path + ": read failed: " + std::strerror(errno));
+  return text;
+}
+
+// Why a place was passed over, for the not-found message.
+std::string why_not_used(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return "does not exist";
+  return "is not a regular file";
+}
+
+bool is_regular_file(const std::string& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec);
+}
+
+const char* split_name(int split) {
+  static constexpr std::array<const char*, 3> kNames = {"train", "validation", "test"};
+  return kNames[split];
+}
+
+Scaler fit_scaler(const Dataset& train, const std::string& source) {
+  const std::size_t n = static_cast<std::size_t>(train.rows);
+  Scaler scaler;
+  scaler.mean.assign(kFeatures, 0.0);
+  scaler.std.assign(kFeatures, 0.0);
+  for (std::size_t i = 0; i < n; ++i)
+    for (int j = 0; j < kFeatures; ++j) scaler.mean[j] += train.x[i * kFeatures + j];
+  for (double& m : scaler.mean) m /= static_cast<double>(n);
+  // Two passes: the features reach 1e4 (Population), where sum-of-squares minus squared sum cancels.
+  for (std::size_t i = 0; i < n; ++i)
+    for (int j = 0; j < kFeatures; ++j) {
+      const double d = train.x[i * kFeatures + j] - scaler.mean[j];
+      scaler.std[j] += d * d;
+    }
+  for (int j = 0; j < kFeatures; ++j) {
+    scaler.std[j] = std::sqrt(scaler.std[j] / static_cast<double>(n - 1));
+    if (!(scaler.std[j] > 0) || !std::isfinite(scaler.std[j]))
+      throw DataError(source + ": feature " + kFeatureNames[j] + " is constant over the " + std::to_string(n) +
+                      " train rows (std " + std::to_string(scaler.std[j]) + "), so it cannot be standardised");
+  }
+  return scaler;
+}
+
+}  // namespace
+
+void Scaler::apply(std::vector<double>& x, int features) const {
+  if (features <= 0 || mean.size() != static_cast<std::size_t>(features) ||
+      std.size() != static_cast<std::size_t>(features) || x.size() % static_cast<std::size_t>(features) != 0)
+    throw std::invalid_argument("Scaler::apply: " + std::to_string(x.size()) + " values with " +
+                                std::to_string(features) + " features, scaler fitted on " +
+                                std::to_string(mean.size()));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const std::size_t j = i % static_cast<std::size_t>(features);
+    x[i] = (x[i] - mean[j]) / std[j];
+  }
+}
+
+std::vector<double> numpy_rand(std::uint32_t seed, std::size_t n) {
+  std::mt19937 gen(seed);
+  std::vector<double> out(n);
+  for (double& r : out) {
+    // Two statements: the order of two gen() calls inside one expression is unspecified.
+    const double high = static_cast<double>(gen() >> 5);
+    const double low = static_cast<double>(gen() >> 6);
+    r = (high * 67108864.0 + low) / 9007199254740992.0;
+  }
+  return out;
+}
+
+Table read_california_raw(const std::string& path) {
+  const std::string text = read_whole_file(path);
+  if (text.empty()) throw DataError(path + ": file is empty, expected 9 comma-separated numbers per line");
+
+  Table table;
+  table.cols = kRawColumns;
+  table.values.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n') + 1) * kRawColumns);
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  int line = 0;
+  while (p < end) {
+    ++line;
+    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (eol == nullptr) eol = end;
+    const char* stop = (eol > p && eol[-1] == '\r') ? eol - 1 : eol;
+    const std::string_view row(p, static_cast<std::size_t>(stop - p));
+    p = eol == end ? end : eol + 1;
+
+    if (row.empty())
+      throw DataError(path + ": line " + std::to_string(line) + ": blank line, expected 9 comma-separated numbers");
+    const auto columns = std::count(row.begin(), row.end(), ',') + 1;
+    if (columns != kRawColumns)
+      throw DataError(path + ": line " + std::to_string(line) + ": " + std::to_string(columns) +
+                      " comma-separated columns, expected 9");
+    std::size_t start = 0;
+    for (int column = 1; column <= kRawColumns; ++column) {
+      const std::size_t comma = column < kRawColumns ? row.find(',', start) : row.size();
+      table.values.push_back(parse_field(row.substr(start, comma - start), path, line, column));
+      start = comma + 1;
+    }
+    ++table.rows;
+  }
+  return table;
+}
+
+SplitData make_california_splits(const Table& raw, const std::string& source) {
+  if (raw.cols != kRawColumns)
+    throw DataError(source + ": table has " + std::to_string(raw.cols) + " columns, expected 9");
+  if (raw.rows <= 0) throw DataError(source + ": table has no rows");
+  if (raw.values.size() != static_cast<std::size_t>(raw.rows) * kRawColumns)
+    throw DataError(source + ": table holds " + std::to_string(raw.values.size()) + " values for " +
+                    std::to_string(raw.rows) + " rows of 9");
+
+  SplitData out;
+  out.source = source;
+  out.feature_names.assign(kFeatureNames.begin(), kFeatureNames.end());
+  std::array<Dataset*, 3> splits = {&out.train, &out.val, &out.test};
+  for (Dataset* d : splits) d->features = kFeatures;
+
+  const std::vector<double> r = numpy_rand(kSplitSeed, static_cast<std::size_t>(raw.rows));
+  for (int i = 0; i < raw.rows; ++i) {
+    const double* v = &raw.values[static_cast<std::size_t>(i) * kRawColumns];
+    const double households = v[kHouseholds];
+    if (!(households > 0))
+      throw DataError(source + ": row " + std::to_string(i + 1) + " (line " + std::to_string(i + 1) +
+                      " of the file), column 7 (households): " + std::to_string(households) +
+                      ", expected > 0 to derive AveRooms, AveBedrms and AveOccup");
+    Dataset& d = r[i] <= kTrainUpTo ? out.train : r[i] <= kValUpTo ? out.val : out.test;
+    d.x.insert(d.x.end(), {v[kMedianIncome], v[kHouseAge], v[kTotalRooms] / households,
+                           v[kTotalBedrooms] / households, v[kPopulation], v[kPopulation] / households,
+                           v[kLatitude], v[kLongitude]});
+    d.y.push_back(v[kMedianHouseValue] / kTargetUnit);
+    ++d.rows;
+  }
+  for (int s = 0; s < 3; ++s)
+    if (splits[s]->rows == 0)
+      throw DataError(source + ": splitting " + std::to_string(raw.rows) + " rows leaves the " + split_name(s) +
+                      " split empty (the paper's split is meant for the 20640-row file)");
+  if (out.train.rows < 2)
+    throw DataError(source + ": the train split has " + std::to_string(out.train.rows) +
+                    " row, the unbiased std needs at least 2");
+
+  out.scaler = fit_scaler(out.train, source);
+  for (Dataset* d : splits) out.scaler.apply(d->x, kFeatures);
+  return out;
+}
+
+std::string locate_california(const std::string& explicit_path, const std::vector<std::string>& default_places) {
+  // A path the user named is never replaced by another file: training on data they did not ask for
+  // is worse than stopping.
+  if (!explicit_path.empty()) {
+    if (is_regular_file(explicit_path)) return explicit_path;
+    throw DataError("--data " + explicit_path + ": " + why_not_used(explicit_path));
+  }
+  const char* env = std::getenv(kDataEnvVar);
+  if (env != nullptr && *env != '\0') {
+    if (is_regular_file(env)) return env;
+    throw DataError(std::string("$") + kDataEnvVar + "=" + env + ": " + why_not_used(env));
+  }
+  std::string tried;
+  for (const std::string& place : default_places) {
+    if (is_regular_file(place)) return place;
+    tried += "  " + place + " (" + why_not_used(place) + ")\n";
+  }
+  throw DataError(std::string("California Housing data (cal_housing.data) not found. Tried:\n") +
+                  "  --data PATH (not given)\n  $" + kDataEnvVar + " (not set)\n" + tried +
+                  "Run data/fetch_california.sh to download and verify it into data/cache/, "
+                  "or pass --data PATH, or set " + kDataEnvVar + "=PATH.");
+}
+
+std::string locate_california(const std::string& explicit_path) {
+  return locate_california(explicit_path, {DYNPMNN_SOURCE_DIR "/data/cache/cal_housing.data",
+                                           DYNPMNN_SOURCE_DIR "/../shared/data/cal_housing.data"});
+}
+
+SplitData load_california(const std::string& explicit_path) {
+  const std::string path = locate_california(explicit_path);
+  return make_california_splits(read_california_raw(path), path);
+}
+
+}  // namespace dynpmnn
