@@ -1,0 +1,359 @@
+#include "host/config_io.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace dynpmnn {
+
+namespace {
+
+constexpr std::array kKeys = {
+    ConfigKey{"data", &Config::data, "data",
+              "path of cal_housing.data; empty: $DYNPMNN_DATA, data/cache/, then ../shared/data/"},
+    ConfigKey{"layers", &Config::layers, "model", "FitzHugh-Nagumo layers, each behind its own Linear"},
+    ConfigKey{"neurons", &Config::neurons, "model", "FHN neurons per layer"},
+    ConfigKey{"coupling", &Config::coupling, "model",
+              "how the Linear drives the neurons: initial (sets v0, w0; the paper's) or current"},
+    ConfigKey{"layernorm", &Config::layernorm, "model", "LayerNorm between each Linear and its activation"},
+    ConfigKey{"activation", &Config::activation, "model", "before the neurons: silu, tanh or identity"},
+    ConfigKey{"dt", &Config::dt, "model", "explicit Euler time step"},
+    ConfigKey{"t_end", &Config::t_end, "model", "integration time, a multiple of dt (t_end / dt steps)"},
+    ConfigKey{"clip", &Config::clip, "model", "clamp v and w to [-clip, clip] after every step; 0: never"},
+    ConfigKey{"fhn_a", &Config::fhn_a, "model", "initial a in dv/dt = I - v (v - a)(v - 1) - w"},
+    ConfigKey{"fhn_b", &Config::fhn_b, "model", "initial b in dw/dt = b (v - g w)"},
+    ConfigKey{"fhn_g", &Config::fhn_g, "model", "initial g in dw/dt = b (v - g w)"},
+    ConfigKey{"fhn_I", &Config::fhn_I, "model", "initial constant input current I"},
+    ConfigKey{"train_a", &Config::train_a, "model", "train a per neuron (else fixed)"},
+    ConfigKey{"train_b", &Config::train_b, "model", "train b per neuron (else fixed)"},
+    ConfigKey{"train_g", &Config::train_g, "model", "train g per neuron (else fixed)"},
+    ConfigKey{"train_I", &Config::train_I, "model", "train I per neuron (else fixed)"},
+    ConfigKey{"epochs", &Config::epochs, "training", "most epochs to run (0: evaluate the initial weights)"},
+    ConfigKey{"batch_size", &Config::batch_size, "training", "minibatch size"},
+    ConfigKey{"lr", &Config::lr, "training", "Adam learning rate"},
+    ConfigKey{"weight_decay", &Config::weight_decay, "training", "L2 penalty added to the gradient (torch Adam's)"},
+    ConfigKey{"patience", &Config::patience, "training",
+              "early stopping: epochs allowed without a val MSE gain > min_delta; 0: off"},
+    ConfigKey{"min_delta", &Config::min_delta, "training",
+              "early stopping: the val MSE decrease that resets the patience count"},
+    ConfigKey{"seed", &Config::seed, "training", "seeds the initial weights and the epoch order"},
+    ConfigKey{"device", &Config::device, "run", "auto (cuda where available, else cpu), cpu or cuda"},
+    ConfigKey{"out", &Config::out, "run", "run folder; empty: runs/<preset or run>-<YYYYmmdd-HHMMSS>-seed<seed>"},
+    ConfigKey{"preset", &Config::preset, "run", "the preset this config started from (--preset sets it)"},
+};
+
+constexpr std::string_view kPresetDir = DYNPMNN_SOURCE_DIR "/models/presets";
+
+template <typename T>
+using FieldType = std::remove_cvref_t<decltype(std::declval<Config&>().*std::declval<T>())>;
+
+template <typename T>
+constexpr std::string_view type_name_of() {
+  if constexpr (std::is_same_v<T, int>) return "integer";
+  else if constexpr (std::is_same_v<T, std::uint64_t>) return "unsigned integer";
+  else if constexpr (std::is_same_v<T, double>) return "number";
+  else if constexpr (std::is_same_v<T, bool>) return "boolean";
+  else return "string";
+}
+
+std::string with_article(std::string_view noun) {
+  const bool vowel = std::string_view("aeiou").find(noun.front()) != std::string_view::npos;
+  return fmt::format("{} {}", vowel ? "an" : "a", noun);
+}
+
+// Shortest text that parses back to the same double (fmt's default), e.g. 0.0005, 20, 1e-10.
+std::string format_number(double x) { return fmt::format("{}", x); }
+
+std::string_view trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(" \t");
+  return s.substr(first, last - first + 1);
+}
+
+// Text (from --set) to a value; nullopt when it does not spell one of T in range.
+template <typename T>
+std::optional<T> parse_text(std::string_view text) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return std::string(text);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+    if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+    return std::nullopt;
+  } else {
+    T value{};
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return value;
+  }
+}
+
+// A TOML node to a value; nullopt for a wrong type, with `range_error` set when the type was right
+// but the integer does not fit.
+template <typename T>
+std::optional<T> parse_node(const toml::node& node, bool& range_error) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (const auto* s = node.as_string()) return s->get();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (const auto* b = node.as_boolean()) return b->get();
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (const auto* f = node.as_floating_point()) return f->get();
+    if (const auto* i = node.as_integer()) return static_cast<double>(i->get());
+  } else {
+    if (const auto* i = node.as_integer()) {
+      const std::int64_t v = i->get();
+      if (v < 0 && std::is_unsigned_v<T>) {
+        range_error = true;
+        return std::nullopt;
+      }
+      if constexpr (std::is_same_v<T, int>) {
+        if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) {
+          range_error = true;
+          return std::nullopt;
+        }
+      }
+      return static_cast<T>(v);
+    }
+  }
+  return std::nullopt;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "unknown key 'x'" plus the nearest keys by edit distance (or containing each other), so a typo
+// points at the fix.
+std::string unknown_key_message(std::string_view name) {
+  std::vector<std::pair<std::size_t, std::string_view>> near;
+  for (const auto& key : kKeys) {
+    const std::size_t d = edit_distance(name, key.name);
+    const bool contains = name.size() >= 2 && (key.name.find(name) != std::string_view::npos ||
+                                                name.find(key.name) != std::string_view::npos);
+    if (d <= std::max<std::size_t>(2, name.size() / 3) || contains) near.emplace_back(d, key.name);
+  }
+  std::sort(near.begin(), near.end());
+  if (near.size() > 3) near.resize(3);
+  std::string message = fmt::format("unknown key '{}'", name);
+  if (near.empty()) return message + " (dynpmnn train --help lists the keys)";
+  message += " (did you mean ";
+  for (std::size_t i = 0; i < near.size(); ++i)
+    message += fmt::format("{}'{}'", i == 0 ? "" : i + 1 == near.size() ? " or " : ", ", near[i].second);
+  return message + "?)";
+}
+
+// A value as TOML spells it.
+template <typename T>
+std::string toml_literal(const T& value) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    std::string quoted = "\"";
+    for (const unsigned char c : value) {
+      switch (c) {
+        case '"': quoted += "\\\""; break;
+        case '\\': quoted += "\\\\"; break;
+        case '\n': quoted += "\\n"; break;
+        case '\t': quoted += "\\t"; break;
+        default:
+          if (c < 0x20 || c == 0x7f) quoted += fmt::format("\\u{:04X}", c);
+          else quoted += static_cast<char>(c);
+      }
+    }
+    return quoted + '"';
+  } else if constexpr (std::is_same_v<T, double>) {
+    std::string s = format_number(value);
+    // fmt writes 20 for 20.0; TOML would read that back as an integer.
+    if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+    return s;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return value ? "true" : "false";
+  } else {
+    return std::to_string(value);
+  }
+}
+
+}  // namespace
+
+std::span<const ConfigKey> config_keys() { return kKeys; }
+
+const ConfigKey* find_config_key(std::string_view name) {
+  const auto it = std::find_if(kKeys.begin(), kKeys.end(), [&](const ConfigKey& k) { return k.name == name; });
+  return it == kKeys.end() ? nullptr : &*it;
+}
+
+std::string_view type_name(const ConfigKey& key) {
+  return std::visit([](auto member) { return type_name_of<FieldType<decltype(member)>>(); }, key.field);
+}
+
+std::string value_string(const Config& cfg, const ConfigKey& key) {
+  return std::visit(
+      [&](auto member) -> std::string {
+        const auto& value = cfg.*member;
+        using T = std::remove_cvref_t<decltype(value)>;
+        if constexpr (std::is_same_v<T, std::string>) return value;
+        else if constexpr (std::is_same_v<T, double>) return format_number(value);
+        else if constexpr (std::is_same_v<T, bool>) return value ? "true" : "false";
+        else return std::to_string(value);
+      },
+      key.field);
+}
+
+std::string describe_config_keys() {
+  const Config defaults;
+  std::size_t name_width = 0, type_width = 0, default_width = 0;
+  std::vector<std::string> shown_defaults;
+  for (const auto& key : kKeys) {
+    std::string shown = value_string(defaults, key);
+    if (std::holds_alternative<std::string Config::*>(key.field)) shown = "\"" + shown + "\"";
+    name_width = std::max(name_width, key.name.size());
+    type_width = std::max(type_width, type_name(key).size());
+    default_width = std::max(default_width, shown.size());
+    shown_defaults.push_back(std::move(shown));
+  }
+  std::string text;
+  std::string_view group;
+  for (std::size_t i = 0; i < kKeys.size(); ++i) {
+    const auto& key = kKeys[i];
+    if (key.group != group) {
+      group = key.group;
+      text += fmt::format("{}{}:\n", text.empty() ? "" : "\n", group);
+    }
+    text += fmt::format("  {:<{}}  {:<{}}  {:<{}}  {}\n", key.name, name_width, type_name(key), type_width,
+                        shown_defaults[i], default_width, key.help);
+  }
+  return text;
+}
+
+void apply_override(Config& cfg, std::string_view assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string_view::npos)
+    throw ConfigError(fmt::format("--set expects key=value, got '{}'", assignment));
+  const std::string_view name = trim(assignment.substr(0, eq));
+  const std::string_view text = trim(assignment.substr(eq + 1));
+  const ConfigKey* key = find_config_key(name);
+  if (key == nullptr) throw ConfigError(unknown_key_message(name));
+  std::visit(
+      [&](auto member) {
+        using T = FieldType<decltype(member)>;
+        const auto value = parse_text<T>(text);
+        if (!value)
+          throw ConfigError(fmt::format("bad value for {}: '{}' is not {}{}", name, text,
+                                        with_article(type_name_of<T>()),
+                                        std::is_same_v<T, bool> ? " (true or false)" : ""));
+        cfg.*member = *value;
+      },
+      key->field);
+}
+
+void apply_config_file(Config& cfg, const std::filesystem::path& path) {
+  const std::string where = path.string();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw ConfigError(fmt::format("config file {}: {}", where,
+                                  std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
+  toml::table table;
+  try {
+    table = toml::parse_file(where);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(fmt::format("{}:{}:{}: TOML syntax error: {}", where, e.source().begin.line,
+                                  e.source().begin.column, e.description()));
+  }
+  for (const auto& [name, node] : table) {
+    const auto line = name.source().begin.line;
+    const ConfigKey* key = find_config_key(name.str());
+    if (key == nullptr) throw ConfigError(fmt::format("{}:{}: {}", where, line, unknown_key_message(name.str())));
+    std::visit(
+        [&](auto member) {
+          using T = FieldType<decltype(member)>;
+          bool range_error = false;
+          const auto value = parse_node<T>(node, range_error);
+          if (range_error)
+            throw ConfigError(fmt::format("{}:{}: {} = {} is out of range for {}", where, line, name.str(),
+                                          node.as_integer()->get(), with_article(type_name_of<T>())));
+          if (!value) {
+            std::ostringstream got;
+            got << node.type();
+            throw ConfigError(fmt::format("{}:{}: {} expects {}, got a TOML {}", where, line, name.str(),
+                                          with_article(type_name_of<T>()), got.str()));
+          }
+          cfg.*member = *value;
+        },
+        key->field);
+  }
+}
+
+Config load_config_file(const std::filesystem::path& path) {
+  Config cfg;
+  apply_config_file(cfg, path);
+  return cfg;
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(kPresetDir, ec))
+    if (entry.path().extension() == ".toml") names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Config preset(std::string_view name) {
+  const auto names = preset_names();
+  if (std::find(names.begin(), names.end(), name) == names.end())
+    throw ConfigError(fmt::format("unknown preset '{}' (available: {})", name,
+                                  names.empty() ? std::string("none, ") + std::string(kPresetDir) + " is empty"
+                                                : fmt::format("{}", fmt::join(names, ", "))));
+  Config cfg = load_config_file(std::filesystem::path(kPresetDir) / (std::string(name) + ".toml"));
+  cfg.preset = name;
+  return cfg;
+}
+
+Config resolve_config(std::string_view preset_name, const std::filesystem::path& config_path,
+                      std::span<const std::string> overrides) {
+  Config cfg = preset_name.empty() ? Config{} : preset(preset_name);
+  if (!config_path.empty()) apply_config_file(cfg, config_path);
+  for (const auto& assignment : overrides) apply_override(cfg, assignment);
+  return cfg;
+}
+
+std::string to_toml(const Config& cfg) {
+  std::string text = "# dynpmnn configuration with every key resolved: `dynpmnn train --config <this file>\n"
+                     "# --out <new folder>` repeats the run.\n";
+  std::string_view group;
+  for (const auto& key : kKeys) {
+    if (key.group != group) {
+      group = key.group;
+      text += fmt::format("\n# {}\n", group);
+    }
+    text += std::visit([&](auto member) { return fmt::format("{} = {}\n", key.name, toml_literal(cfg.*member)); },
+                       key.field);
+  }
+  return text;
+}
+
+nlohmann::json to_json(const Config& cfg) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& key : kKeys) std::visit([&](auto member) { json[std::string(key.name)] = cfg.*member; }, key.field);
+  return json;
+}
+
+}  // namespace dynpmnn

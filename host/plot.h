@@ -1,0 +1,20 @@
+// The run folder's loss_curve.png: training loss and validation MSE per epoch, drawn by a small
+// rasteriser of our own (no plotting library is packaged for C++ here) and encoded by stb.
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <string_view>
+
+namespace dynpmnn {
+
+inline constexpr int kPlotWidth = 800;
+inline constexpr int kPlotHeight = 500;
+
+// Epoch i+1 is train_loss[i] / val_mse[i]. The y axis is logarithmic where the finite values span
+// more than two decades. NaN and ±Inf points are left out (the line breaks there); with no epochs
+// the plot says so. Throws std::runtime_error naming the path if it cannot be written.
+void write_loss_curve_png(const std::filesystem::path& path, std::span<const double> train_loss,
+                          std::span<const double> val_mse, std::string_view title);
+
+}  // namespace dynpmnn

@@ -1,0 +1,170 @@
+#include "host/run_folder.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "host/config_io.h"
+#include "host/plot.h"
+
+namespace dynpmnn {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kFinalFile = "final.json";
+
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+// Invalid UTF-8 (a path, say) becomes U+FFFD instead of an exception at the end of a long run.
+template <typename Json>
+std::string dump(const Json& json, int indent) {
+  return json.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace
+
+void write_file_atomically(const fs::path& path, std::string_view contents) {
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  const fs::path tmp = dir / fmt::format(".{}.tmp{}", path.filename().string(), ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_errno("cannot create " + tmp.string());
+  std::size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int saved = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      errno = saved;
+      throw_errno("cannot write " + tmp.string());
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  // The data must be on disk before the rename makes it visible under the real name; otherwise a
+  // crash can leave an empty file where the previous good one was.
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int saved = errno;
+    ::unlink(tmp.c_str());
+    errno = saved;
+    throw_errno("cannot flush " + tmp.string());
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(tmp.c_str());
+    errno = saved;
+    throw_errno("cannot rename " + tmp.string() + " to " + path.string());
+  }
+  // And the rename itself survives a crash once the folder's entry is on disk (best effort: some
+  // file systems refuse fsync on a folder).
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+fs::path default_run_path(const Config& cfg, std::chrono::system_clock::time_point now) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm local{};
+  ::localtime_r(&t, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  return fs::path("runs") / fmt::format("{}-{}-seed{}", cfg.preset.empty() ? "run" : cfg.preset, stamp, cfg.seed);
+}
+
+nlohmann::ordered_json final_summary(const TrainReport& report, const fs::path& run_dir,
+                                     std::string_view divergence_message) {
+  nlohmann::ordered_json json;
+  json["status"] = report.status;
+  json["test_rmse"] = report.test.rmse;
+  json["test_mae"] = report.test.mae;
+  json["test_r2"] = report.test.r2;
+  json["test_mse"] = report.test.mse;
+  json["val_mse"] = report.val_mse;
+  json["params"] = report.params;
+  json["epochs"] = report.epochs;
+  json["best_epoch"] = report.best_epoch;
+  json["epoch_seconds"] = report.epoch_seconds;
+  json["backend"] = report.backend;
+  json["run_dir"] = run_dir.string();
+  if (report.divergence.diverged)
+    json["divergence"] = {{"epoch", report.divergence.epoch},
+                          {"step", report.divergence.step},
+                          {"layer", report.divergence.layer},
+                          {"message", divergence_message}};
+  return json;
+}
+
+RunFolder::RunFolder(const Config& cfg, const ParamTable& table) : table_(table) {
+  if (cfg.out.empty()) {
+    // Two runs started in the same second with the same seed must not share a folder.
+    const fs::path base = default_run_path(cfg, std::chrono::system_clock::now());
+    path_ = base;
+    for (int n = 2; fs::exists(path_); ++n) path_ = fs::path(fmt::format("{}-{}", base.string(), n));
+  } else {
+    path_ = cfg.out;
+    if (fs::exists(path_ / kFinalFile))
+      throw ConfigError(fmt::format("out = '{}' already holds a finished run ({}); choose another --out or remove it",
+                                    cfg.out, kFinalFile));
+  }
+  std::error_code ec;
+  fs::create_directories(path_, ec);
+  if (ec || !fs::is_directory(path_))
+    throw ConfigError(fmt::format("out = '{}': cannot create the run folder{}", path_.string(),
+                                  ec ? ": " + ec.message() : std::string(" (a file of that name exists)")));
+  write_file_atomically(path_ / "config.toml", to_toml(cfg));
+  // Truncated, so a folder reused after a crashed run does not mix two runs' epochs.
+  metrics_.open(path_ / "metrics.jsonl", std::ios::out | std::ios::trunc);
+  if (!metrics_) throw_errno("cannot create " + (path_ / "metrics.jsonl").string());
+}
+
+void RunFolder::on_epoch(const EpochRecord& rec, int /*max_epochs*/) {
+  const nlohmann::ordered_json line = {{"epoch", rec.epoch},
+                                       {"train_loss", rec.train_loss},
+                                       {"val_mse", rec.val_mse},
+                                       {"seconds", rec.seconds},
+                                       {"improved", rec.improved}};
+  metrics_ << dump(line, -1) << '\n' << std::flush;
+  if (!metrics_) throw_errno("cannot append to " + (path_ / "metrics.jsonl").string());
+}
+
+void RunFolder::on_best(const std::vector<double>& params, const EpochRecord& rec) {
+  write_best_params(params, rec.epoch, rec.val_mse);
+}
+
+void RunFolder::write_best_params(const std::vector<double>& params, int epoch, double val_mse) {
+  nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+  for (const ParamTensor& t : table_.tensors()) {
+    const auto first = params.begin() + static_cast<std::ptrdiff_t>(t.offset);
+    tensors.push_back({{"name", t.name},
+                       {"shape", t.shape},
+                       {"trainable", t.trainable},
+                       {"values", std::vector<double>(first, first + static_cast<std::ptrdiff_t>(t.size))}});
+  }
+  const nlohmann::ordered_json json = {{"epoch", epoch}, {"val_mse", val_mse}, {"tensors", std::move(tensors)}};
+  write_file_atomically(path_ / "best_params.json", dump(json, -1) + '\n');
+}
+
+void RunFolder::finish(const nlohmann::ordered_json& summary, const TrainReport& report,
+                       const std::vector<double>& best_params, std::string_view plot_title) {
+  write_best_params(best_params, report.best_epoch, report.val_mse);
+  std::vector<double> train_loss, val_mse;
+  for (const EpochRecord& rec : report.history) {
+    train_loss.push_back(rec.train_loss);
+    val_mse.push_back(rec.val_mse);
+  }
+  write_loss_curve_png(path_ / "loss_curve.png", train_loss, val_mse, plot_title);
+  write_file_atomically(path_ / kFinalFile, dump(summary, 2) + '\n');
+}
+
+}  // namespace dynpmnn
