@@ -82,8 +82,9 @@ void fhn_backward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, const T
       T lv = d_out[static_cast<std::size_t>(b) * 2 * N + n];
       T lw = d_out[static_cast<std::size_t>(b) * 2 * N + N + n];
       FhnParamGrad<T> grad;
-      fhn_backward_trajectory(v0, w0, prm, prm.I + extra, T(s.dt), s.steps, T(s.clip), ckpt_v + at,
-                              ckpt_w + at, stride, lv, lw, grad);
+      fhn_backward_trajectory(v0, w0, prm, prm.I + extra, T(s.dt), s.steps, T(s.clip),
+                              ckpt_v ? ckpt_v + at : nullptr, ckpt_w ? ckpt_w + at : nullptr, stride, lv,
+                              lw, grad);
       if (s.coupling == Coupling::kInitialCondition) {
         d_in[static_cast<std::size_t>(b) * 2 * N + n] = lv;
         d_in[static_cast<std::size_t>(b) * 2 * N + N + n] = lw;
