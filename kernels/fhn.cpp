@@ -20,6 +20,24 @@ Coupling coupling_from_string(const std::string& s) {
   throw std::invalid_argument("unknown coupling '" + s + "' (expected 'initial' or 'current')");
 }
 
+const char* to_string(Integrator i) {
+  switch (i) {
+    case Integrator::kEuler: return "euler";
+    case Integrator::kImex: return "imex";
+    case Integrator::kHeun: return "heun";
+    case Integrator::kRk4: return "rk4";
+  }
+  return "?";
+}
+
+Integrator integrator_from_string(const std::string& s) {
+  if (s == "euler") return Integrator::kEuler;
+  if (s == "imex" || s == "semi-implicit") return Integrator::kImex;
+  if (s == "heun" || s == "rk2") return Integrator::kHeun;
+  if (s == "rk4") return Integrator::kRk4;
+  throw std::invalid_argument("unknown integrator '" + s + "' (expected euler, imex, heun or rk4)");
+}
+
 void FhnShape::validate() const {
   if (batch < 0) throw std::invalid_argument("FHN layer: batch must be >= 0, got " + std::to_string(batch));
   if (neurons <= 0) throw std::invalid_argument("FHN layer: neurons must be > 0, got " + std::to_string(neurons));
@@ -46,8 +64,8 @@ void initial_state(const FhnShape& s, const T* in, int b, int n, T& v, T& w, T& 
 
 }  // namespace
 
-template <typename T>
-bool fhn_forward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* out, T* ckpt_v, T* ckpt_w) {
+template <Integrator S, typename T>
+bool fhn_forward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* out, T* ckpt_v, T* ckpt_w) {
   const int N = s.neurons;
   const std::size_t stride = static_cast<std::size_t>(s.batch) * N;
   bool finite = true;
@@ -57,7 +75,7 @@ bool fhn_forward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* out, 
       initial_state(s, in, b, n, v, w, extra);
       const FhnParams<T> prm{p.a[n], p.b[n], p.g[n], p.I[n]};
       const std::size_t at = static_cast<std::size_t>(b) * N + n;
-      fhn_forward_trajectory(v, w, prm, prm.I + extra, T(s.dt), s.steps, T(s.clip),
+      fhn_forward_trajectory<S>(v, w, prm, prm.I + extra, T(s.dt), s.steps, T(s.clip),
                              ckpt_v ? ckpt_v + at : nullptr, ckpt_w ? ckpt_w + at : nullptr, stride);
       out[static_cast<std::size_t>(b) * 2 * N + n] = v;
       out[static_cast<std::size_t>(b) * 2 * N + N + n] = w;
@@ -67,9 +85,9 @@ bool fhn_forward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* out, 
   return finite;
 }
 
-template <typename T>
-void fhn_backward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, const T* ckpt_v,
-                      const T* ckpt_w, const T* d_out, T* d_in, FhnGradPtrs<T> d_params) {
+template <Integrator S, typename T>
+void fhn_backward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, const T* ckpt_v,
+                         const T* ckpt_w, const T* d_out, T* d_in, FhnGradPtrs<T> d_params) {
   const int N = s.neurons;
   const std::size_t stride = static_cast<std::size_t>(s.batch) * N;
   for (int n = 0; n < N; ++n) {
@@ -82,7 +100,7 @@ void fhn_backward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, const T
       T lv = d_out[static_cast<std::size_t>(b) * 2 * N + n];
       T lw = d_out[static_cast<std::size_t>(b) * 2 * N + N + n];
       FhnParamGrad<T> grad;
-      fhn_backward_trajectory(v0, w0, prm, prm.I + extra, T(s.dt), s.steps, T(s.clip),
+      fhn_backward_trajectory<S>(v0, w0, prm, prm.I + extra, T(s.dt), s.steps, T(s.clip),
                               ckpt_v ? ckpt_v + at : nullptr, ckpt_w ? ckpt_w + at : nullptr, stride, lv,
                               lw, grad);
       if (s.coupling == Coupling::kInitialCondition) {
@@ -101,6 +119,36 @@ void fhn_backward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, const T
     if (d_params.g) d_params.g[n] = sum.g;
     if (d_params.I) d_params.I[n] = sum.I;
   }
+}
+
+// The scheme becomes a template parameter here, so the per-step code has no run-time branch.
+template <typename T>
+bool fhn_forward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* out, T* ckpt_v, T* ckpt_w) {
+  switch (s.integrator) {
+    case Integrator::kEuler: return fhn_forward_scheme<Integrator::kEuler>(s, in, p, out, ckpt_v, ckpt_w);
+    case Integrator::kImex: return fhn_forward_scheme<Integrator::kImex>(s, in, p, out, ckpt_v, ckpt_w);
+    case Integrator::kHeun: return fhn_forward_scheme<Integrator::kHeun>(s, in, p, out, ckpt_v, ckpt_w);
+    case Integrator::kRk4: return fhn_forward_scheme<Integrator::kRk4>(s, in, p, out, ckpt_v, ckpt_w);
+  }
+  throw std::invalid_argument("fhn_forward_cpu: unknown integrator " + std::to_string(static_cast<int>(s.integrator)) +
+                              " (add its case here and in fhn.cu)");
+}
+
+template <typename T>
+void fhn_backward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, const T* ckpt_v, const T* ckpt_w,
+                      const T* d_out, T* d_in, FhnGradPtrs<T> d_params) {
+  switch (s.integrator) {
+    case Integrator::kEuler:
+      return fhn_backward_scheme<Integrator::kEuler>(s, in, p, ckpt_v, ckpt_w, d_out, d_in, d_params);
+    case Integrator::kImex:
+      return fhn_backward_scheme<Integrator::kImex>(s, in, p, ckpt_v, ckpt_w, d_out, d_in, d_params);
+    case Integrator::kHeun:
+      return fhn_backward_scheme<Integrator::kHeun>(s, in, p, ckpt_v, ckpt_w, d_out, d_in, d_params);
+    case Integrator::kRk4:
+      return fhn_backward_scheme<Integrator::kRk4>(s, in, p, ckpt_v, ckpt_w, d_out, d_in, d_params);
+  }
+  throw std::invalid_argument("fhn_backward_cpu: unknown integrator " +
+                              std::to_string(static_cast<int>(s.integrator)) + " (add its case here and in fhn.cu)");
 }
 
 template bool fhn_forward_cpu<float>(const FhnShape&, const float*, FhnParamPtrs<float>, float*, float*, float*);

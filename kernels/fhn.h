@@ -20,6 +20,8 @@ enum class Coupling : int {
 
 const char* to_string(Coupling c);
 Coupling coupling_from_string(const std::string& s);  // throws std::invalid_argument naming s
+const char* to_string(Integrator i);
+Integrator integrator_from_string(const std::string& s);  // throws std::invalid_argument naming s
 
 struct FhnShape {
   int batch = 0;
@@ -28,6 +30,7 @@ struct FhnShape {
   double dt = 0;
   double clip = 0;  // <= 0: no clamping
   Coupling coupling = Coupling::kInitialCondition;
+  Integrator integrator = Integrator::kEuler;
 
   int input_width() const { return coupling == Coupling::kInitialCondition ? 2 * neurons : neurons; }
   int output_width() const { return 2 * neurons; }

@@ -3,8 +3,9 @@
 //
 //   dv/dt = I − v (v − a)(v − 1) − w,     dw/dt = b (v − g w)
 //
-// integrated by explicit Euler with step dt, optionally clamping v and w to [−clip, clip] after
-// every step (the authors' later code does this to stop blow-ups). The backward runs the discrete
+// integrated with step dt by explicit Euler (the paper's) or another Integrator below, optionally
+// clamping v and w to [−clip, clip] after every step (the authors' later code does this to stop
+// blow-ups). The backward runs the discrete
 // map in reverse (exact gradient of what the forward computed, clamp included: zero gradient where
 // a value was clamped, as torch.clamp). The trajectory is not stored: the forward writes the state
 // at the start of every checkpoint segment, and the backward recomputes each segment in register
@@ -107,10 +108,174 @@ DYNPMNN_HD void fhn_euler_step_backward(T v, T w, const FhnParams<T>& p, T curre
   lw = lz - dt_lu - dt_lz * p.b * p.g;
 }
 
+// The time-stepping schemes. Each has an exact reverse of its discrete map below.
+//   kEuler  explicit Euler (the paper's).
+//   kImex   semi-implicit Euler: the dissipative parts of the cubic (v³ and a·v, with v² lagged)
+//           and the linear w-terms implicit, the anti-dissipative (1+a)v² explicit. One 2×2
+//           linear solve per step in closed form (docs/integrators.md derives it); its matrix has
+//           a positive determinant for a, b, g >= 0, and v stays bounded for any dt.
+//   kHeun   explicit trapezoid (RK2).
+//   kRk4    classic fourth-order Runge–Kutta.
+enum class Integrator : int { kEuler = 0, kImex = 1, kHeun = 2, kRk4 = 3 };
+
+// The vector field (dv/dt, dw/dt).
+template <typename T>
+DYNPMNN_HD void fhn_field(T v, T w, const FhnParams<T>& p, T current, T& fv, T& fw) {
+  fv = current - v * (v - p.a) * (v - T(1)) - w;
+  fw = p.b * (v - p.g * w);
+}
+
+// Adds Jᵀ·(lfv, lfw) to (lv, lw), J the field's Jacobian in (v, w) at (v, w), and the field's
+// parameter sensitivities times (lfv, lfw) to grad (grad.I is also d/d current).
+template <typename T>
+DYNPMNN_HD void fhn_field_vjp(T v, T w, const FhnParams<T>& p, T lfv, T lfw, T& lv, T& lw,
+                              FhnParamGrad<T>& grad) {
+  const T dcubic = T(3) * v * v - T(2) * (T(1) + p.a) * v + p.a;
+  lv += -dcubic * lfv + p.b * lfw;
+  lw += -lfv - p.b * p.g * lfw;
+  grad.a += (v * v - v) * lfv;
+  grad.I += lfv;
+  grad.b += (v - p.g * w) * lfw;
+  grad.g -= p.b * w * lfw;
+}
+
+// The semi-implicit step's linear system  M·(v', w') = r  (see kImex above):
+//   [1 + dt(v² + a)   dt       ] [v']   [v + dt(I + (1 + a)v²)]
+//   [−dt·b            1 + dt·bg] [w'] = [w                    ]
+template <typename T>
+struct FhnImexSystem {
+  T m11, m12, m21, m22, det, r1, r2;
+};
+
+template <typename T>
+DYNPMNN_HD FhnImexSystem<T> fhn_imex_system(T v, T w, const FhnParams<T>& p, T current, T dt) {
+  FhnImexSystem<T> s;
+  s.m11 = T(1) + dt * (v * v + p.a);
+  s.m12 = dt;
+  s.m21 = -dt * p.b;
+  s.m22 = T(1) + dt * p.b * p.g;
+  s.det = s.m11 * s.m22 - s.m12 * s.m21;
+  s.r1 = v + dt * (current + (T(1) + p.a) * v * v);
+  s.r2 = w;
+  return s;
+}
+
+// One unclamped step of scheme S.
+template <Integrator S, typename T>
+DYNPMNN_HD void fhn_raw_step(T v, T w, const FhnParams<T>& p, T current, T dt, T& v_next, T& w_next) {
+  if constexpr (S == Integrator::kEuler) {
+    fhn_euler_raw(v, w, p, current, dt, v_next, w_next);
+  } else if constexpr (S == Integrator::kImex) {
+    const FhnImexSystem<T> m = fhn_imex_system(v, w, p, current, dt);
+    v_next = (m.m22 * m.r1 - m.m12 * m.r2) / m.det;
+    w_next = (m.m11 * m.r2 - m.m21 * m.r1) / m.det;
+  } else if constexpr (S == Integrator::kHeun) {
+    T k1v, k1w, k2v, k2w;
+    fhn_field(v, w, p, current, k1v, k1w);
+    fhn_field(v + dt * k1v, w + dt * k1w, p, current, k2v, k2w);
+    v_next = v + T(0.5) * dt * (k1v + k2v);
+    w_next = w + T(0.5) * dt * (k1w + k2w);
+  } else {
+    static_assert(S == Integrator::kRk4, "add the new scheme's step here");
+    T k1v, k1w, k2v, k2w, k3v, k3w, k4v, k4w;
+    const T h = T(0.5) * dt;
+    fhn_field(v, w, p, current, k1v, k1w);
+    fhn_field(v + h * k1v, w + h * k1w, p, current, k2v, k2w);
+    fhn_field(v + h * k2v, w + h * k2w, p, current, k3v, k3w);
+    fhn_field(v + dt * k3v, w + dt * k3w, p, current, k4v, k4w);
+    v_next = v + dt / T(6) * (k1v + T(2) * k2v + T(2) * k3v + k4v);
+    w_next = w + dt / T(6) * (k1w + T(2) * k2w + T(2) * k3w + k4w);
+  }
+}
+
+template <Integrator S, typename T>
+DYNPMNN_HD void fhn_step(T& v, T& w, const FhnParams<T>& p, T current, T dt, T clip) {
+  if constexpr (S == Integrator::kEuler) {
+    fhn_euler_step(v, w, p, current, dt, clip);
+  } else {
+    T vn, wn;
+    fhn_raw_step<S>(v, w, p, current, dt, vn, wn);
+    if (clip > T(0)) {
+      vn = fhn_clamp(vn, clip);
+      wn = fhn_clamp(wn, clip);
+    }
+    v = vn;
+    w = wn;
+  }
+}
+
+// Reverse of one step of scheme S, with the same contract as fhn_euler_step_backward.
+template <Integrator S, typename T>
+DYNPMNN_HD void fhn_step_backward(T v, T w, const FhnParams<T>& p, T current, T dt, T clip, T& lv, T& lw,
+                                  FhnParamGrad<T>& grad) {
+  if constexpr (S == Integrator::kEuler) {
+    fhn_euler_step_backward(v, w, p, current, dt, clip, lv, lw, grad);
+    return;
+  } else {
+    T lu = lv, lz = lw;
+    if (clip > T(0)) {
+      T vn, wn;
+      fhn_raw_step<S>(v, w, p, current, dt, vn, wn);
+      if (vn > clip || vn < -clip) lu = T(0);
+      if (wn > clip || wn < -clip) lz = T(0);
+    }
+    if constexpr (S == Integrator::kImex) {
+      // x' = M⁻¹ r, so for any θ: dx' = M⁻¹ (∂r/∂θ − ∂M/∂θ · x'). With μ = M⁻ᵀ λ the gradient of θ
+      // is μ · (∂r/∂θ − ∂M/∂θ · x').
+      const FhnImexSystem<T> m = fhn_imex_system(v, w, p, current, dt);
+      const T vn = (m.m22 * m.r1 - m.m12 * m.r2) / m.det;
+      const T wn = (m.m11 * m.r2 - m.m21 * m.r1) / m.det;
+      const T mu1 = (m.m22 * lu - m.m21 * lz) / m.det;
+      const T mu2 = (m.m11 * lz - m.m12 * lu) / m.det;
+      // ∂r1/∂v = 1 + 2dt(1 + a)v, ∂m11/∂v = 2dt·v; ∂r2/∂w = 1.
+      lv = mu1 * (T(1) + T(2) * dt * (T(1) + p.a) * v) - mu1 * T(2) * dt * v * vn;
+      lw = mu2;
+      // ∂r1/∂a = dt·v², ∂m11/∂a = dt; ∂r1/∂I = dt; ∂m21/∂b = −dt, ∂m22/∂b = dt·g; ∂m22/∂g = dt·b.
+      grad.a += mu1 * dt * (v * v - vn);
+      grad.I += mu1 * dt;
+      grad.b += mu2 * dt * (vn - p.g * wn);
+      grad.g -= mu2 * dt * p.b * wn;
+    } else if constexpr (S == Integrator::kHeun) {
+      T k1v, k1w;
+      fhn_field(v, w, p, current, k1v, k1w);
+      const T tv = v + dt * k1v, tw = w + dt * k1w;  // the predictor x̃
+      const T half = T(0.5) * dt;
+      T ltv = 0, ltw = 0;  // adjoint of x̃, through k2 = f(x̃)
+      fhn_field_vjp(tv, tw, p, half * lu, half * lz, ltv, ltw, grad);
+      // k1 feeds x' directly (dt/2) and through x̃ (dt).
+      const T l1v = half * lu + dt * ltv, l1w = half * lz + dt * ltw;
+      lv = lu + ltv;
+      lw = lz + ltw;
+      fhn_field_vjp(v, w, p, l1v, l1w, lv, lw, grad);
+    } else {
+      static_assert(S == Integrator::kRk4, "add the new scheme's reverse here");
+      const T h = T(0.5) * dt;
+      T k1v, k1w, k2v, k2w, k3v, k3w;
+      fhn_field(v, w, p, current, k1v, k1w);
+      const T x2v = v + h * k1v, x2w = w + h * k1w;
+      fhn_field(x2v, x2w, p, current, k2v, k2w);
+      const T x3v = v + h * k2v, x3w = w + h * k2w;
+      fhn_field(x3v, x3w, p, current, k3v, k3w);
+      const T x4v = v + dt * k3v, x4w = w + dt * k3w;
+      const T c1 = dt / T(6), c2 = dt / T(3);
+      // Stage i's point x_i feeds k_i; its adjoint l_i then flows to k_{i−1} through x_i's formula.
+      T l4v = 0, l4w = 0;
+      fhn_field_vjp(x4v, x4w, p, c1 * lu, c1 * lz, l4v, l4w, grad);
+      T l3v = 0, l3w = 0;
+      fhn_field_vjp(x3v, x3w, p, c2 * lu + dt * l4v, c2 * lz + dt * l4w, l3v, l3w, grad);
+      T l2v = 0, l2w = 0;
+      fhn_field_vjp(x2v, x2w, p, c2 * lu + h * l3v, c2 * lz + h * l3w, l2v, l2w, grad);
+      lv = lu + l4v + l3v + l2v;
+      lw = lz + l4w + l3w + l2w;
+      fhn_field_vjp(v, w, p, c1 * lu + h * l2v, c1 * lz + h * l2w, lv, lw, grad);
+    }
+  }
+}
+
 // Whole forward trajectory of one (sample, neuron). (v, w): initial state in, final state out.
 // When ckpt_v is not null, the state at the start of segment s >= 1 is written to
 // ckpt_v[(s − 1) * ckpt_stride] (and likewise w), the layout the backward reads.
-template <typename T>
+template <Integrator S = Integrator::kEuler, typename T>
 DYNPMNN_HD void fhn_forward_trajectory(T& v, T& w, const FhnParams<T>& p, T current, T dt, int steps,
                                        T clip, T* ckpt_v, T* ckpt_w, std::size_t ckpt_stride) {
   const int interval = fhn_checkpoint_interval(steps);
@@ -120,14 +285,14 @@ DYNPMNN_HD void fhn_forward_trajectory(T& v, T& w, const FhnParams<T>& p, T curr
       ckpt_v[at] = v;
       ckpt_w[at] = w;
     }
-    fhn_euler_step(v, w, p, current, dt, clip);
+    fhn_step<S>(v, w, p, current, dt, clip);
   }
 }
 
 // Whole backward of one (sample, neuron). (v0, w0): the initial state; (lv, lw): on entry the
 // adjoint of the final state, on exit that of the initial state; grad accumulates this pair's
 // parameter gradients (grad.I is also the gradient of the sample's input current).
-template <typename T>
+template <Integrator S = Integrator::kEuler, typename T>
 DYNPMNN_HD void fhn_backward_trajectory(T v0, T w0, const FhnParams<T>& p, T current, T dt, int steps,
                                         T clip, const T* ckpt_v, const T* ckpt_w,
                                         std::size_t ckpt_stride, T& lv, T& lw, FhnParamGrad<T>& grad) {
@@ -145,7 +310,7 @@ DYNPMNN_HD void fhn_backward_trajectory(T v0, T w0, const FhnParams<T>& p, T cur
     const int blocks = (seg_len + R - 1) / R;
     for (int blk = blocks - 1; blk >= 0; --blk) {
       T v = seg_v, w = seg_w;
-      for (int k = 0; k < blk * R; ++k) fhn_euler_step(v, w, p, current, dt, clip);
+      for (int k = 0; k < blk * R; ++k) fhn_step<S>(v, w, p, current, dt, clip);
       const int count = (blk == blocks - 1) ? seg_len - blk * R : R;
       T sv[R], sw[R];
 #if defined(__CUDA_ARCH__)
@@ -155,14 +320,14 @@ DYNPMNN_HD void fhn_backward_trajectory(T v0, T w0, const FhnParams<T>& p, T cur
         if (r < count) {
           sv[r] = v;
           sw[r] = w;
-          fhn_euler_step(v, w, p, current, dt, clip);
+          fhn_step<S>(v, w, p, current, dt, clip);
         }
       }
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
       for (int r = R - 1; r >= 0; --r) {
-        if (r < count) fhn_euler_step_backward(sv[r], sw[r], p, current, dt, clip, lv, lw, grad);
+        if (r < count) fhn_step_backward<S>(sv[r], sw[r], p, current, dt, clip, lv, lw, grad);
       }
     }
   }

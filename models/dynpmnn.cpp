@@ -57,6 +57,7 @@ FhnShape ModelSpec::fhn_shape(int layer, int batch) const {
   s.dt = L.dt;
   s.clip = L.clip;
   s.coupling = L.coupling;
+  s.integrator = L.integrator;
   return s;
 }
 

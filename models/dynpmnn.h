@@ -17,6 +17,7 @@ namespace dynpmnn {
 struct FhnLayerSpec {
   int neurons = 1;
   Coupling coupling = Coupling::kInitialCondition;
+  Integrator integrator = Integrator::kEuler;
   bool layernorm = true;
   Activation activation = Activation::kSiLU;
   double dt = 20.0;
