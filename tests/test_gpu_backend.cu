@@ -1,0 +1,351 @@
+// The CUDA backend against the CPU reference backend: the same model, data, initial weights and
+// epoch order on both, compared after whole epochs of training; the graph and stream paths of the
+// CUDA backend against each other (bit-identical); divergence reports against the CPU's.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "data/california.h"
+#include "host/backend.h"
+#include "models/dynpmnn.h"
+#include "tests/gpu_test_util.h"
+
+namespace dynpmnn {
+namespace {
+
+// A synthetic regression set with California's shape: 8 standardised features, a target near 2.
+// x_scale multiplies the features (to drive a model into divergence).
+SplitData synthetic_data(int train_rows, int val_rows, int test_rows, double x_scale, std::uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  auto make = [&](int rows) {
+    Dataset d;
+    d.rows = rows;
+    d.features = 8;
+    d.targets = 1;
+    d.x.resize(static_cast<std::size_t>(rows) * 8);
+    d.y.resize(rows);
+    for (int r = 0; r < rows; ++r) {
+      double* x = d.x.data() + static_cast<std::size_t>(r) * 8;
+      for (int f = 0; f < 8; ++f) x[f] = normal(gen);
+      d.y[r] = 2.0 + std::sin(x[0]) + 0.5 * x[1] * x[2] - 0.3 * x[3] + 0.1 * normal(gen);
+      for (int f = 0; f < 8; ++f) x[f] *= x_scale;
+    }
+    return d;
+  };
+  SplitData s;
+  s.train = make(train_rows);
+  s.val = make(val_rows);
+  s.test = make(test_rows);
+  s.source = "synthetic";
+  return s;
+}
+
+FhnLayerSpec stable_layer(int neurons) {
+  FhnLayerSpec L;
+  L.neurons = neurons;
+  L.dt = 0.5;  // stable explicit Euler for these states (the paper's 20 is not)
+  L.t_end = 10;  // 20 steps: two checkpoint segments
+  L.train_a = true;  // exercise the FHN parameter gradients too (b, g stay frozen)
+  L.train_I = true;
+  return L;
+}
+
+ModelSpec spec_of(std::vector<FhnLayerSpec> layers) {
+  ModelSpec spec;
+  spec.inputs = 8;
+  spec.outputs = 1;
+  spec.layers = std::move(layers);
+  return spec;
+}
+
+TrainHyper paper_hyper() {
+  TrainHyper h;
+  h.batch_size = 32;
+  h.adam.lr = 5e-4;
+  h.adam.weight_decay = 5e-3;
+  h.seed = 11;
+  return h;
+}
+
+std::vector<double> initial_params(const ModelSpec& spec, std::uint64_t seed) {
+  ParamTable table(spec);
+  std::vector<double> p(table.total());
+  init_params(spec, table, seed, p);
+  return p;
+}
+
+std::vector<double> params_of(const Backend& b, std::size_t n) {
+  std::vector<double> p(n);
+  b.get_params(p);
+  return p;
+}
+
+// Sets an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) setenv(name_.c_str(), old_->c_str(), 1);
+    else unsetenv(name_.c_str());
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+// Training tolerances, float32 GPU against the double CPU reference.
+// Each Adam step moves a parameter by lr·m̂/(√v̂ + eps), and m̂/√v̂ does not depend on the
+// gradient's scale, only on its direction through time: a relative error ε in the gradients gives
+// an error of about ε·lr per step (m̂ and √v̂ see the same relative error, so it mostly cancels).
+// Float gradients of this 20-step model carry ε ≈ 1e-6; steps compound mildly (lr·Hessian/√v̂ is
+// about 1e-3 per step here, (1 + 1e-3)^126 ≈ 1.1). We allow 1e-3·lr per step, a thousand times
+// the expected error, yet a single missing, repeated or misordered step (an error of about lr) is
+// still 30 times the tolerance. Plus float's own rounding of the parameter, 1e-6·|θ|.
+double param_tolerance(const TrainHyper& h, long steps, double theta) {
+  return 1e-3 * h.adam.lr * static_cast<double>(steps) + 1e-6 * std::abs(theta);
+}
+
+TEST(CudaBackend, EpochsMatchCpuBackend) {
+  DYNPMNN_REQUIRE_GPU();
+  const ModelSpec spec = spec_of({stable_layer(4)});
+  const TrainHyper hyper = paper_hyper();
+  const SplitData data = synthetic_data(2000, 300, 200, 1.0, 5);  // 62 full batches and one of 16
+  const auto p0 = initial_params(spec, 3);
+  auto cpu = make_cpu_backend(spec, hyper);
+  auto gpu = make_cuda_backend(spec, hyper);
+  EXPECT_EQ(gpu->name().rfind("cuda (", 0), 0u) << gpu->name();
+  for (Backend* b : {cpu.get(), gpu.get()}) {
+    b->set_data(data);
+    b->set_params(p0);
+  }
+  // get_params returns what was set, rounded to float.
+  const auto p_set = params_of(*gpu, p0.size());
+  for (std::size_t i = 0; i < p0.size(); ++i) ASSERT_EQ(p_set[i], static_cast<double>(static_cast<float>(p0[i])));
+
+  long steps = 0;
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    SCOPED_TRACE("epoch " + std::to_string(epoch));
+    const EpochStats sc = cpu->train_epoch(epoch);
+    const EpochStats sg = gpu->train_epoch(epoch);
+    ASSERT_FALSE(sc.divergence.diverged);
+    ASSERT_FALSE(sg.divergence.diverged) << "layer " << sg.divergence.layer << " step " << sg.divergence.step;
+    ASSERT_EQ(sg.steps, 63);
+    ASSERT_EQ(sg.steps, sc.steps);
+    steps += sg.steps;
+    // The loss is a mean of batch MSEs near 1 computed with parameters within the tolerance
+    // above; 1e-4 relative is far above float rounding and far below one step's change.
+    EXPECT_NEAR(sg.train_loss, sc.train_loss, 1e-4 * std::abs(sc.train_loss));
+    const auto pc = params_of(*cpu, p0.size());
+    const auto pg = params_of(*gpu, p0.size());
+    std::vector<double> extra(pc.size());
+    for (std::size_t i = 0; i < pc.size(); ++i) extra[i] = param_tolerance(hyper, steps, pc[i]);
+    EXPECT_TRUE(test::all_close("params", test::convert<float>(pg), pc, 0, 0, extra));
+    double moved = 0;
+    for (std::size_t i = 0; i < pc.size(); ++i) moved = std::max(moved, std::abs(pc[i] - p0[i]));
+    EXPECT_GT(moved, 10 * param_tolerance(hyper, steps, 0)) << "training must move the parameters beyond the tolerance";
+  }
+
+  // Predictions: the GPU's forward against the CPU's with the very same (GPU-trained) weights, so
+  // only the forward's float rounding remains (20 Euler steps, LayerNorm, SiLU: ~1e-6 relative).
+  auto cpu_same = make_cpu_backend(spec, hyper);
+  cpu_same->set_data(data);
+  cpu_same->set_params(params_of(*gpu, p0.size()));
+  for (Split split : {Split::kVal, Split::kTest, Split::kTrain}) {
+    const auto ref = cpu_same->predict(split);
+    const auto got = gpu->predict(split);
+    EXPECT_TRUE(test::all_close("predict", test::convert<float>(got), ref, 1e-5, 1e-4));
+  }
+}
+
+TEST(CudaBackend, OtherIntegratorsMatchCpuBackend) {
+  DYNPMNN_REQUIRE_GPU();
+  const TrainHyper hyper = paper_hyper();
+  const SplitData data = synthetic_data(320, 50, 50, 1.0, 12);  // 10 steps
+  for (Integrator scheme : {Integrator::kImex, Integrator::kHeun, Integrator::kRk4}) {
+    SCOPED_TRACE(to_string(scheme));
+    FhnLayerSpec layer = stable_layer(3);
+    layer.integrator = scheme;
+    const ModelSpec spec = spec_of({layer});
+    const auto p0 = initial_params(spec, 13);
+    auto cpu = make_cpu_backend(spec, hyper);
+    auto gpu = make_cuda_backend(spec, hyper);
+    for (Backend* b : {cpu.get(), gpu.get()}) {
+      b->set_data(data);
+      b->set_params(p0);
+    }
+    const EpochStats sc = cpu->train_epoch(1);
+    const EpochStats sg = gpu->train_epoch(1);
+    ASSERT_FALSE(sg.divergence.diverged);
+    ASSERT_EQ(sg.steps, sc.steps);
+    EXPECT_NEAR(sg.train_loss, sc.train_loss, 1e-4 * std::abs(sc.train_loss));
+    const auto pc = params_of(*cpu, p0.size());
+    std::vector<double> extra(pc.size());
+    for (std::size_t i = 0; i < pc.size(); ++i) extra[i] = param_tolerance(hyper, sg.steps, pc[i]);
+    EXPECT_TRUE(test::all_close("params", test::convert<float>(params_of(*gpu, p0.size())), pc, 0, 0, extra));
+  }
+}
+
+TEST(CudaBackend, GraphAndStreamPathsAreBitIdentical) {
+  DYNPMNN_REQUIRE_GPU();
+  const ModelSpec spec = spec_of({stable_layer(4), stable_layer(3)});
+  const TrainHyper hyper = paper_hyper();
+  const SplitData data = synthetic_data(1000, 100, 100, 1.0, 6);
+  const auto p0 = initial_params(spec, 4);
+  struct Run {
+    std::vector<double> losses, params;
+  };
+  auto run = [&](const char* graphs) {
+    ScopedEnv env("DYNPMNN_CUDA_GRAPHS", graphs);  // "1": a failed capture throws instead of falling back
+    auto gpu = make_cuda_backend(spec, hyper);
+    gpu->set_data(data);
+    gpu->set_params(p0);
+    Run r;
+    for (int epoch = 1; epoch <= 2; ++epoch) {
+      const EpochStats st = gpu->train_epoch(epoch);
+      EXPECT_FALSE(st.divergence.diverged);
+      r.losses.push_back(st.train_loss);
+    }
+    r.params = params_of(*gpu, p0.size());
+    return r;
+  };
+  const Run stream = run("0");
+  const Run graph = run("1");
+  const Run graph_again = run("1");
+  EXPECT_EQ(graph.losses, stream.losses);
+  EXPECT_TRUE(test::bitwise_equal("graph vs stream", test::convert<float>(graph.params), test::convert<float>(stream.params)));
+  EXPECT_EQ(graph_again.losses, graph.losses);
+  EXPECT_TRUE(test::bitwise_equal("graph rerun", test::convert<float>(graph_again.params), test::convert<float>(graph.params)));
+}
+
+TEST(CudaBackend, ResumeFromOptimizerStateIsBitIdentical) {
+  DYNPMNN_REQUIRE_GPU();
+  const ModelSpec spec = spec_of({stable_layer(4)});
+  const TrainHyper hyper = paper_hyper();
+  const SplitData data = synthetic_data(700, 50, 50, 1.0, 7);
+  const auto p0 = initial_params(spec, 8);
+  auto straight = make_cuda_backend(spec, hyper);
+  straight->set_data(data);
+  straight->set_params(p0);
+  straight->train_epoch(1);
+  const auto p1 = params_of(*straight, p0.size());
+  const OptimizerState st = straight->get_optimizer_state();
+  EXPECT_EQ(st.step, 22);  // ⌈700 / 32⌉ Adam steps
+  ASSERT_EQ(st.m.size(), p0.size());
+  const EpochStats second = straight->train_epoch(2);
+
+  // Parameters and moments are float on the device, so the double round trip is exact.
+  auto resumed = make_cuda_backend(spec, hyper);
+  resumed->set_data(data);
+  resumed->set_params(p1);
+  resumed->set_optimizer_state(st);
+  const EpochStats again = resumed->train_epoch(2);
+  EXPECT_EQ(again.train_loss, second.train_loss);
+  EXPECT_TRUE(test::bitwise_equal("resumed params", test::convert<float>(params_of(*resumed, p0.size())),
+                                  test::convert<float>(params_of(*straight, p0.size()))));
+  EXPECT_EQ(resumed->get_optimizer_state().step, 44);
+  EXPECT_THROW(resumed->set_optimizer_state(OptimizerState{1, {1.0}, {1.0}}), std::invalid_argument);
+}
+
+// The paper's setting without clip diverges; both backends must name the same step and layer,
+// report no mean loss, and leave the parameters as they were before the diverging step.
+void expect_same_divergence(const ModelSpec& spec, int expected_layer) {
+  const TrainHyper hyper = paper_hyper();
+  const SplitData data = synthetic_data(500, 50, 50, 10.0, 8);
+  const auto p0 = initial_params(spec, 5);
+  auto cpu = make_cpu_backend(spec, hyper);
+  auto gpu = make_cuda_backend(spec, hyper);
+  for (Backend* b : {cpu.get(), gpu.get()}) {
+    b->set_data(data);
+    b->set_params(p0);
+  }
+  const EpochStats sc = cpu->train_epoch(1);
+  const EpochStats sg = gpu->train_epoch(1);
+  ASSERT_TRUE(sc.divergence.diverged) << "the CPU reference must diverge in this setting";
+  ASSERT_TRUE(sg.divergence.diverged);
+  EXPECT_EQ(sg.divergence.epoch, 1);
+  EXPECT_EQ(sg.divergence.step, sc.divergence.step);
+  EXPECT_EQ(sg.divergence.layer, sc.divergence.layer);
+  EXPECT_EQ(sg.divergence.layer, expected_layer);
+  EXPECT_EQ(sg.steps, sc.steps);
+  EXPECT_EQ(std::isnan(sg.train_loss), std::isnan(sc.train_loss));
+  if (sc.steps == 0) {
+    const auto pg = params_of(*gpu, p0.size());
+    for (std::size_t i = 0; i < p0.size(); ++i)
+      ASSERT_EQ(pg[i], static_cast<double>(static_cast<float>(p0[i]))) << "parameter " << i << " changed";
+  }
+}
+
+FhnLayerSpec paper_layer() {
+  FhnLayerSpec L;  // N = 1, dt 20, t_end 500, no clip, LayerNorm, SiLU, initial-condition coupling
+  return L;
+}
+
+TEST(CudaBackend, DivergenceMatchesCpuBackendPaperSetting) {
+  DYNPMNN_REQUIRE_GPU();
+  expect_same_divergence(spec_of({paper_layer()}), 0);
+}
+
+TEST(CudaBackend, DivergenceMatchesCpuBackendInSecondLayer) {
+  DYNPMNN_REQUIRE_GPU();
+  FhnLayerSpec first = stable_layer(4);
+  expect_same_divergence(spec_of({first, paper_layer()}), 1);
+}
+
+TEST(CudaBackend, PredictChunksAndTinyTrainSplit) {
+  DYNPMNN_REQUIRE_GPU();
+  const ModelSpec spec = spec_of({stable_layer(3)});
+  const TrainHyper hyper = paper_hyper();
+  // 20 training rows: a single minibatch smaller than batch_size; 70000 test rows: two chunks.
+  const SplitData data = synthetic_data(20, 10, 70000, 1.0, 9);
+  const auto p0 = initial_params(spec, 6);
+  auto cpu = make_cpu_backend(spec, hyper);
+  auto gpu = make_cuda_backend(spec, hyper);
+  for (Backend* b : {cpu.get(), gpu.get()}) {
+    b->set_data(data);
+    b->set_params(p0);
+  }
+  const EpochStats sc = cpu->train_epoch(3);
+  const EpochStats sg = gpu->train_epoch(3);
+  ASSERT_FALSE(sg.divergence.diverged);
+  EXPECT_EQ(sg.steps, 1);
+  EXPECT_EQ(sc.steps, 1);
+  EXPECT_NEAR(sg.train_loss, sc.train_loss, 1e-5 * std::abs(sc.train_loss));  // one forward, initial weights
+  const auto pc = params_of(*cpu, p0.size());
+  const auto pg = params_of(*gpu, p0.size());
+  std::vector<double> extra(pc.size());
+  for (std::size_t i = 0; i < pc.size(); ++i) extra[i] = param_tolerance(hyper, 1, pc[i]);
+  EXPECT_TRUE(test::all_close("params", test::convert<float>(pg), pc, 0, 0, extra));
+
+  cpu->set_params(pg);
+  const auto ref = cpu->predict(Split::kTest);
+  const auto got = gpu->predict(Split::kTest);
+  ASSERT_EQ(got.size(), 70000u);
+  EXPECT_TRUE(test::all_close("predict", test::convert<float>(got), ref, 1e-5, 1e-4));
+}
+
+TEST(CudaBackend, UsageErrorsThrow) {
+  DYNPMNN_REQUIRE_GPU();
+  const ModelSpec spec = spec_of({stable_layer(2)});
+  auto gpu = make_cuda_backend(spec, paper_hyper());
+  EXPECT_THROW(gpu->train_epoch(1), std::logic_error);  // no data, no parameters
+  EXPECT_THROW(gpu->set_params(std::vector<double>(3, 0.0)), std::invalid_argument);
+  SplitData wrong = synthetic_data(10, 10, 10, 1.0, 1);
+  wrong.train.features = 7;
+  EXPECT_THROW(gpu->set_data(wrong), std::invalid_argument);
+  std::string why;
+  EXPECT_TRUE(cuda_available(&why)) << why;
+}
+
+}  // namespace
+}  // namespace dynpmnn
