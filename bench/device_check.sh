@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# The one script run on a lent GPU machine (H100/H200): build, every test with the GPU required,
+# compute-sanitizer memcheck and racecheck, the FHN layer benchmark against the PyTorch peer, and
+# the end-to-end training benchmark. Writes $OUT/summary.md and the logs (at most 8 files) and
+# prints the summary last. It stops starting stages when its time budget (DEVICE_CHECK_BUDGET_S,
+# default 450 s) runs out, so that it ends inside one 8-minute device call, build included.
+#
+# Expects, beside the working tree (the caller copies them, see docs/cuda.md):
+#   .deps/                          bench/pack_deps.sh's header and googletest copies
+#   .device-shared/peers/pmnn_torch.py, .device-shared/data/cal_housing.data
+#   .device-shared/COMMIT           optional: the commit, where .git does not travel
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+OUT=${OUT:-$root/.device-out}
+mkdir -p "$OUT"
+work=$(mktemp -d /tmp/device_check.XXXXXX)
+budget=${DEVICE_CHECK_BUDGET_S:-450}
+start_s=$SECONDS
+build=${DEVICE_CHECK_BUILD_DIR:-build-device}
+stages="$work/stages.tsv"
+: >"$stages"
+
+left() { echo $((budget - (SECONDS - start_s))); }
+
+# stage NAME MAX_SECONDS MIN_SECONDS LOG COMMAND...: runs COMMAND under `timeout` for at most
+# MAX_SECONDS or what is left of the budget, appending its output to LOG; skips it when less than
+# MIN_SECONDS are left. Records status and time in $stages.
+stage() {
+  local name=$1 max=$2 min=$3 log=$4
+  shift 4
+  local avail
+  avail=$(left)
+  if ((avail < min)); then
+    printf '%s\tskipped (time budget)\t0\n' "$name" >>"$stages"
+    echo "== $name: skipped, ${avail}s left of the budget" | tee -a "$log"
+    return 0
+  fi
+  local limit=$((avail < max ? avail : max))
+  echo "== $name (limit ${limit}s): $*" >>"$log"
+  local t0=$SECONDS rc
+  timeout -k 10 "$limit" "$@" >>"$log" 2>&1
+  rc=$?
+  local status=ok
+  ((rc == 124 || rc == 137)) && status="TIMEOUT after ${limit}s"
+  ((rc != 0 && rc != 124 && rc != 137)) && status="FAILED (exit $rc)"
+  printf '%s\t%s\t%s\n' "$name" "$status" $((SECONDS - t0)) >>"$stages"
+  echo "== $name: $status in $((SECONDS - t0))s" | tee -a "$log"
+  return 0
+}
+
+# --- environment ------------------------------------------------------------------------------
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  commit=$(git rev-parse HEAD 2>/dev/null || cat .device-shared/COMMIT 2>/dev/null || echo unknown)
+  echo "commit: $commit"
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.sm,power.limit --format=csv 2>&1
+  nvcc --version 2>&1 | tail -1 || /usr/local/cuda/bin/nvcc --version 2>&1 | tail -1
+  cmake --version | head -1
+  python3 -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name(0))' 2>&1
+  echo "cpus: $(nproc)"
+} >"$work/env.txt" 2>&1
+cat "$work/env.txt" >"$OUT/build.log"
+
+peer=.device-shared/peers/pmnn_torch.py
+data=.device-shared/data/cal_housing.data
+[ -f "$data" ] && export DYNPMNN_DATA="$root/$data"
+deps_arg=()
+[ -d .deps ] && deps_arg=(-DDYNPMNN_DEPS_DIR="$root/.deps")
+export PATH="$PATH:/usr/local/cuda/bin"
+
+# --- build ------------------------------------------------------------------------------------
+# CMake before 3.26 does not know C++20 for nvcc; the two definitions teach it (newer CMake
+# ignores them).
+read -ra extra_args <<<"${DEVICE_CHECK_CMAKE_ARGS:-}"
+configure=(cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDYNPMNN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90
+  "${deps_arg[@]}" -DCMAKE_CUDA20_STANDARD_COMPILE_OPTION=-std=c++20
+  -DCMAKE_CUDA20_EXTENSION_COMPILE_OPTION=-std=c++20 "${extra_args[@]}")
+stage configure 90 30 "$OUT/build.log" "${configure[@]}"
+# googletest's own CMakeLists defines GTest::gtest; a Dependencies.cmake that aliases it again
+# fails to configure. Then install the carried googletest and let find_package(GTest) find it.
+if grep -q 'ALIAS target "GTest::gtest"' "$OUT/build.log" && [ -d .deps/googletest ]; then
+  gtest_prefix="$work/gtest"
+  stage gtest_install 120 30 "$OUT/build.log" bash -c "cmake -S .deps/googletest -B '$work/gtest-build' -G Ninja \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX='$gtest_prefix' && cmake --build '$work/gtest-build' -j 16 \
+    && cmake --install '$work/gtest-build'"
+  rm -rf "$build"
+  stage configure_again 90 30 "$OUT/build.log" "${configure[@]}" -DCMAKE_PREFIX_PATH="$gtest_prefix"
+fi
+stage build 300 60 "$OUT/build.log" cmake --build "$build" -j "${DEVICE_CHECK_JOBS:-16}"
+
+# --- correctness: all tests, and the sanitizers, side by side (none of them is timed) ------------
+export DYNPMNN_REQUIRE_GPU=1
+gpu_tests="$build/tests/dynpmnn_gpu_tests"
+sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+# Small shapes only: the sanitizers slow kernels down by orders of magnitude.
+memcheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N5_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N3_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/FhnGpu.*/*frozen*:FhnGpuFlag.*:FhnGpuChecks.*:Shapes/DenseGpu.*/B31_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:Shapes/LayerNormGpu.*/B17_D2048:ActivationGpu.*:MseGpu.*:ColumnSumsGpu.*:NonFiniteCheckGpu.*:AdamGpu.*:GatherGpu.*:EpochOrderGpuTest.*:CudaBackend.DivergenceMatchesCpuBackendInSecondLayer:CudaBackend.UsageErrorsThrow'
+racecheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:MseGpu.*:ColumnSumsGpu.*'
+if [ -x "$gpu_tests" ]; then
+  stage memcheck 240 30 "$work/memcheck.log" "$sanitizer" --tool memcheck --error-exitcode 99 \
+    "$gpu_tests" --gtest_filter="$memcheck_filter" &
+  mc_pid=$!
+  stage racecheck 240 30 "$work/racecheck.log" "$sanitizer" --tool racecheck --error-exitcode 99 \
+    "$gpu_tests" --gtest_filter="$racecheck_filter" &
+  rc_pid=$!
+else
+  printf 'memcheck\tskipped (no GPU test binary)\t0\nracecheck\tskipped (no GPU test binary)\t0\n' >>"$stages"
+fi
+stage ctest 240 30 "$OUT/ctest.log" ctest --test-dir "$build" -j 12 --timeout 200 --output-on-failure
+[ -n "${mc_pid:-}" ] && wait "$mc_pid"
+[ -n "${rc_pid:-}" ] && wait "$rc_pid"
+cat "$work/memcheck.log" "$work/racecheck.log" >"$OUT/sanitizer.log" 2>/dev/null
+
+# --- timing: one thing at a time on the GPU ---------------------------------------------------
+unset DYNPMNN_REQUIRE_GPU
+bench_json="$work/bench.jsonl"
+: >"$bench_json"
+# run_json NAME MAX MIN COMMAND...: like stage, and tags each JSON line the command prints.
+run_json() {
+  local name=$1 max=$2 min=$3
+  shift 3
+  stage "$name" "$max" "$min" "$work/$name.out" "$@"
+  grep '^{' "$work/$name.out" 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        d = json.loads(line)
+    except ValueError:
+        continue
+    d["run"] = sys.argv[1]
+    print(json.dumps(d))' "$name" >>"$bench_json"
+  cat "$work/$name.out" >>"$OUT/bench.log" 2>/dev/null
+}
+if [ -x "$build/bench/bench_fhn" ]; then
+  run_json bench_fhn 90 20 "$build/bench/bench_fhn" --repeats 30
+else
+  printf 'bench_fhn\tskipped (not built)\t0\n' >>"$stages"
+fi
+if [ -f "$peer" ]; then
+  export PYTHONUNBUFFERED=1
+  run_json peer_wide_eager 60 20 python3 "$peer" layer --batch 4096 --neurons 1024 --steps 100 --device cuda
+  run_json peer_paper_eager 60 20 python3 "$peer" layer --batch 32 --neurons 1 --steps 25 --device cuda
+  run_json peer_wide_compile 150 60 python3 "$peer" layer --batch 4096 --neurons 1024 --steps 100 --device cuda --compile
+else
+  printf 'peer\tskipped (%s missing)\t0\n' "$peer" >>"$stages"
+fi
+if [ -x bench/bench_train.sh ]; then
+  stage train_bench 150 60 "$OUT/train.log" bench/bench_train.sh --device cuda --out "$OUT/train.json"
+elif [ -f bench/bench_train.py ]; then
+  stage train_bench 150 60 "$OUT/train.log" python3 bench/bench_train.py --device cuda --epochs 3 \
+    --binary "$build/dynpmnn" --data "$root/$data" --json "$OUT/train.json"
+else
+  printf 'train_bench\tskipped (no bench/bench_train.sh or .py)\t0\n' >>"$stages"
+fi
+if [ -f "$peer" ]; then
+  run_json peer_paper_compile 90 45 python3 "$peer" layer --batch 32 --neurons 1 --steps 25 --device cuda --compile
+fi
+cp "$bench_json" "$OUT/bench.jsonl"
+
+# --- summary ----------------------------------------------------------------------------------
+python3 - "$work" "$OUT" "$((SECONDS - start_s))" <<'PY'
+import json, os, re, sys
+work, out, total = sys.argv[1], sys.argv[2], sys.argv[3]
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+env = read(os.path.join(work, "env.txt")).strip()
+stages = [l.split("\t") for l in read(os.path.join(work, "stages.tsv")).splitlines() if l.strip()]
+ctest = read(os.path.join(out, "ctest.log"))
+m = re.search(r"(\d+)% tests passed, (\d+) tests? failed out of (\d+)", ctest)
+tests = f"{int(m.group(3)) - int(m.group(2))}/{m.group(3)} passed" if m else "no ctest summary"
+# Test names may carry gtest's "  # GetParam() = ..." comment; the status is the last "(...)".
+status_line = re.compile(r"^\s*\d+ - (.*) \(([^()]*)\)\s*$", re.M)
+skipped = sum(1 for _, why in status_line.findall(ctest) if why == "Skipped")
+failed_part = ctest.split("The following tests FAILED:", 1)[1] if "The following tests FAILED:" in ctest else ""
+failed = [f"{n.split('  #')[0]} ({why})" for n, why in status_line.findall(failed_part)]
+def sanitizer_errors(name):
+    text = read(os.path.join(work, name + ".log"))
+    m = re.search(r"ERROR SUMMARY: (\d+) error", text) or re.search(r"RACECHECK SUMMARY: (\d+) hazard", text)
+    passed = re.search(r"\[  PASSED  \] (\d+) test", text)
+    fails = re.search(r"\[  FAILED  \] (\d+) test", text)
+    s = f"{m.group(1)} errors" if m else "no summary line"
+    s += f", {passed.group(1) if passed else 0} tests passed"
+    if fails: s += f", {fails.group(1)} FAILED"
+    return s
+notes = {"ctest": f"{tests}, {skipped} skipped" + (f"; failed: {', '.join(failed[:20])}" if failed else ""),
+         "memcheck": sanitizer_errors("memcheck"), "racecheck": sanitizer_errors("racecheck")}
+if any(s[0] == "gtest_install" for s in stages):
+    notes["configure"] = "GTest::gtest alias clash in cmake/Dependencies.cmake (guard it with if(NOT TARGET))"
+    notes["gtest_install"] = "workaround: the carried googletest installed and found by find_package"
+bench = []
+for l in read(os.path.join(work, "bench.jsonl")).splitlines():
+    try: bench.append(json.loads(l))
+    except ValueError: pass
+ours = {b["shape"]: b for b in bench if b.get("bench") == "fhn_layer_fwd_bwd" and b.get("valid")}
+peaks = next((b for b in bench if b.get("bench") == "device_peaks"), None)
+peer = {b["run"]: b for b in bench if b.get("peer") == "pytorch"}
+lines = ["# Device check", "", "```", env, "```", "", f"Total {total} s.", "",
+         "| stage | status | seconds | notes |", "| --- | --- | --- | --- |"]
+for s in stages:
+    name, status, secs = (s + ["", "", ""])[:3]
+    lines.append(f"| {name} | {status} | {secs} | {notes.get(name, '')} |")
+lines += ["", "## FHN layer forward + backward (bench_fhn) against the PyTorch peer (`pmnn_torch.py layer`)", ""]
+if peaks:
+    lines.append(f"Measured ceilings on {peaks['device']}: FP32 FMA {peaks['fp32_fma_gflops']:.0f} GFLOP/s, "
+                 f"device-to-device copy {peaks['d2d_copy_gbs']:.0f} GB/s (read + write).")
+    lines.append("")
+lines += ["| shape | ours ms (median) | GFLOP/s (% FP32 peak) | GB/s (% copy bw) | peer eager ms | ratio | peer compile ms | ratio |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+for shape in ("paper", "wide"):
+    o = ours.get(shape)
+    if not o:
+        bad = [b for b in bench if b.get("shape") == shape and b.get("valid") is False]
+        lines.append(f"| {shape} | {'INVALID: ' + bad[0].get('detail', '') if bad else 'not run'} | | | | | | |")
+        continue
+    row = f"| {shape} (B {o['batch']}, N {o['neurons']}, {o['steps']} steps) | {o['ms_median']:.4f} | " \
+          f"{o['gflops']:.0f} ({o['pct_fp32_peak']:.1f}%) | {o['gbs']:.0f} ({o['pct_d2d_bw']:.1f}%) |"
+    for mode in ("eager", "compile"):
+        p = peer.get(f"peer_{shape}_{mode}")
+        row += f" {p['layer_ms_median']:.3f} | {p['layer_ms_median'] / o['ms_median']:.1f}x |" if p else " not run | |"
+    lines.append(row)
+lines += ["", "Ratio: the peer's median time divided by ours (higher is better for us). Our time is CUDA events around",
+          "the kernels with L2 flushed before each repeat; the peer's is a host clock around forward + backward with",
+          "synchronisation, as pmnn_torch.py measures it.", ""]
+train = read(os.path.join(out, "train.json"))
+if train.strip():
+    lines += ["## End-to-end training (bench/bench_train)", "", "```", train.strip()[:3000], "```", ""]
+summary = "\n".join(lines) + "\n"
+with open(os.path.join(out, "summary.md"), "w") as f:
+    f.write(summary)
+print(summary)
+PY
+ls -la "$OUT"
+rm -rf "$work"
