@@ -37,6 +37,12 @@ struct EpochStats {
   Divergence divergence;
 };
 
+// Adam's state beside the parameters: what a checkpoint needs to continue training exactly.
+struct OptimizerState {
+  long step = 0;             // Adam steps taken (the bias corrections use it)
+  std::vector<double> m, v;  // (table.total()) each, first and second moments
+};
+
 // The order in which an epoch visits the training rows: rows sorted by a 64-bit hash of
 // (seed, epoch, row), ties by row. Both backends use it, the GPU computing it on the device.
 std::uint64_t shuffle_key(std::uint64_t seed, int epoch, std::uint32_t row);
@@ -51,6 +57,11 @@ class Backend {
   // Replaces the parameters (table order) and resets the Adam state and step count.
   virtual void set_params(std::span<const double> params) = 0;
   virtual void get_params(std::span<double> out) const = 0;
+  // Adam's step count and moments (in double whatever the backend keeps), so that a run resumed
+  // with set_params + set_optimizer_state continues as if never stopped. Set after set_params,
+  // which resets them.
+  virtual OptimizerState get_optimizer_state() const = 0;
+  virtual void set_optimizer_state(const OptimizerState& state) = 0;
   // One pass over the training split in epoch_permutation order, minibatches of batch_size
   // (the last one smaller), an Adam step after each. Stops at the first non-finite value.
   virtual EpochStats train_epoch(int epoch) = 0;

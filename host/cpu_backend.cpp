@@ -1,6 +1,8 @@
 // The CPU reference backend: double precision, single-threaded, deterministic for a seed.
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "host/backend.h"
 #include "models/cpu_model.h"
@@ -42,6 +44,19 @@ class CpuBackend final : public Backend {
   void get_params(std::span<double> out) const override {
     if (out.size() != params_.size()) throw std::invalid_argument("get_params: wrong parameter count");
     std::copy(params_.begin(), params_.end(), out.begin());
+  }
+
+  OptimizerState get_optimizer_state() const override { return OptimizerState{adam_step_, m_, v_}; }
+
+  void set_optimizer_state(const OptimizerState& state) override {
+    if (state.m.size() != m_.size() || state.v.size() != v_.size() || state.step < 0)
+      throw std::invalid_argument("set_optimizer_state: " + std::to_string(state.m.size()) + " and " +
+                                  std::to_string(state.v.size()) + " moments at step " +
+                                  std::to_string(state.step) + ", expected " + std::to_string(m_.size()) +
+                                  " each at a step >= 0");
+    m_ = state.m;
+    v_ = state.v;
+    adam_step_ = state.step;
   }
 
   EpochStats train_epoch(int epoch) override {

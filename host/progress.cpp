@@ -81,4 +81,8 @@ void ObserverList::on_best(const std::vector<double>& params, const EpochRecord&
   for (TrainObserver* o : observers_) o->on_best(params, rec);
 }
 
+void ObserverList::on_epoch_end(const TrainState& state, Backend& backend) {
+  for (TrainObserver* o : observers_) o->on_epoch_end(state, backend);
+}
+
 }  // namespace dynpmnn

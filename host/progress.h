@@ -44,6 +44,7 @@ class ObserverList : public TrainObserver {
   explicit ObserverList(std::vector<TrainObserver*> observers) : observers_(std::move(observers)) {}
   void on_epoch(const EpochRecord& rec, int max_epochs) override;
   void on_best(const std::vector<double>& params, const EpochRecord& rec) override;
+  void on_epoch_end(const TrainState& state, Backend& backend) override;
 
  private:
   std::vector<TrainObserver*> observers_;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -71,63 +73,87 @@ std::string explain_divergence(const Divergence& d, const ModelSpec& spec) {
   return os.str();
 }
 
+TrainState initial_train_state(const std::vector<double>& params) {
+  TrainState state;
+  state.best_params = params;
+  return state;
+}
+
 TrainReport train_model(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
                         std::vector<double>& params, TrainObserver* observer) {
+  backend.set_params(params);
+  TrainState state = initial_train_state(params);
+  TrainReport rep = continue_training(cfg, spec, backend, data, state, observer);
+  params = std::move(state.best_params);
+  return rep;
+}
+
+TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
+                              TrainState& state, TrainObserver* observer) {
   const ParamTable table(spec);
+  if (state.best_params.size() != table.total())
+    throw std::invalid_argument(fmt::format("continue_training: {} best parameters, the model has {}",
+                                            state.best_params.size(), table.total()));
   TrainReport rep;
   rep.backend = backend.name();
   rep.params = table.trainable_count();
-  backend.set_params(params);
-
-  double best_val = std::numeric_limits<double>::infinity();
-  double patience_ref = best_val;  // the best by more than min_delta: resets the patience counter
-  int waited = 0;
-  double train_seconds = 0;
-  std::vector<double> current(params.size());
+  std::vector<double> current(table.total());
   rep.status = "ok";
 
-  for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
+  for (int epoch = state.epoch + 1; epoch <= cfg.epochs; ++epoch) {
+    // Decided before the epoch rather than after the previous one, so that a run resumed from the
+    // checkpoint of the epoch that ran out of patience stops there too.
+    if (cfg.patience > 0 && state.waited >= cfg.patience) {
+      rep.status = "early_stopped";
+      break;
+    }
     const auto t0 = std::chrono::steady_clock::now();
     const EpochStats st = backend.train_epoch(epoch);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    train_seconds += secs;
-    rep.epochs = epoch;
     if (st.divergence.diverged) {
+      // Not checkpointed: the backend's parameters are non-finite, there is nothing to continue.
       rep.status = "diverged";
       rep.divergence = st.divergence;
       rep.message = explain_divergence(st.divergence, spec);
-      rep.history.push_back(EpochRecord{epoch, st.train_loss, std::numeric_limits<double>::quiet_NaN(), secs, false});
-      if (observer) observer->on_epoch(rep.history.back(), cfg.epochs);
+      state.epoch = epoch;
+      state.history.push_back(
+          EpochRecord{epoch, st.train_loss, std::numeric_limits<double>::quiet_NaN(), secs, false});
+      if (observer) observer->on_epoch(state.history.back(), cfg.epochs);
       break;
     }
     const Metrics val = regression_metrics(backend.predict(Split::kVal), data.val.y);
     EpochRecord rec{epoch, st.train_loss, val.mse, secs, false};
-    if (std::isfinite(val.mse) && val.mse < best_val) {
+    if (std::isfinite(val.mse) && val.mse < state.best_val) {
       // Restore the lowest validation MSE seen; min_delta only decides whether patience resets.
-      best_val = val.mse;
-      rep.best_epoch = epoch;
+      state.best_val = val.mse;
+      state.best_epoch = epoch;
       rec.improved = true;
       backend.get_params(current);
-      params = current;
-      if (observer) observer->on_best(params, rec);
+      state.best_params = current;
+      if (observer) observer->on_best(state.best_params, rec);
     }
-    if (std::isfinite(val.mse) && val.mse < patience_ref - cfg.min_delta) {
-      patience_ref = val.mse;
-      waited = 0;
+    if (std::isfinite(val.mse) && val.mse < state.patience_ref - cfg.min_delta) {
+      state.patience_ref = val.mse;
+      state.waited = 0;
     } else {
-      ++waited;
+      ++state.waited;
     }
-    rep.history.push_back(rec);
-    if (observer) observer->on_epoch(rec, cfg.epochs);
-    if (cfg.patience > 0 && waited >= cfg.patience && epoch < cfg.epochs) {
-      rep.status = "early_stopped";
-      break;
+    state.epoch = epoch;
+    state.history.push_back(rec);
+    if (observer) {
+      observer->on_epoch(rec, cfg.epochs);
+      observer->on_epoch_end(state, backend);
     }
   }
+  rep.epochs = state.epoch;
+  rep.best_epoch = state.best_epoch;
+  rep.history = state.history;
+  double train_seconds = 0;
+  for (const EpochRecord& rec : state.history) train_seconds += rec.seconds;
   rep.epoch_seconds = rep.epochs ? train_seconds / rep.epochs : 0.0;
 
   // Test with the best weights (the initial ones if no epoch produced a finite validation MSE).
-  backend.set_params(params);
+  backend.set_params(state.best_params);
   rep.val = regression_metrics(backend.predict(Split::kVal), data.val.y);
   rep.val_mse = rep.val.mse;
   rep.test = regression_metrics(backend.predict(Split::kTest), data.test.y);

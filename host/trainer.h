@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -40,17 +41,43 @@ struct TrainReport {
   std::vector<EpochRecord> history;
 };
 
+// The trainer's own state between epochs: with the backend's parameters and optimizer state
+// (Backend::get_optimizer_state) it is everything a checkpoint needs to continue a run exactly.
+// The epoch order needs nothing more: it is epoch_permutation(seed, epoch), a pure function.
+struct TrainState {
+  int epoch = 0;  // epochs completed; the next is epoch + 1
+  double best_val = std::numeric_limits<double>::infinity();      // lowest validation MSE so far
+  double patience_ref = std::numeric_limits<double>::infinity();  // the best by more than min_delta
+  int waited = 0;      // epochs since patience_ref last improved
+  int best_epoch = 0;  // 0: the initial weights were never beaten
+  std::vector<double> best_params;  // (table.total()) of best_epoch, the initial ones while it is 0
+  std::vector<EpochRecord> history;  // one per completed epoch
+};
+
+// A fresh run from the initial parameters.
+TrainState initial_train_state(const std::vector<double>& params);
+
 class TrainObserver {
  public:
   virtual ~TrainObserver() = default;
   virtual void on_epoch(const EpochRecord& /*rec*/, int /*max_epochs*/) {}
   // Called when a new best is found, with the parameters (table order) to keep.
   virtual void on_best(const std::vector<double>& /*params*/, const EpochRecord& /*rec*/) {}
+  // Called after on_epoch of every epoch that did not diverge, with the state to checkpoint and
+  // the backend holding the parameters and optimizer state that the next epoch starts from.
+  virtual void on_epoch_end(const TrainState& /*state*/, Backend& /*backend*/) {}
 };
 
 // params: the initial parameters in, the best (restored) parameters out.
 TrainReport train_model(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
                         std::vector<double>& params, TrainObserver* observer);
+
+// Continues from `state` (epochs state.epoch + 1 .. cfg.epochs) with the backend already holding
+// the parameters and optimizer state to start from; `state` ends as the run does, its best_params
+// restored in the backend. From initial_train_state and set_params this is the run above; from a
+// checkpoint it is, on the CPU backend, bit for bit the run that was interrupted.
+TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
+                              TrainState& state, TrainObserver* observer);
 
 // The explanation printed when training diverges (epoch, step, layer, likely cause, a fix).
 std::string explain_divergence(const Divergence& d, const ModelSpec& spec);
