@@ -137,8 +137,10 @@ long long backward_replayed_steps(int steps) {
 //   backward step (fhn_euler_step_backward): 3v² − 2(1 + a)v + a  7, dt·lu and dt·lz  2,
 //     grad.a 4, grad.I 1, grad.b 4, grad.g 3, lv 4, lw 4                               = 29
 //   forward: 13·steps; backward: 13·(replayed steps) + 29·steps.
-double flops_per_pair(int steps) {
-  return 13.0 * steps + 13.0 * static_cast<double>(backward_replayed_steps(steps)) + 29.0 * steps;
+//   Without parameter gradients the backward step drops grad.a, grad.I, grad.b, grad.g: 17.
+double flops_per_pair(int steps, bool param_grads) {
+  return 13.0 * steps + 13.0 * static_cast<double>(backward_replayed_steps(steps)) +
+         (param_grads ? 29.0 : 17.0) * steps;
 }
 
 // Fewest bytes the two passes must move: forward reads the input and parameters and writes the
@@ -270,10 +272,13 @@ struct DeviceLayer {
     fhn_forward_gpu(s, in.data(), FhnParamPtrs<float>{a.data(), b.data(), g.data(), I.data()}, out.data(), ckv.data(),
                     ckw.data(), nullptr, 0, st);
   }
-  void backward(cudaStream_t st) {
+  // param_grads false: only the input gradients, the work the peer's `layer` benchmark does (its
+  // a, b, g are constants); true: also the batch-reduced parameter gradients training needs.
+  void backward(cudaStream_t st, bool param_grads = true) {
+    const FhnGradPtrs<float> grads = param_grads ? FhnGradPtrs<float>{ga.data(), gb.data(), gg.data(), gI.data()}
+                                                 : FhnGradPtrs<float>{nullptr, nullptr, nullptr, nullptr};
     fhn_backward_gpu(s, in.data(), FhnParamPtrs<float>{a.data(), b.data(), g.data(), I.data()}, ckv.data(), ckw.data(),
-                     d_out.data(), d_in.data(), FhnGradPtrs<float>{ga.data(), gb.data(), gg.data(), gI.data()},
-                     workspace.data(), st);
+                     d_out.data(), d_in.data(), grads, workspace.data(), st);
   }
 };
 
@@ -376,39 +381,46 @@ int run(int argc, char** argv) {
       status = 1;
       continue;  // never time a wrong result
     }
-    Event e0, e1, e2;
-    for (int w = 0; w < 3; ++w) {
-      d.forward(0);
-      d.backward(0);
+    // Timed twice: "<shape>" without parameter gradients (the peer's work, for the ratios) and
+    // "<shape>+params" with them (what training with trainable FHN parameters runs).
+    for (const bool param_grads : {false, true}) {
+      Event e0, e1, e2;
+      for (int w = 0; w < 3; ++w) {
+        d.forward(0);
+        d.backward(0, param_grads);
+      }
+      std::vector<double> total_ms, fwd_ms, bwd_ms;
+      for (int r = 0; r < repeats; ++r) {
+        DYNPMNN_CUDA_CHECK(cudaMemsetAsync(flush.data(), r & 0xFF, flush.bytes()));
+        DYNPMNN_CUDA_CHECK(cudaEventRecord(e0.get()));
+        d.forward(0);
+        DYNPMNN_CUDA_CHECK(cudaEventRecord(e1.get()));
+        d.backward(0, param_grads);
+        DYNPMNN_CUDA_CHECK(cudaEventRecord(e2.get()));
+        DYNPMNN_CUDA_CHECK(cudaEventSynchronize(e2.get()));
+        fwd_ms.push_back(elapsed_ms(e0, e1));
+        bwd_ms.push_back(elapsed_ms(e1, e2));
+        total_ms.push_back(elapsed_ms(e0, e2));
+      }
+      const double ms = median(total_ms);
+      const double pairs = static_cast<double>(s.batch) * s.neurons;
+      const double gflop = pairs * flops_per_pair(s.steps, param_grads) / 1e9;
+      const double gbytes = bytes_moved(s, param_grads ? fhn_backward_workspace_floats(s) : 0) / 1e9;
+      const double gflops = gflop / (ms * 1e-3);
+      const double gbs = gbytes / (ms * 1e-3);
+      const std::string name = sh.name + (param_grads ? "+params" : "");
+      std::printf("{\"bench\":\"fhn_layer_fwd_bwd\",\"device\":\"%s\",\"shape\":\"%s\",\"param_grads\":%s,"
+                  "\"batch\":%d,\"neurons\":%d,"
+                  "\"steps\":%d,\"dt\":%g,\"repeats\":%d,\"valid\":true,\"worst_error_over_tolerance\":%.3g,"
+                  "\"ms_median\":%.5f,\"ms_min\":%.5f,\"fwd_ms_median\":%.5f,\"bwd_ms_median\":%.5f,"
+                  "\"gflop\":%.4f,\"gflops\":%.1f,\"gbytes\":%.4f,\"gbs\":%.1f,\"fp32_fma_gflops\":%.1f,"
+                  "\"d2d_copy_gbs\":%.1f,\"pct_fp32_peak\":%.2f,\"pct_d2d_bw\":%.2f}\n",
+                  prop.name, name.c_str(), param_grads ? "true" : "false", s.batch, s.neurons, s.steps, s.dt,
+                  repeats, worst, ms, *std::min_element(total_ms.begin(), total_ms.end()), median(fwd_ms),
+                  median(bwd_ms), gflop, gflops, gbytes, gbs, peak_gflops, d2d_gbs, 100.0 * gflops / peak_gflops,
+                  100.0 * gbs / d2d_gbs);
+      std::fflush(stdout);
     }
-    std::vector<double> total_ms, fwd_ms, bwd_ms;
-    for (int r = 0; r < repeats; ++r) {
-      DYNPMNN_CUDA_CHECK(cudaMemsetAsync(flush.data(), r & 0xFF, flush.bytes()));
-      DYNPMNN_CUDA_CHECK(cudaEventRecord(e0.get()));
-      d.forward(0);
-      DYNPMNN_CUDA_CHECK(cudaEventRecord(e1.get()));
-      d.backward(0);
-      DYNPMNN_CUDA_CHECK(cudaEventRecord(e2.get()));
-      DYNPMNN_CUDA_CHECK(cudaEventSynchronize(e2.get()));
-      fwd_ms.push_back(elapsed_ms(e0, e1));
-      bwd_ms.push_back(elapsed_ms(e1, e2));
-      total_ms.push_back(elapsed_ms(e0, e2));
-    }
-    const double ms = median(total_ms);
-    const double pairs = static_cast<double>(s.batch) * s.neurons;
-    const double gflop = pairs * flops_per_pair(s.steps) / 1e9;
-    const double gbytes = bytes_moved(s, fhn_backward_workspace_floats(s)) / 1e9;
-    const double gflops = gflop / (ms * 1e-3);
-    const double gbs = gbytes / (ms * 1e-3);
-    std::printf("{\"bench\":\"fhn_layer_fwd_bwd\",\"device\":\"%s\",\"shape\":\"%s\",\"batch\":%d,\"neurons\":%d,"
-                "\"steps\":%d,\"dt\":%g,\"repeats\":%d,\"valid\":true,\"worst_error_over_tolerance\":%.3g,"
-                "\"ms_median\":%.5f,\"ms_min\":%.5f,\"fwd_ms_median\":%.5f,\"bwd_ms_median\":%.5f,"
-                "\"gflop\":%.4f,\"gflops\":%.1f,\"gbytes\":%.4f,\"gbs\":%.1f,\"fp32_fma_gflops\":%.1f,"
-                "\"d2d_copy_gbs\":%.1f,\"pct_fp32_peak\":%.2f,\"pct_d2d_bw\":%.2f}\n",
-                prop.name, sh.name.c_str(), s.batch, s.neurons, s.steps, s.dt, repeats, worst, ms,
-                *std::min_element(total_ms.begin(), total_ms.end()), median(fwd_ms), median(bwd_ms), gflop, gflops,
-                gbytes, gbs, peak_gflops, d2d_gbs, 100.0 * gflops / peak_gflops, 100.0 * gbs / d2d_gbs);
-    std::fflush(stdout);
   }
   return status;
 }

@@ -211,7 +211,7 @@ if peaks:
     lines.append("")
 lines += ["| shape | ours ms (median) | GFLOP/s (% FP32 peak) | GB/s (% copy bw) | peer eager ms | ratio | peer compile ms | ratio |",
           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-for shape in ("paper", "wide"):
+for shape in ("paper", "wide", "paper+params", "wide+params"):
     o = ours.get(shape)
     if not o:
         bad = [b for b in bench if b.get("shape") == shape and b.get("valid") is False]
@@ -220,10 +220,13 @@ for shape in ("paper", "wide"):
     row = f"| {shape} (B {o['batch']}, N {o['neurons']}, {o['steps']} steps) | {o['ms_median']:.4f} | " \
           f"{o['gflops']:.0f} ({o['pct_fp32_peak']:.1f}%) | {o['gbs']:.0f} ({o['pct_d2d_bw']:.1f}%) |"
     for mode in ("eager", "compile"):
-        p = peer.get(f"peer_{shape}_{mode}")
+        p = peer.get(f"peer_{shape}_{mode}") if "+" not in shape else None
         row += f" {p['layer_ms_median']:.3f} | {p['layer_ms_median'] / o['ms_median']:.1f}x |" if p else " not run | |"
     lines.append(row)
-lines += ["", "Ratio: the peer's median time divided by ours (higher is better for us). Our time is CUDA events around",
+lines += ["", "Rows without +params compute what the peer's `layer` benchmark computes (gradients of the initial",
+          "state only); +params also reduces the a, b, g, I gradients over the batch (training with trainable FHN",
+          "parameters), which the peer does not do, so it has no ratio.",
+          "", "Ratio: the peer's median time divided by ours (higher is better for us). Our time is CUDA events around",
           "the kernels with L2 flushed before each repeat; the peer's is a host clock around forward + backward with",
           "synchronisation, as pmnn_torch.py measures it.", ""]
 train = read(os.path.join(out, "train.json"))

@@ -79,10 +79,11 @@ __global__ void __launch_bounds__(kThreads)
   if (!finite && nonfinite_flag != nullptr) atomicCAS(nonfinite_flag, kNoNonFinite, layer_index);
 }
 
-// partial: (gridDim.y, 4, N), or null when no parameter gradient is wanted. The minimum of two
+// partial: (gridDim.y, 4, N), written when kParamGrads; without it the compiler drops the
+// parameter-gradient arithmetic (all FHN parameters frozen, as in the paper). The minimum of two
 // blocks per SM caps registers at 128: with no minimum, ptxas settles on 80 and spills the Heun and
 // IMEX reverses; with it every scheme fits without a stack frame (Euler in 72-74 registers).
-template <Coupling C, Integrator S>
+template <Coupling C, Integrator S, bool kParamGrads>
 __global__ void __launch_bounds__(kThreads, 2)
     fhn_backward_kernel(int B, int N, int steps, float dt, float clip, const float* __restrict__ in,
                         FhnParamPtrs<float> p, const float* __restrict__ ckpt_v, const float* __restrict__ ckpt_w,
@@ -115,7 +116,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       acc.I += grad.I;
     }
   }
-  if (partial == nullptr) return;  // the same for the whole block, so no thread misses the barrier
+  if constexpr (!kParamGrads) return;
   const int t = threadIdx.y * blockDim.x + threadIdx.x;
   red[0][t] = acc.a;
   red[1][t] = acc.b;
@@ -237,8 +238,13 @@ void fhn_backward_gpu(const FhnShape& s, const float* in, FhnParamPtrs<float> p,
   const float dt = static_cast<float>(s.dt);
   const float clip = static_cast<float>(s.clip);
   dispatch(op, s, [&](auto c, auto scheme) {
-    fhn_backward_kernel<decltype(c)::value, decltype(scheme)::value><<<geo.grid, geo.block, 0, stream>>>(
-        s.batch, s.neurons, s.steps, dt, clip, in, p, cv, cw, d_out, d_in, partial);
+    if (want_params) {
+      fhn_backward_kernel<decltype(c)::value, decltype(scheme)::value, true><<<geo.grid, geo.block, 0, stream>>>(
+          s.batch, s.neurons, s.steps, dt, clip, in, p, cv, cw, d_out, d_in, partial);
+    } else {
+      fhn_backward_kernel<decltype(c)::value, decltype(scheme)::value, false><<<geo.grid, geo.block, 0, stream>>>(
+          s.batch, s.neurons, s.steps, dt, clip, in, p, cv, cw, d_out, d_in, nullptr);
+    }
   });
   DYNPMNN_CUDA_CHECK_LAUNCH("fhn_backward_kernel");
   if (!want_params) return;

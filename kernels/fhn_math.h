@@ -279,13 +279,15 @@ template <Integrator S = Integrator::kEuler, typename T>
 DYNPMNN_HD void fhn_forward_trajectory(T& v, T& w, const FhnParams<T>& p, T current, T dt, int steps,
                                        T clip, T* ckpt_v, T* ckpt_w, std::size_t ckpt_stride) {
   const int interval = fhn_checkpoint_interval(steps);
-  for (int step = 0; step < steps; ++step) {
-    if (ckpt_v != nullptr && step > 0 && step % interval == 0) {
-      const std::size_t at = static_cast<std::size_t>(step / interval - 1) * ckpt_stride;
+  // Segment by segment, so the step loop has no integer division (costly on the GPU).
+  for (int seg_start = 0, seg = 0; seg_start < steps; seg_start += interval, ++seg) {
+    if (ckpt_v != nullptr && seg > 0) {
+      const std::size_t at = static_cast<std::size_t>(seg - 1) * ckpt_stride;
       ckpt_v[at] = v;
       ckpt_w[at] = w;
     }
-    fhn_step<S>(v, w, p, current, dt, clip);
+    const int seg_end = steps - seg_start < interval ? steps : seg_start + interval;
+    for (int step = seg_start; step < seg_end; ++step) fhn_step<S>(v, w, p, current, dt, clip);
   }
 }
 

@@ -298,9 +298,10 @@ void column_sums_gpu(const float* a, const float* b, int rows, int cols, float* 
                      cudaStream_t stream) {
   constexpr const char* op = "column_sums_gpu";
   require(rows >= 0 && cols > 0, op, "bad shape rows=" + std::to_string(rows) + " cols=" + std::to_string(cols));
-  if (b == nullptr) sum_ab = nullptr;
   if (!sum_ab && !sum_a) return;
   require(rows == 0 || a != nullptr, op, "a must not be null");
+  // With no rows both sums are zero, written by the kernel like any other.
+  require(rows == 0 || sum_ab == nullptr || b != nullptr, op, "b must not be null when sum_ab is wanted");
   int cw = 1;
   while (cw < cols && cw < kWarp) cw *= 2;
   const dim3 block(cw, kThreads / cw, 1);

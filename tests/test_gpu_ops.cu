@@ -447,6 +447,17 @@ TEST_P(LayerNormGpu, ForwardBackwardMatchCpuReference) {
   }
   for (auto& v : sdg) v *= kRtol;
   for (auto& v : sdb) v *= kRtol;
+  // xhat = (x − mean)·rstd: float rounds x − mean to ~1e-7·|x|, and rstd amplifies that. With D = 2
+  // and nearly equal values rstd is large (ill-conditioned in any precision), so the tolerance
+  // carries that conditioning: 1e-6 (a few float roundings of x − mean) · rstd · |x|, times |gamma|
+  // for y.
+  std::vector<double> sxhat(n), sy(n);
+  for (int b = 0; b < B; ++b)
+    for (int i = 0; i < D; ++i) {
+      const std::size_t k = static_cast<std::size_t>(b) * D + i;
+      sxhat[k] = 1e-6 * rstd_d[b] * std::abs(x_d[k]);
+      sy[k] = sxhat[k] * std::abs(gamma_d[i]);
+    }
 
   auto x_buf = to_device(x), g_buf = to_device(gamma), b_buf = to_device(beta), dy_buf = to_device(dy);
   auto y_buf = poisoned(n), xhat_buf = poisoned(n), rstd_buf = poisoned(B), dx_buf = poisoned(n), dg_buf = poisoned(D),
@@ -455,8 +466,8 @@ TEST_P(LayerNormGpu, ForwardBackwardMatchCpuReference) {
   layernorm_backward_gpu(dy_buf.data(), xhat_buf.data(), rstd_buf.data(), g_buf.data(), B, D, dx_buf.data(), dg_buf.data(),
                          db_buf.data(), 0);
   test::sync_and_check();
-  EXPECT_TRUE(all_close("y", y_buf.download(), y_d, kAtol, kRtol, {}, D));
-  EXPECT_TRUE(all_close("xhat", xhat_buf.download(), xhat_d, kAtol, kRtol, {}, D));
+  EXPECT_TRUE(all_close("y", y_buf.download(), y_d, kAtol, kRtol, sy, D));
+  EXPECT_TRUE(all_close("xhat", xhat_buf.download(), xhat_d, kAtol, kRtol, sxhat, D));
   EXPECT_TRUE(all_close("rstd", rstd_buf.download(), rstd_d, kAtol, kRtol));
   EXPECT_TRUE(all_close("dx", dx_buf.download(), dx_d, kAtol, kRtol, sdx, D));
   EXPECT_TRUE(all_close("dgamma", dg_buf.download(), dg_d, kAtol, kRtol, sdg));
@@ -466,7 +477,7 @@ TEST_P(LayerNormGpu, ForwardBackwardMatchCpuReference) {
   auto y2 = poisoned(n);
   layernorm_forward_gpu(x_buf.data(), g_buf.data(), b_buf.data(), B, D, y2.data(), nullptr, nullptr, 0);
   test::sync_and_check();
-  EXPECT_TRUE(all_close("y (inference)", y2.download(), y_d, kAtol, kRtol, {}, D));
+  EXPECT_TRUE(all_close("y (inference)", y2.download(), y_d, kAtol, kRtol, sy, D));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LayerNormGpu,
@@ -609,7 +620,9 @@ TEST(AdamGpu, SeveralStepsMatchDoubleAdamAndSkipFrozenAndFlagged) {
   const auto p = p_buf.download();
   EXPECT_TRUE(all_close("params", p, p_ref, 1e-4 * h.lr * steps, 1e-6));
   EXPECT_TRUE(all_close("m", m_buf.download(), m_ref, 1e-7, 1e-5));
-  EXPECT_TRUE(all_close("v", v_buf.download(), v_ref, 1e-12, 1e-5));
+  // v accumulates (1 − β2)·g², and 1 − float(0.999) is 1.29e-5 relatively off 0.001 (float cannot
+  // hold 0.999; torch's float Adam has the same offset), so v's relative tolerance must exceed that.
+  EXPECT_TRUE(all_close("v", v_buf.download(), v_ref, 1e-12, 3e-5));
   for (std::size_t i = 0; i < n; ++i)
     if (!trainable[i]) ASSERT_EQ(p[i], p0[i]) << "frozen parameter " << i << " changed";
 
