@@ -148,7 +148,7 @@ fi
 if [ -x bench/bench_train.sh ]; then
   stage train_bench 150 60 "$OUT/train.log" bench/bench_train.sh --device cuda --out "$OUT/train.json"
 elif [ -f bench/bench_train.py ]; then
-  stage train_bench 150 60 "$OUT/train.log" python3 bench/bench_train.py --device cuda --epochs 3 \
+  stage train_bench 150 60 "$OUT/train.log" python3 bench/bench_train.py --device cuda --epochs 4 \
     --binary "$build/dynpmnn" --data "$root/$data" --json "$OUT/train.json"
 else
   printf 'train_bench\tskipped (no bench/bench_train.sh or .py)\t0\n' >>"$stages"
