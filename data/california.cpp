@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -20,6 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kRawColumns = 9;
+constexpr int kInputColumns = 8;  // what predict reads: the raw columns without medianHouseValue
 constexpr std::array<const char*, kRawColumns> kRawColumnNames = {
     "longitude", "latitude", "housingMedianAge", "totalRooms", "totalBedrooms",
     "population", "households", "medianIncome", "medianHouseValue"};
@@ -78,6 +80,52 @@ std::string read_whole_file(const std::string& path) {
   if (!in.read(text.data(), size)) throw DataError(path + ": read failed: " + std::strerror(errno));
   return text;
 }
+
+// Calls row(line, text) for each line, LF or CRLF, the last newline optional.
+template <typename F>
+void for_each_line(std::string_view text, F&& row) {
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  int line = 0;
+  while (p < end) {
+    ++line;
+    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (eol == nullptr) eol = end;
+    const char* stop = (eol > p && eol[-1] == '\r') ? eol - 1 : eol;
+    const std::string_view text_of_row(p, static_cast<std::size_t>(stop - p));
+    p = eol == end ? end : eol + 1;
+    row(line, text_of_row);
+  }
+}
+
+// The first `columns` raw column names, comma-separated: the optional header of an input file.
+std::string raw_header(int columns) {
+  std::string header;
+  for (int c = 0; c < columns; ++c) header += std::string(c ? "," : "") + kRawColumnNames[c];
+  return header;
+}
+
+// Whether a field starts like a number, to tell a header line from a row with a bad first field.
+bool looks_numeric(std::string_view field) {
+  return !field.empty() && (std::isdigit(static_cast<unsigned char>(field[0])) || field[0] == '-' ||
+                            field[0] == '.' || field[0] == '+');
+}
+
+// One raw row (at least the 8 input columns) → the 8 features in kFeatureNames order, unscaled.
+// `row` is 0-based; in the file it is line row + 1.
+void derive_features(const double* v, const std::string& source, int row, double* out) {
+  const double households = v[kHouseholds];
+  if (!(households > 0))
+    throw DataError(source + ": row " + std::to_string(row + 1) + " (line " + std::to_string(row + 1) +
+                    " of the file), column 7 (households): " + std::to_string(households) +
+                    ", expected > 0 to derive AveRooms, AveBedrms and AveOccup");
+  const double features[kFeatures] = {v[kMedianIncome], v[kHouseAge], v[kTotalRooms] / households,
+                                      v[kTotalBedrooms] / households, v[kPopulation], v[kPopulation] / households,
+                                      v[kLatitude], v[kLongitude]};
+  std::copy(features, features + kFeatures, out);
+}
+
+SplitData make_splits(const Table& raw, const std::string& source, const Scaler* given);
 
 // Why a place was passed over, for the not-found message.
 std::string why_not_used(const std::string& path) {
@@ -145,42 +193,102 @@ std::vector<double> numpy_rand(std::uint32_t seed, std::size_t n) {
   return out;
 }
 
-Table read_california_raw(const std::string& path) {
-  const std::string text = read_whole_file(path);
-  if (text.empty()) throw DataError(path + ": file is empty, expected 9 comma-separated numbers per line");
+Table parse_california_raw(std::string_view text, const std::string& name) {
+  if (text.empty()) throw DataError(name + ": file is empty, expected 9 comma-separated numbers per line");
 
   Table table;
   table.cols = kRawColumns;
   table.values.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n') + 1) * kRawColumns);
-  const char* p = text.data();
-  const char* const end = p + text.size();
-  int line = 0;
-  while (p < end) {
-    ++line;
-    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-    if (eol == nullptr) eol = end;
-    const char* stop = (eol > p && eol[-1] == '\r') ? eol - 1 : eol;
-    const std::string_view row(p, static_cast<std::size_t>(stop - p));
-    p = eol == end ? end : eol + 1;
-
+  for_each_line(text, [&](int line, std::string_view row) {
     if (row.empty())
-      throw DataError(path + ": line " + std::to_string(line) + ": blank line, expected 9 comma-separated numbers");
+      throw DataError(name + ": line " + std::to_string(line) + ": blank line, expected 9 comma-separated numbers");
     const auto columns = std::count(row.begin(), row.end(), ',') + 1;
     if (columns != kRawColumns)
-      throw DataError(path + ": line " + std::to_string(line) + ": " + std::to_string(columns) +
+      throw DataError(name + ": line " + std::to_string(line) + ": " + std::to_string(columns) +
                       " comma-separated columns, expected 9");
     std::size_t start = 0;
     for (int column = 1; column <= kRawColumns; ++column) {
       const std::size_t comma = column < kRawColumns ? row.find(',', start) : row.size();
-      table.values.push_back(parse_field(row.substr(start, comma - start), path, line, column));
+      table.values.push_back(parse_field(row.substr(start, comma - start), name, line, column));
       start = comma + 1;
     }
     ++table.rows;
-  }
+  });
   return table;
 }
 
+Table read_california_raw(const std::string& path) { return parse_california_raw(read_whole_file(path), path); }
+
+Table parse_california_inputs(std::string_view text, const std::string& name) {
+  const std::string expected = "rows of 8 comma-separated numbers (" + raw_header(kInputColumns) +
+                               "), optionally a 9th (medianHouseValue, ignored)";
+  if (text.empty()) throw DataError(name + ": file is empty, expected " + expected);
+  Table table;
+  table.cols = kInputColumns;
+  table.values.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n') + 1) * kInputColumns);
+  int columns_seen = 0;  // of the first row (or the header); every row must have as many
+  for_each_line(text, [&](int line, std::string_view row) {
+    const std::string at = name + ": line " + std::to_string(line) + ": ";
+    if (row.empty()) throw DataError(at + "blank line, expected " + expected);
+    const int columns = static_cast<int>(std::count(row.begin(), row.end(), ',') + 1);
+    if (line == 1 && (row == raw_header(kInputColumns) || row == raw_header(kRawColumns))) {
+      columns_seen = columns;
+      return;
+    }
+    if (columns != kInputColumns && columns != kRawColumns)
+      throw DataError(at + std::to_string(columns) + " comma-separated columns, expected " + expected);
+    if (columns_seen != 0 && columns != columns_seen)
+      throw DataError(at + std::to_string(columns) + " comma-separated columns, but the first line has " +
+                      std::to_string(columns_seen));
+    columns_seen = columns;
+    std::size_t start = 0;
+    for (int column = 1; column <= kInputColumns; ++column) {
+      const std::size_t comma = row.find(',', start);
+      const std::string_view field = row.substr(start, comma - start);
+      double value = 0;
+      if (line == 1 && column == 1 && !looks_numeric(field))
+        throw DataError(at + "neither numbers nor the header line '" + raw_header(kInputColumns) + "' (with or " +
+                        "without ',medianHouseValue'): column 1 is " + quoted(field));
+      value = parse_field(field, name, line, column);
+      if (column == kHouseholds + 1 && !(value > 0))
+        fail_at(name, line, column, quoted(field) + " is not > 0 (AveRooms, AveBedrms and AveOccup divide by it)");
+      table.values.push_back(value);
+      start = comma + 1;
+    }
+    ++table.rows;
+  });
+  if (table.rows == 0) throw DataError(name + ": holds only the header line, expected " + expected);
+  return table;
+}
+
+Table read_california_inputs(const std::string& path) { return parse_california_inputs(read_whole_file(path), path); }
+
+std::vector<std::string> california_feature_names() { return {kFeatureNames.begin(), kFeatureNames.end()}; }
+
+std::vector<double> california_features(const Table& raw, const std::string& source) {
+  if (raw.cols != kInputColumns && raw.cols != kRawColumns)
+    throw DataError(source + ": table has " + std::to_string(raw.cols) + " columns, expected 8 or 9");
+  if (raw.values.size() != static_cast<std::size_t>(raw.rows) * static_cast<std::size_t>(raw.cols))
+    throw DataError(source + ": table holds " + std::to_string(raw.values.size()) + " values for " +
+                    std::to_string(raw.rows) + " rows of " + std::to_string(raw.cols));
+  std::vector<double> x(static_cast<std::size_t>(raw.rows) * kFeatures);
+  for (int i = 0; i < raw.rows; ++i)
+    derive_features(&raw.values[static_cast<std::size_t>(i) * raw.cols], source, i,
+                    &x[static_cast<std::size_t>(i) * kFeatures]);
+  return x;
+}
+
 SplitData make_california_splits(const Table& raw, const std::string& source) {
+  return make_splits(raw, source, nullptr);
+}
+
+SplitData make_california_splits(const Table& raw, const std::string& source, const Scaler& scaler) {
+  return make_splits(raw, source, &scaler);
+}
+
+namespace {
+
+SplitData make_splits(const Table& raw, const std::string& source, const Scaler* given) {
   if (raw.cols != kRawColumns)
     throw DataError(source + ": table has " + std::to_string(raw.cols) + " columns, expected 9");
   if (raw.rows <= 0) throw DataError(source + ": table has no rows");
@@ -197,15 +305,10 @@ SplitData make_california_splits(const Table& raw, const std::string& source) {
   const std::vector<double> r = numpy_rand(kSplitSeed, static_cast<std::size_t>(raw.rows));
   for (int i = 0; i < raw.rows; ++i) {
     const double* v = &raw.values[static_cast<std::size_t>(i) * kRawColumns];
-    const double households = v[kHouseholds];
-    if (!(households > 0))
-      throw DataError(source + ": row " + std::to_string(i + 1) + " (line " + std::to_string(i + 1) +
-                      " of the file), column 7 (households): " + std::to_string(households) +
-                      ", expected > 0 to derive AveRooms, AveBedrms and AveOccup");
     Dataset& d = r[i] <= kTrainUpTo ? out.train : r[i] <= kValUpTo ? out.val : out.test;
-    d.x.insert(d.x.end(), {v[kMedianIncome], v[kHouseAge], v[kTotalRooms] / households,
-                           v[kTotalBedrooms] / households, v[kPopulation], v[kPopulation] / households,
-                           v[kLatitude], v[kLongitude]});
+    double features[kFeatures];
+    derive_features(v, source, i, features);
+    d.x.insert(d.x.end(), features, features + kFeatures);
     d.y.push_back(v[kMedianHouseValue] / kTargetUnit);
     ++d.rows;
   }
@@ -217,10 +320,15 @@ SplitData make_california_splits(const Table& raw, const std::string& source) {
     throw DataError(source + ": the train split has " + std::to_string(out.train.rows) +
                     " row, the unbiased std needs at least 2");
 
-  out.scaler = fit_scaler(out.train, source);
+  if (given != nullptr && (given->mean.size() != kFeatures || given->std.size() != kFeatures))
+    throw DataError(source + ": the scaler given has " + std::to_string(given->mean.size()) + " means and " +
+                    std::to_string(given->std.size()) + " standard deviations, expected 8 of each");
+  out.scaler = given != nullptr ? *given : fit_scaler(out.train, source);
   for (Dataset* d : splits) out.scaler.apply(d->x, kFeatures);
   return out;
 }
+
+}  // namespace
 
 std::string locate_california(const std::string& explicit_path, const std::vector<std::string>& default_places) {
   // A path the user named is never replaced by another file: training on data they did not ask for

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dynpmnn {
@@ -60,10 +61,27 @@ std::vector<double> numpy_rand(std::uint32_t seed, std::size_t n);
 
 // Reads the raw 9-column file; DataError names the file, line and column of anything malformed.
 Table read_california_raw(const std::string& path);
+// The same from text in memory (`name` stands for the file in messages): the fuzzers' entry point.
+Table parse_california_raw(std::string_view text, const std::string& name);
+
+// The input of `dynpmnn predict`: raw rows in the StatLib column order, 8 columns (longitude ..
+// medianIncome) or 9 (medianHouseValue last, not read), every row as many; line 1 may instead be
+// the header naming those columns exactly ("longitude,latitude,...,medianIncome[,medianHouseValue]").
+// households must be > 0. Returns (rows, 8); DataError names the file, line and column.
+Table read_california_inputs(const std::string& path);
+Table parse_california_inputs(std::string_view text, const std::string& name);
+
+// Raw rows (8 or 9 columns, StatLib order) → (rows, 8) features in SplitData::feature_names order,
+// unscaled: the derivation make_california_splits applies, for data outside the file.
+std::vector<double> california_features(const Table& raw, const std::string& source);
+// MedInc, HouseAge, AveRooms, AveBedrms, Population, AveOccup, Latitude, Longitude.
+std::vector<std::string> california_feature_names();
 
 // Raw table → 8 features (MedInc, HouseAge, AveRooms, AveBedrms, Population, AveOccup, Latitude,
 // Longitude) and target MedHouseVal in $100k, split and standardised as the paper does.
 SplitData make_california_splits(const Table& raw, const std::string& source);
+// The same split standardised with a given scaler (a checkpoint's) instead of one fitted here.
+SplitData make_california_splits(const Table& raw, const std::string& source, const Scaler& scaler);
 
 // locate + read + split.
 SplitData load_california(const std::string& explicit_path);

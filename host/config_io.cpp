@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -264,20 +266,18 @@ void apply_override(Config& cfg, std::string_view assignment) {
       key->field);
 }
 
-void apply_config_file(Config& cfg, const std::filesystem::path& path) {
-  const std::string where = path.string();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw ConfigError(fmt::format("config file {}: {}", where,
-                                  std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
+void apply_config_text(Config& cfg, std::string_view text, const std::string& where) {
   toml::table table;
   try {
-    table = toml::parse_file(where);
+    table = toml::parse(text, std::string_view(where));
   } catch (const toml::parse_error& e) {
     throw ConfigError(fmt::format("{}:{}:{}: TOML syntax error: {}", where, e.source().begin.line,
                                   e.source().begin.column, e.description()));
   }
-  for (const auto& [name, node] : table) {
+  // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+  for (const auto& entry : table) {
+    const toml::key& name = entry.first;
+    const toml::node& node = entry.second;
     const auto line = name.source().begin.line;
     const ConfigKey* key = find_config_key(name.str());
     if (key == nullptr) throw ConfigError(fmt::format("{}:{}: {}", where, line, unknown_key_message(name.str())));
@@ -299,6 +299,18 @@ void apply_config_file(Config& cfg, const std::filesystem::path& path) {
         },
         key->field);
   }
+}
+
+void apply_config_file(Config& cfg, const std::filesystem::path& path) {
+  const std::string where = path.string();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw ConfigError(fmt::format("config file {}: {}", where,
+                                  std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("config file {}: cannot be opened", where));
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  apply_config_text(cfg, text, where);
 }
 
 Config load_config_file(const std::filesystem::path& path) {

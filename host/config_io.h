@@ -46,6 +46,8 @@ void apply_override(Config& cfg, std::string_view assignment);
 // Applies the keys present in a flat TOML file on top of cfg. ConfigError gives file:line for
 // unknown keys and wrong types, file:line:col for syntax errors.
 void apply_config_file(Config& cfg, const std::filesystem::path& path);
+// The same for TOML text already in memory; `where` names its source in the messages.
+void apply_config_text(Config& cfg, std::string_view text, const std::string& where);
 Config load_config_file(const std::filesystem::path& path);  // on top of Config{}
 
 // models/presets/<name>.toml of the source tree, on top of Config{}, with cfg.preset = name.

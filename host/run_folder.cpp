@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <ctime>
 #include <system_error>
 
 #include <fmt/format.h>
 
+#include "host/checkpoint.h"
 #include "host/config_io.h"
 #include "host/plot.h"
 
@@ -28,6 +30,15 @@ constexpr const char* kFinalFile = "final.json";
 template <typename Json>
 std::string dump(const Json& json, int indent) {
   return json.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string metrics_line(const EpochRecord& rec) {
+  const nlohmann::ordered_json line = {{"epoch", rec.epoch},
+                                       {"train_loss", rec.train_loss},
+                                       {"val_mse", rec.val_mse},
+                                       {"seconds", rec.seconds},
+                                       {"improved", rec.improved}};
+  return dump(line, -1) + '\n';
 }
 
 }  // namespace
@@ -105,8 +116,15 @@ nlohmann::ordered_json final_summary(const TrainReport& report, const fs::path& 
   return json;
 }
 
-RunFolder::RunFolder(const Config& cfg, const ParamTable& table) : table_(table) {
-  if (cfg.out.empty()) {
+RunFolder::RunFolder(const Config& cfg, const ParamTable& table, const SplitData& data, const TrainState* resumed)
+    : cfg_(cfg), table_(table), scaler_(data.scaler), feature_names_(data.feature_names) {
+  if (resumed != nullptr) {
+    path_ = cfg.out;
+    if (!fs::is_directory(path_)) throw ConfigError(fmt::format("--resume {}: no such run folder", cfg.out));
+    if (fs::exists(path_ / kFinalFile))
+      throw ConfigError(fmt::format("--resume {}: the run has finished ({} exists); nothing to resume", cfg.out,
+                                    kFinalFile));
+  } else if (cfg.out.empty()) {
     // Two runs started in the same second with the same seed must not share a folder.
     const fs::path base = default_run_path(cfg, std::chrono::system_clock::now());
     path_ = base;
@@ -123,19 +141,35 @@ RunFolder::RunFolder(const Config& cfg, const ParamTable& table) : table_(table)
     throw ConfigError(fmt::format("out = '{}': cannot create the run folder{}", path_.string(),
                                   ec ? ": " + ec.message() : std::string(" (a file of that name exists)")));
   write_file_atomically(path_ / "config.toml", to_toml(cfg));
-  // Truncated, so a folder reused after a crashed run does not mix two runs' epochs.
-  metrics_.open(path_ / "metrics.jsonl", std::ios::out | std::ios::trunc);
+  if (resumed != nullptr) {
+    // The checkpoint's history is the truth: an epoch logged after the last checkpoint was written
+    // (a crash between the two) is dropped, and lost lines are restored.
+    std::string lines;
+    for (const EpochRecord& rec : resumed->history) lines += metrics_line(rec);
+    write_file_atomically(path_ / "metrics.jsonl", lines);
+    metrics_.open(path_ / "metrics.jsonl", std::ios::out | std::ios::app);
+  } else {
+    // Truncated, so a folder reused after a crashed run does not mix two runs' epochs.
+    metrics_.open(path_ / "metrics.jsonl", std::ios::out | std::ios::trunc);
+  }
   if (!metrics_) throw_errno("cannot create " + (path_ / "metrics.jsonl").string());
+  if (const char* stop = std::getenv(kStopAfterEpochEnv); stop != nullptr && *stop != '\0')
+    stop_after_epoch_ = std::atoi(stop);
 }
 
 void RunFolder::on_epoch(const EpochRecord& rec, int /*max_epochs*/) {
-  const nlohmann::ordered_json line = {{"epoch", rec.epoch},
-                                       {"train_loss", rec.train_loss},
-                                       {"val_mse", rec.val_mse},
-                                       {"seconds", rec.seconds},
-                                       {"improved", rec.improved}};
-  metrics_ << dump(line, -1) << '\n' << std::flush;
+  metrics_ << metrics_line(rec) << std::flush;
   if (!metrics_) throw_errno("cannot append to " + (path_ / "metrics.jsonl").string());
+}
+
+void RunFolder::on_epoch_end(const TrainState& state, Backend& backend) {
+  const std::string bytes =
+      serialize_checkpoint(make_checkpoint(cfg_, table_, scaler_, feature_names_, state, backend));
+  // best.bin first: were the process to die between the two, the resumed run redoes this epoch
+  // and writes the same best.bin again.
+  if (state.best_epoch == state.epoch) write_file_atomically(path_ / "best.bin", bytes);
+  write_file_atomically(path_ / "checkpoint.bin", bytes);
+  if (state.epoch == stop_after_epoch_) std::_Exit(kStopAfterEpochExit);
 }
 
 void RunFolder::on_best(const std::vector<double>& params, const EpochRecord& rec) {

@@ -5,7 +5,15 @@
 //   loss_curve.png    training loss and validation MSE per epoch
 //   final.json        the summary the CLI prints as its last stdout line; written last, so its
 //                     presence marks a finished run
+//   checkpoint.bin    the state after the last completed epoch (epoch 0: before training), from
+//                     which dynpmnn train --resume continues (checkpoint.h has the format)
+//   best.bin          the same at the best validation MSE so far, with the data's scaler: what
+//                     dynpmnn eval and predict use
 // Every file but metrics.jsonl is replaced atomically, so a reader (or a crash) never sees half of one.
+//
+// Test hook: with DYNPMNN_TEST_STOP_AFTER_EPOCH=N in the environment, the process ends at once
+// (std::_Exit(75), no clean-up, like a crash) right after the checkpoint of epoch N is written, so
+// tests can interrupt a run at a known point and resume it.
 #pragma once
 
 #include <chrono>
@@ -34,16 +42,25 @@ std::filesystem::path default_run_path(const Config& cfg, std::chrono::system_cl
 nlohmann::ordered_json final_summary(const TrainReport& report, const std::filesystem::path& run_dir,
                                      std::string_view divergence_message);
 
+inline constexpr const char* kStopAfterEpochEnv = "DYNPMNN_TEST_STOP_AFTER_EPOCH";
+inline constexpr int kStopAfterEpochExit = 75;
+
 class RunFolder : public TrainObserver {
  public:
   // Uses cfg.out, or a new default_run_path (suffixed -2, -3, ... if taken), creating it as needed,
   // and writes config.toml. Throws ConfigError if the folder already holds a finished run.
-  RunFolder(const Config& cfg, const ParamTable& table);
+  // `resumed`: continue the run in cfg.out from this checkpointed state instead, metrics.jsonl
+  // rewritten to its history (dropping any epoch logged after the checkpoint was written).
+  // `data` gives the scaler and feature names that the checkpoints keep.
+  RunFolder(const Config& cfg, const ParamTable& table, const SplitData& data, const TrainState* resumed = nullptr);
 
   const std::filesystem::path& path() const { return path_; }
 
   void on_epoch(const EpochRecord& rec, int max_epochs) override;
   void on_best(const std::vector<double>& params, const EpochRecord& rec) override;
+  // checkpoint.bin, and best.bin too when this epoch is the best so far (epoch 0 included, so a
+  // run that never improves still has one).
+  void on_epoch_end(const TrainState& state, Backend& backend) override;
 
   // best_params.json from the parameters train_model returned (the best ones, restored), then
   // loss_curve.png, then final.json.
@@ -54,8 +71,12 @@ class RunFolder : public TrainObserver {
   void write_best_params(const std::vector<double>& params, int epoch, double val_mse);
 
   std::filesystem::path path_;
+  Config cfg_;
   ParamTable table_;
+  Scaler scaler_;
+  std::vector<std::string> feature_names_;
   std::ofstream metrics_;
+  int stop_after_epoch_ = -1;  // the test hook; -1: off
 };
 
 }  // namespace dynpmnn

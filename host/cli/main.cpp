@@ -1,15 +1,19 @@
 // dynpmnn: the command-line front end. Each subcommand is one add_<name>_command function that
 // registers its options on the app and returns the function that runs it once the command line
 // is parsed; main parses, runs the chosen one and maps errors to exit codes. New subcommands
-// (eval, predict, sweep, inspect) go beside add_train_command and into main's list.
+// (sweep, inspect) go beside add_train_command, add_eval_command, add_predict_command and into
+// main's list.
 //
 // stdout carries only the final JSON object (one line), so scripts can read the last line; every
 // message and the progress go to stderr.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +23,7 @@
 
 #include "data/california.h"
 #include "host/backend.h"
+#include "host/checkpoint.h"
 #include "host/config.h"
 #include "host/config_io.h"
 #include "host/progress.h"
@@ -62,47 +67,132 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec
   return cuda ? make_cuda_backend(spec, hyper) : make_cpu_backend(spec, hyper);
 }
 
-struct TrainOptions {
-  std::string preset;
-  std::string config_file;
-  bool quiet = false;
-  // --set and the per-key flags, as "key=value" in command-line order (later wins).
-  std::vector<std::string> overrides;
-};
-
-int run_train(const TrainOptions& options) {
-  Config cfg = resolve_config(options.preset, options.config_file, options.overrides);
-  cfg.validate();
-  const SplitData data = load_california(cfg.data);
-  const ModelSpec spec = cfg.model_spec(data.train.features, data.train.targets);
-  const ParamTable table(spec);
-  std::vector<double> params(table.total());
-  init_params(spec, table, cfg.seed, params);
-
+TrainHyper hyper_of(const Config& cfg) {
   TrainHyper hyper;
   hyper.batch_size = cfg.batch_size;
   hyper.adam.lr = cfg.lr;
   hyper.adam.weight_decay = cfg.weight_decay;
   hyper.seed = cfg.seed;
-  const std::unique_ptr<Backend> backend = make_backend(cfg.device, spec, hyper);
-  backend->set_data(data);
+  return hyper;
+}
 
-  RunFolder folder(cfg, table);
+std::string json_line(const nlohmann::ordered_json& json) {
+  return json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+// The checkpoint's model must see its inputs as in training: the same features, standardised by
+// the same scaler (for --resume, the data file is the same only if the fitted scaler is too).
+void require_same_features(const Checkpoint& ck, const std::string& checkpoint_path,
+                           const std::vector<std::string>& names) {
+  if (ck.feature_names != names)
+    throw DataError(fmt::format("{} was trained on the features {}, this dynpmnn derives {}", checkpoint_path,
+                                fmt::join(ck.feature_names, ", "), fmt::join(names, ", ")));
+}
+
+void require_same_scaler(const Checkpoint& ck, const std::string& checkpoint_path, const SplitData& data) {
+  for (std::size_t j = 0; j < ck.feature_names.size(); ++j)
+    if (data.scaler.mean[j] != ck.scaler.mean[j] || data.scaler.std[j] != ck.scaler.std[j])
+      throw DataError(fmt::format(
+          "{} is not the data {} was trained on: its train split gives feature {} mean {} and std {}, the "
+          "checkpoint's scaler has {} and {}", data.source, checkpoint_path, ck.feature_names[j], data.scaler.mean[j],
+          data.scaler.std[j], ck.scaler.mean[j], ck.scaler.std[j]));
+}
+
+// Keys that may go with --resume: the rest would change the run being continued.
+constexpr const char* kResumeKeys[] = {"epochs", "device", "data"};
+
+struct TrainOptions {
+  std::string preset;
+  std::string config_file;
+  std::string resume;  // run folder to continue, or empty
+  bool quiet = false;
+  // --set and the per-key flags, as "key=value" in command-line order (later wins).
+  std::vector<std::string> overrides;
+};
+
+// The configuration stored in the checkpoint, with the overrides --resume allows.
+Config resume_config(const TrainOptions& options, const Checkpoint& ck, const std::string& checkpoint_path) {
+  if (!options.preset.empty() || !options.config_file.empty())
+    throw ConfigError(fmt::format("--resume continues with the configuration stored in {}; --preset and --config "
+                                  "cannot change it", checkpoint_path));
+  Config cfg = ck.config;
+  for (const std::string& assignment : options.overrides) {
+    std::string key = assignment.substr(0, assignment.find('='));
+    key.erase(0, key.find_first_not_of(" \t"));
+    key.erase(key.find_last_not_of(" \t") + 1);
+    if (std::find(std::begin(kResumeKeys), std::end(kResumeKeys), key) == std::end(kResumeKeys))
+      throw ConfigError(fmt::format("--resume continues with the configuration stored in {}; only --epochs (to "
+                                    "extend the run), --device and --data may go with it, not '{}'",
+                                    checkpoint_path, assignment));
+    apply_override(cfg, assignment);
+  }
+  cfg.out = options.resume;
+  if (cfg.epochs < ck.state.epoch)
+    throw ConfigError(fmt::format("epochs = {} is fewer than the {} epochs {} has completed", cfg.epochs,
+                                  ck.state.epoch, checkpoint_path));
+  return cfg;
+}
+
+int run_train(const TrainOptions& options) {
+  std::optional<Checkpoint> resumed;
+  const std::string checkpoint_path = (std::filesystem::path(options.resume) / "checkpoint.bin").string();
+  Config cfg;
+  if (options.resume.empty()) {
+    cfg = resolve_config(options.preset, options.config_file, options.overrides);
+  } else {
+    if (!std::filesystem::is_directory(options.resume))
+      throw ConfigError(fmt::format("--resume {}: no such run folder", options.resume));
+    if (std::filesystem::exists(std::filesystem::path(options.resume) / "final.json"))
+      throw ConfigError(fmt::format("--resume {}: the run has finished (final.json exists); nothing to resume",
+                                    options.resume));
+    resumed = load_checkpoint(checkpoint_path);
+    cfg = resume_config(options, *resumed, checkpoint_path);
+  }
+  cfg.validate();
+  const SplitData data = load_california(cfg.data);
+  if (resumed) {
+    require_same_features(*resumed, checkpoint_path, data.feature_names);
+    require_same_scaler(*resumed, checkpoint_path, data);
+  }
+  const ModelSpec spec = cfg.model_spec(data.train.features, data.train.targets);
+  const ParamTable table(spec);
+
+  const std::unique_ptr<Backend> backend = make_backend(cfg.device, spec, hyper_of(cfg));
+  backend->set_data(data);
+  TrainState state;
+  std::unique_ptr<RunFolder> folder;
+  if (resumed) {
+    backend->set_params(resumed->params);
+    backend->set_optimizer_state(resumed->optimizer);
+    state = std::move(resumed->state);
+    folder = std::make_unique<RunFolder>(cfg, table, data, &state);
+    if (!options.quiet)
+      fmt::print(stderr, "dynpmnn: resuming {} after epoch {} of {}\n", folder->path().string(), state.epoch,
+                 cfg.epochs);
+  } else {
+    std::vector<double> params(table.total());
+    init_params(spec, table, cfg.seed, params);
+    backend->set_params(params);
+    state = initial_train_state(params);
+    folder = std::make_unique<RunFolder>(cfg, table, data);
+    folder->on_epoch_end(state, *backend);  // epoch 0: resumable (and evaluable) from the start
+  }
+
   ProgressPrinter progress(stderr, progress_style_for(stderr));
-  std::vector<TrainObserver*> observers{&folder};
+  std::vector<TrainObserver*> observers{folder.get()};
   if (!options.quiet) observers.push_back(&progress);
   ObserverList observer(std::move(observers));
-  const TrainReport report = train_model(cfg, spec, *backend, data, params, &observer);
+  const TrainReport report = continue_training(cfg, spec, *backend, data, state, &observer);
   progress.finish();
 
   const bool diverged = report.divergence.diverged;
   const std::string divergence_message = diverged ? explain_divergence(report.divergence, spec) : std::string();
   if (diverged) fmt::print(stderr, "dynpmnn: {}\n", divergence_message);
-  const auto summary = final_summary(report, folder.path(), divergence_message);
-  folder.finish(summary, report, params,
-                fmt::format("{} seed {} ({})", cfg.preset.empty() ? "run" : cfg.preset, cfg.seed, report.backend));
-  if (!options.quiet) fmt::print(stderr, "dynpmnn: run folder {}\n", folder.path().string());
-  std::cout << summary.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
+  const auto summary = final_summary(report, folder->path(), divergence_message);
+  folder->finish(summary, report, state.best_params,
+                 fmt::format("{} seed {} ({})", cfg.preset.empty() ? "run" : cfg.preset, cfg.seed, report.backend));
+  if (!options.quiet) fmt::print(stderr, "dynpmnn: run folder {}\n", folder->path().string());
+  std::cout << json_line(summary) << std::endl;
   return diverged ? kExitDiverged : kExitOk;
 }
 
@@ -129,6 +219,10 @@ Command add_train_command(CLI::App& app) {
                ->expected(1)
                ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)] = name;
   }
+  cmd->add_option("--resume", options->resume,
+                  "Continue the interrupted run in DIR from DIR/checkpoint.bin with the configuration stored there; "
+                  "only --epochs (to extend it), --device and --data may be given with it")
+      ->type_name("DIR");
   cmd->add_flag("--quiet,-q", options->quiet, "No progress on stderr");
   cmd->footer(
       "Configuration keys and their defaults (precedence: --preset < --config < --set and the flags\n"
@@ -147,12 +241,129 @@ Command add_train_command(CLI::App& app) {
   }};
 }
 
+// The best model of a finished or interrupted run: RUN_DIR/best.bin.
+struct BestModel {
+  std::string path;
+  Checkpoint ck;
+  ModelSpec spec;
+};
+
+BestModel load_best_model(const std::string& run_dir) {
+  if (!std::filesystem::is_directory(run_dir)) throw ConfigError(fmt::format("{}: no such run folder", run_dir));
+  BestModel best;
+  best.path = (std::filesystem::path(run_dir) / "best.bin").string();
+  best.ck = load_checkpoint(best.path);
+  require_same_features(best.ck, best.path, california_feature_names());
+  best.spec = best.ck.config.model_spec(static_cast<int>(best.ck.feature_names.size()), 1);
+  return best;
+}
+
+struct EvalOptions {
+  std::string run_dir, device, data, split = "test";
+};
+
+int run_eval(const EvalOptions& options) {
+  const BestModel best = load_best_model(options.run_dir);
+  const Config& cfg = best.ck.config;
+  const std::string path = locate_california(options.data.empty() ? cfg.data : options.data);
+  // Standardised with the checkpoint's scaler, as the model saw its inputs in training (for the
+  // file it trained on this is the scaler that file gives).
+  const SplitData data = make_california_splits(read_california_raw(path), path, best.ck.scaler);
+  const std::unique_ptr<Backend> backend =
+      make_backend(options.device.empty() ? cfg.device : options.device, best.spec, hyper_of(cfg));
+  backend->set_data(data);
+  backend->set_params(best.ck.state.best_params);
+  const Split split = options.split == "train" ? Split::kTrain : options.split == "val" ? Split::kVal : Split::kTest;
+  const Dataset& d = split == Split::kTrain ? data.train : split == Split::kVal ? data.val : data.test;
+  const Metrics m = regression_metrics(backend->predict(split), d.y);
+  nlohmann::ordered_json json;
+  json["split"] = options.split;
+  json["rows"] = d.rows;
+  json["rmse"] = m.rmse;
+  json["mae"] = m.mae;
+  json["r2"] = m.r2;
+  json["mse"] = m.mse;
+  json["best_epoch"] = best.ck.state.best_epoch;
+  json["checkpoint"] = best.path;
+  json["data"] = path;
+  json["backend"] = backend->name();
+  std::cout << json_line(json) << std::endl;
+  return kExitOk;
+}
+
+Command add_eval_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Metrics (rmse, mae, r2, mse) of a run's best model (RUN_DIR/best.bin) as one JSON line on stdout");
+  auto options = std::make_shared<EvalOptions>();
+  cmd->add_option("run_dir", options->run_dir, "The run folder")->required()->type_name("RUN_DIR");
+  cmd->add_option("--split", options->split, "Which split of the paper's split to evaluate")
+      ->check(CLI::IsMember({"test", "val", "train"}))
+      ->type_name("test|val|train");
+  cmd->add_option("--device", options->device, "cpu, cuda or auto (default: the run's)")->type_name("cpu|cuda|auto");
+  cmd->add_option("--data", options->data, "cal_housing.data (default: the run's, then the usual look-up)")
+      ->type_name("PATH");
+  return {cmd, [options] { return run_eval(*options); }};
+}
+
+struct PredictOptions {
+  std::string run_dir, input, output, device;
+};
+
+int run_predict(const PredictOptions& options) {
+  const BestModel best = load_best_model(options.run_dir);
+  const Config& cfg = best.ck.config;
+  const Table raw = read_california_inputs(options.input);
+  SplitData data;
+  data.feature_names = best.ck.feature_names;
+  data.scaler = best.ck.scaler;
+  data.source = options.input;
+  const int features = static_cast<int>(best.ck.feature_names.size());
+  for (Dataset* d : {&data.train, &data.val, &data.test}) d->features = features;
+  data.test.rows = raw.rows;
+  data.test.x = california_features(raw, options.input);
+  data.scaler.apply(data.test.x, features);
+  data.test.y.assign(static_cast<std::size_t>(raw.rows), 0.0);
+  const std::unique_ptr<Backend> backend =
+      make_backend(options.device.empty() ? cfg.device : options.device, best.spec, hyper_of(cfg));
+  backend->set_data(data);
+  backend->set_params(best.ck.state.best_params);
+  const std::vector<double> predictions = backend->predict(Split::kTest);
+  std::string csv = "MedHouseVal\n";
+  for (const double p : predictions) csv += fmt::format("{}\n", p);
+  write_file_atomically(options.output, csv);
+  nlohmann::ordered_json json;
+  json["rows"] = raw.rows;
+  json["output"] = options.output;
+  json["checkpoint"] = best.path;
+  json["backend"] = backend->name();
+  std::cout << json_line(json) << std::endl;
+  return kExitOk;
+}
+
+Command add_predict_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand(
+      "predict", "Predict MedHouseVal ($100k) with a run's best model (RUN_DIR/best.bin) for raw California rows");
+  auto options = std::make_shared<PredictOptions>();
+  cmd->add_option("run_dir", options->run_dir, "The run folder")->required()->type_name("RUN_DIR");
+  cmd->add_option("--input", options->input,
+                  "CSV of raw rows in cal_housing.data's column order: longitude, latitude, housingMedianAge, "
+                  "totalRooms, totalBedrooms, population, households, medianIncome, optionally medianHouseValue "
+                  "(ignored); the first line may be a header of exactly those names")
+      ->required()
+      ->type_name("CSV");
+  cmd->add_option("--output", options->output, "CSV to write: a MedHouseVal header, then one prediction per row")
+      ->required()
+      ->type_name("CSV");
+  cmd->add_option("--device", options->device, "cpu, cuda or auto (default: the run's)")->type_name("cpu|cuda|auto");
+  return {cmd, [options] { return run_predict(*options); }};
+}
+
 int run_cli(int argc, char** argv) {
   CLI::App app{"dynpmnn: Dynamical Physics-Modeled Neural Networks (FitzHugh-Nagumo neurons) on California Housing",
                "dynpmnn"};
   app.set_version_flag("--version", fmt::format("dynpmnn {}", kVersion));
   app.require_subcommand(1);
-  const std::vector<Command> commands = {add_train_command(app)};
+  const std::vector<Command> commands = {add_train_command(app), add_eval_command(app), add_predict_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -174,6 +385,9 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "dynpmnn: error: {}\n", e.what());
     return dynpmnn::kExitBadInput;
   } catch (const dynpmnn::DataError& e) {
+    fmt::print(stderr, "dynpmnn: error: {}\n", e.what());
+    return dynpmnn::kExitBadInput;
+  } catch (const dynpmnn::CheckpointError& e) {
     fmt::print(stderr, "dynpmnn: error: {}\n", e.what());
     return dynpmnn::kExitBadInput;
   } catch (const std::exception& e) {

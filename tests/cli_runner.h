@@ -1,0 +1,86 @@
+// Running the dynpmnn binary from a test (stdout and stderr apart, the exit status), in a folder
+// of the test's own that is removed afterwards.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+
+#include "data/california.h"
+
+namespace dynpmnn::testing {
+
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+inline void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+inline std::string last_line(const std::string& text) {
+  std::string line;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) line = l;
+  return line;
+}
+
+inline std::string quote(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+class CliFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("dynpmnn_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // `env` (e.g. "NAME=value ") goes before the binary; `args` are shell-quoted where needed.
+  CliResult run(const std::string& args, const std::string& env = "") const {
+    const std::filesystem::path err = dir_ / "stderr.txt";
+    const std::string command = env + std::string(DYNPMNN_CLI_PATH) + " " + args + " 2>" + quote(err);
+    CliResult r;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) return r;
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
+    const int status = ::pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.err = read_file(err);
+    return r;
+  }
+
+  // Skips (with the reason) where the California Housing file is not on this machine.
+  bool have_data() const {
+    try {
+      locate_california("");
+      return true;
+    } catch (const DataError& e) {
+      data_missing_ = e.what();
+      return false;
+    }
+  }
+
+  std::filesystem::path dir_;
+  mutable std::string data_missing_;
+};
+
+}  // namespace dynpmnn::testing
