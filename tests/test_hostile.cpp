@@ -378,5 +378,22 @@ TEST(ConfigText, StructuresThatAreNotKeysNameTheLine) {
   }
 }
 
+// Found by fuzz/fuzz_config.cpp (the inputs are in fuzz/corpus/config/regression-*): toml++ 3.3
+// reached __builtin_unreachable() on a non-ASCII character where whitespace may stand. Now a clean
+// error; without the work-around in config_io.cpp the sanitizer build of this test aborts.
+TEST(ConfigText, NonAsciiWhereWhitespaceMayStandIsAnErrorNotUndefinedBehaviour) {
+  const std::vector<std::string> texts = {
+      "\xcc\xaa", "dt = 0.1\xc3\xa9\n", "neurons = 2 \xc3\xbc\n", "s = \"\"\"\\\n\xc2\xa7\"\"\"\n",
+      read_file(fs::path(DYNPMNN_SOURCE_DIR) / "fuzz/corpus/config/regression-toml-unreachable-crash")};
+  for (const std::string& text : texts) {
+    const std::string message = config_error_of(text);
+    EXPECT_TRUE(message.starts_with("mem.toml:")) << text << "\n" << message;
+  }
+  // And such characters stay fine inside strings.
+  Config cfg;
+  apply_config_text(cfg, "data = \"/d\xc3\xa9j\xc3\xa0/\xc2\xa7\xcc\xaa.data\"\n", "mem.toml");
+  EXPECT_EQ(cfg.data, "/d\xc3\xa9j\xc3\xa0/\xc2\xa7\xcc\xaa.data");
+}
+
 }  // namespace
 }  // namespace dynpmnn
