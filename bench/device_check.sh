@@ -171,8 +171,11 @@ def read(path):
 env = read(os.path.join(work, "env.txt")).strip()
 stages = [l.split("\t") for l in read(os.path.join(work, "stages.tsv")).splitlines() if l.strip()]
 ctest = read(os.path.join(out, "ctest.log"))
+# CTest 3.x: "100% tests passed, 0 tests failed out of 192"; CTest 4: "100% tests passed out of 192".
 m = re.search(r"(\d+)% tests passed, (\d+) tests? failed out of (\d+)", ctest)
-tests = f"{int(m.group(3)) - int(m.group(2))}/{m.group(3)} passed" if m else "no ctest summary"
+m4 = re.search(r"(\d+)% tests passed out of (\d+)", ctest)
+tests = (f"{int(m.group(3)) - int(m.group(2))}/{m.group(3)} passed" if m else
+         f"{m4.group(2)}/{m4.group(2)} passed" if m4 else "no ctest summary")
 # Test names may carry gtest's "  # GetParam() = ..." comment; the status is the last "(...)".
 status_line = re.compile(r"^\s*\d+ - (.*) \(([^()]*)\)\s*$", re.M)
 skipped = sum(1 for _, why in status_line.findall(ctest) if why == "Skipped")
