@@ -272,12 +272,20 @@ DYNPMNN_HD void fhn_step_backward(T v, T w, const FhnParams<T>& p, T current, T 
   }
 }
 
-// Whole forward trajectory of one (sample, neuron). (v, w): initial state in, final state out.
-// When ckpt_v is not null, the state at the start of segment s >= 1 is written to
-// ckpt_v[(s − 1) * ckpt_stride] (and likewise w), the layout the backward reads.
-template <Integrator S = Integrator::kEuler, typename T>
-DYNPMNN_HD void fhn_forward_trajectory(T& v, T& w, const FhnParams<T>& p, T current, T dt, int steps,
-                                       T clip, T* ckpt_v, T* ckpt_w, std::size_t ckpt_stride) {
+// The trajectories below are written once, with the clamp as a compile-time switch: without it
+// the per-step clip test disappears from the GPU's step loop (the paper's setting has no clip).
+// `clip` is only read when kClip.
+template <Integrator S, bool kClip, typename T>
+DYNPMNN_HD void fhn_advance(T& v, T& w, const FhnParams<T>& p, T current, T dt, T clip, int count) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll 4
+#endif
+  for (int k = 0; k < count; ++k) fhn_step<S>(v, w, p, current, dt, kClip ? clip : T(0));
+}
+
+template <Integrator S, bool kClip, typename T>
+DYNPMNN_HD void fhn_forward_trajectory_impl(T& v, T& w, const FhnParams<T>& p, T current, T dt, int steps,
+                                            T clip, T* ckpt_v, T* ckpt_w, std::size_t ckpt_stride) {
   const int interval = fhn_checkpoint_interval(steps);
   // Segment by segment, so the step loop has no integer division (costly on the GPU).
   for (int seg_start = 0, seg = 0; seg_start < steps; seg_start += interval, ++seg) {
@@ -287,18 +295,16 @@ DYNPMNN_HD void fhn_forward_trajectory(T& v, T& w, const FhnParams<T>& p, T curr
       ckpt_w[at] = w;
     }
     const int seg_end = steps - seg_start < interval ? steps : seg_start + interval;
-    for (int step = seg_start; step < seg_end; ++step) fhn_step<S>(v, w, p, current, dt, clip);
+    fhn_advance<S, kClip>(v, w, p, current, dt, clip, seg_end - seg_start);
   }
 }
 
-// Whole backward of one (sample, neuron). (v0, w0): the initial state; (lv, lw): on entry the
-// adjoint of the final state, on exit that of the initial state; grad accumulates this pair's
-// parameter gradients (grad.I is also the gradient of the sample's input current).
-template <Integrator S = Integrator::kEuler, typename T>
-DYNPMNN_HD void fhn_backward_trajectory(T v0, T w0, const FhnParams<T>& p, T current, T dt, int steps,
-                                        T clip, const T* ckpt_v, const T* ckpt_w,
-                                        std::size_t ckpt_stride, T& lv, T& lw, FhnParamGrad<T>& grad) {
+template <Integrator S, bool kClip, typename T>
+DYNPMNN_HD void fhn_backward_trajectory_impl(T v0, T w0, const FhnParams<T>& p, T current, T dt, int steps,
+                                             T clip, const T* ckpt_v, const T* ckpt_w, std::size_t ckpt_stride,
+                                             T& lv, T& lw, FhnParamGrad<T>& grad) {
   constexpr int R = kFhnRegisterBlock;
+  const T c = kClip ? clip : T(0);
   const int interval = fhn_checkpoint_interval(steps);
   const int segments = (steps + interval - 1) / interval;
   for (int seg = segments - 1; seg >= 0; --seg) {
@@ -312,7 +318,7 @@ DYNPMNN_HD void fhn_backward_trajectory(T v0, T w0, const FhnParams<T>& p, T cur
     const int blocks = (seg_len + R - 1) / R;
     for (int blk = blocks - 1; blk >= 0; --blk) {
       T v = seg_v, w = seg_w;
-      for (int k = 0; k < blk * R; ++k) fhn_step<S>(v, w, p, current, dt, clip);
+      fhn_advance<S, kClip>(v, w, p, current, dt, c, blk * R);
       const int count = (blk == blocks - 1) ? seg_len - blk * R : R;
       T sv[R], sw[R];
 #if defined(__CUDA_ARCH__)
@@ -322,17 +328,44 @@ DYNPMNN_HD void fhn_backward_trajectory(T v0, T w0, const FhnParams<T>& p, T cur
         if (r < count) {
           sv[r] = v;
           sw[r] = w;
-          fhn_step<S>(v, w, p, current, dt, clip);
+          fhn_step<S>(v, w, p, current, dt, c);
         }
       }
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
       for (int r = R - 1; r >= 0; --r) {
-        if (r < count) fhn_step_backward<S>(sv[r], sw[r], p, current, dt, clip, lv, lw, grad);
+        if (r < count) fhn_step_backward<S>(sv[r], sw[r], p, current, dt, c, lv, lw, grad);
       }
     }
   }
+}
+
+// Whole forward trajectory of one (sample, neuron). (v, w): initial state in, final state out.
+// When ckpt_v is not null, the state at the start of segment s >= 1 is written to
+// ckpt_v[(s − 1) * ckpt_stride] (and likewise w), the layout the backward reads.
+template <Integrator S = Integrator::kEuler, typename T>
+DYNPMNN_HD void fhn_forward_trajectory(T& v, T& w, const FhnParams<T>& p, T current, T dt, int steps,
+                                       T clip, T* ckpt_v, T* ckpt_w, std::size_t ckpt_stride) {
+  if (clip > T(0))
+    fhn_forward_trajectory_impl<S, true>(v, w, p, current, dt, steps, clip, ckpt_v, ckpt_w, ckpt_stride);
+  else
+    fhn_forward_trajectory_impl<S, false>(v, w, p, current, dt, steps, clip, ckpt_v, ckpt_w, ckpt_stride);
+}
+
+// Whole backward of one (sample, neuron). (v0, w0): the initial state; (lv, lw): on entry the
+// adjoint of the final state, on exit that of the initial state; grad accumulates this pair's
+// parameter gradients (grad.I is also the gradient of the sample's input current).
+template <Integrator S = Integrator::kEuler, typename T>
+DYNPMNN_HD void fhn_backward_trajectory(T v0, T w0, const FhnParams<T>& p, T current, T dt, int steps,
+                                        T clip, const T* ckpt_v, const T* ckpt_w,
+                                        std::size_t ckpt_stride, T& lv, T& lw, FhnParamGrad<T>& grad) {
+  if (clip > T(0))
+    fhn_backward_trajectory_impl<S, true>(v0, w0, p, current, dt, steps, clip, ckpt_v, ckpt_w, ckpt_stride, lv,
+                                          lw, grad);
+  else
+    fhn_backward_trajectory_impl<S, false>(v0, w0, p, current, dt, steps, clip, ckpt_v, ckpt_w, ckpt_stride, lv,
+                                           lw, grad);
 }
 
 template <typename T>
