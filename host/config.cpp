@@ -55,6 +55,7 @@ ModelSpec Config::model_spec(int inputs, int outputs) const {
   FhnLayerSpec layer;
   layer.neurons = neurons;
   layer.coupling = as_config_error([&] { return coupling_from_string(coupling); });
+  layer.integrator = as_config_error([&] { return integrator_from_string(integrator); });
   layer.layernorm = layernorm;
   layer.activation = as_config_error([&] { return activation_from_string(activation); });
   layer.dt = dt;

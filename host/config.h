@@ -17,6 +17,7 @@ struct Config {
   int layers = 1;
   int neurons = 1;
   std::string coupling = "initial";   // initial | current
+  std::string integrator = "euler";   // euler | imex | heun | rk4
   bool layernorm = true;
   std::string activation = "silu";    // silu | tanh | identity
   double dt = 20.0;

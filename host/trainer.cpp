@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "models/cpu_model.h"
+
 namespace dynpmnn {
 
 Metrics regression_metrics(const std::vector<double>& pred, const std::vector<double>& target) {
@@ -45,7 +47,47 @@ double euler_stable_dt(double a, double v_max) {
   return worst > 0 ? 2.0 / worst : std::numeric_limits<double>::infinity();
 }
 
+// The largest dt for which the scheme keeps the linearised v-equation stable: its stability
+// interval on the negative real axis (Euler and Heun 2, RK4 about 2.785) over max |f'(v)|.
+double explicit_stable_dt(Integrator scheme, double a, double v_max) {
+  const double interval = scheme == Integrator::kRk4 ? 2.785 : 2.0;
+  return interval * euler_stable_dt(a, v_max) / 2.0;
+}
+
 }  // namespace
+
+std::vector<std::string> stability_warnings(const ModelSpec& spec, std::span<const double> params,
+                                            const Dataset& train) {
+  std::vector<std::string> warnings;
+  const ParamTable table(spec);
+  CpuModel<double> model(spec, table);
+  const int rows = std::min(train.rows, 512);
+  if (rows == 0) return warnings;
+  std::vector<double> pred(static_cast<std::size_t>(rows) * spec.outputs);
+  model.forward(params.data(), train.x.data(), rows, pred.data());
+  for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
+    const FhnLayerSpec& L = spec.layers[l];
+    if (L.integrator == Integrator::kImex) continue;  // no step-size limit from the cubic
+    // The FHN attractor of the paper's parameters spans |v| ≲ 1.2; initial states can start further out.
+    double v_max = 1.2;
+    if (L.coupling == Coupling::kInitialCondition) {
+      const std::vector<double>& in = model.fhn_input(l);
+      for (int b = 0; b < rows; ++b)
+        for (int n = 0; n < L.neurons; ++n) {
+          const double v0 = in[static_cast<std::size_t>(b) * 2 * L.neurons + n];
+          if (std::isfinite(v0)) v_max = std::max(v_max, std::abs(v0));
+        }
+    }
+    const double limit = explicit_stable_dt(L.integrator, L.a, v_max);
+    if (L.dt > limit)
+      warnings.push_back(fmt::format(
+          "layer {}: dt = {} is above {}'s stability limit, about {:.3g} for the states |v| <= {:.3g} this layer "
+          "starts from (linearised, first {} training rows): expect NaN. Use dt <= {:.3g}, or "
+          "--set integrator=imex, which has no such limit.",
+          l, L.dt, to_string(L.integrator), limit, v_max, rows, limit));
+  }
+  return warnings;
+}
 
 std::string explain_divergence(const Divergence& d, const ModelSpec& spec) {
   std::ostringstream os;

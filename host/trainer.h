@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,12 @@ TrainReport train_model(const Config& cfg, const ModelSpec& spec, Backend& backe
 // checkpoint it is, on the CPU backend, bit for bit the run that was interrupted.
 TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
                               TrainState& state, TrainObserver* observer);
+
+// Before training: for each layer integrated by an explicit scheme, compares dt with the scheme's
+// stability limit for the state range the layer starts from (initial parameters, first training
+// rows) and returns a warning naming the largest stable dt where dt is above it.
+std::vector<std::string> stability_warnings(const ModelSpec& spec, std::span<const double> params,
+                                            const Dataset& train);
 
 // The explanation printed when training diverges (epoch, step, layer, likely cause, a fix).
 std::string explain_divergence(const Divergence& d, const ModelSpec& spec);

@@ -90,6 +90,7 @@ TEST(Config, EveryInvalidValueNamesItsKey) {
       {{"clip=-1"}, "clip"},
       {{"clip=nan"}, "clip"},
       {{"coupling=sideways"}, "coupling"},
+      {{"integrator=leapfrog"}, "integrator"},
       {{"activation=relu"}, "activation"},
       {{"device=tpu"}, "device"},
       {{"fhn_a=nan"}, "fhn_a"},
@@ -118,8 +119,8 @@ TEST(Config, MemoryEstimateRefusesBeforeAllocating) {
 
 TEST(Config, ModelSpecFromFlatKeys) {
   Config cfg;
-  for (const char* o : {"layers=3", "neurons=5", "coupling=current", "layernorm=false", "activation=tanh", "dt=0.5",
-                        "t_end=2", "clip=7", "fhn_a=0.3", "fhn_b=0.04", "fhn_g=2.5", "fhn_I=0.1", "train_g=true",
+  for (const char* o : {"layers=3", "neurons=5", "coupling=current", "integrator=rk4", "layernorm=false",
+                        "activation=tanh", "dt=0.5", "t_end=2", "clip=7", "fhn_a=0.3", "fhn_b=0.04", "fhn_g=2.5", "fhn_I=0.1", "train_g=true",
                         "train_I=true"})
     apply_override(cfg, o);
   const ModelSpec spec = cfg.model_spec(8, 1);
@@ -129,6 +130,7 @@ TEST(Config, ModelSpecFromFlatKeys) {
   for (const FhnLayerSpec& L : spec.layers) {
     EXPECT_EQ(L.neurons, 5);
     EXPECT_EQ(L.coupling, Coupling::kCurrent);
+    EXPECT_EQ(L.integrator, Integrator::kRk4);
     EXPECT_FALSE(L.layernorm);
     EXPECT_EQ(L.activation, Activation::kTanh);
     EXPECT_EQ(L.dt, 0.5);
@@ -275,8 +277,8 @@ TEST(Config, Precedence) {
 TEST(Config, TomlRoundTrip) {
   TempDir dir;
   Config cfg;
-  for (const char* o : {"layers=2", "neurons=17", "coupling=current", "layernorm=false", "activation=identity",
-                        "dt=0.1", "t_end=0.30000000000000004", "clip=1e-300", "fhn_a=-0.25", "fhn_I=3",
+  for (const char* o : {"layers=2", "neurons=17", "coupling=current", "integrator=imex", "layernorm=false",
+                        "activation=identity", "dt=0.1", "t_end=0.30000000000000004", "clip=1e-300", "fhn_a=-0.25", "fhn_I=3",
                         "train_b=true", "epochs=0", "batch_size=7", "lr=1.2345678901234567e-5", "weight_decay=0",
                         "patience=0", "min_delta=0.1", "seed=9223372036854775807", "device=cpu", "preset=x y"})
     apply_override(cfg, o);

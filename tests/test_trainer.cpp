@@ -206,3 +206,31 @@ TEST(CpuTrainer, EarlyStoppingRestoresTheBestValidationWeights) {
 
 }  // namespace
 }  // namespace dynpmnn
+
+namespace dynpmnn {
+namespace {
+
+TEST(StabilityWarnings, NameTheLayerAndALargestStableDtForExplicitSchemesOnly) {
+  const SplitData data = synthetic_data(300, 6);
+  Config cfg;  // the paper's dt = 20
+  const ModelSpec paper = spec_of(cfg);
+  const ParamTable table(paper);
+  std::vector<double> params(table.total());
+  init_params(paper, table, 0, params);
+  const auto w = stability_warnings(paper, params, data.train);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("layer 0: dt = 20"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("integrator=imex"), std::string::npos) << w[0];
+
+  ModelSpec imex = paper;
+  imex.layers[0].integrator = Integrator::kImex;
+  EXPECT_TRUE(stability_warnings(imex, params, data.train).empty());
+
+  cfg.dt = 0.1;
+  cfg.t_end = 2;
+  const ModelSpec small = spec_of(cfg);
+  EXPECT_TRUE(stability_warnings(small, params, data.train).empty());
+}
+
+}  // namespace
+}  // namespace dynpmnn

@@ -178,6 +178,12 @@ int run_train(const TrainOptions& options) {
     folder->on_epoch_end(state, *backend);  // epoch 0: resumable (and evaluable) from the start
   }
 
+  {
+    std::vector<double> current(table.total());
+    backend->get_params(current);
+    for (const std::string& w : stability_warnings(spec, current, data.train)) fmt::print(stderr, "dynpmnn: warning: {}\n", w);
+  }
+
   ProgressPrinter progress(stderr, progress_style_for(stderr));
   std::vector<TrainObserver*> observers{folder.get()};
   if (!options.quiet) observers.push_back(&progress);
