@@ -13,6 +13,15 @@
 
 namespace dynpmnn {
 
+TrainHyper train_hyper(const Config& cfg) {
+  TrainHyper hyper;
+  hyper.batch_size = cfg.batch_size;
+  hyper.adam.lr = cfg.lr;
+  hyper.adam.weight_decay = cfg.weight_decay;
+  hyper.seed = cfg.seed;
+  return hyper;
+}
+
 Metrics regression_metrics(const std::vector<double>& pred, const std::vector<double>& target) {
   Metrics m;
   const std::size_t n = target.size();

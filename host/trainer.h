@@ -69,6 +69,9 @@ class TrainObserver {
   virtual void on_epoch_end(const TrainState& /*state*/, Backend& /*backend*/) {}
 };
 
+// The backend's optimiser and shuffling settings from a configuration.
+TrainHyper train_hyper(const Config& cfg);
+
 // params: the initial parameters in, the best (restored) parameters out.
 TrainReport train_model(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
                         std::vector<double>& params, TrainObserver* observer);

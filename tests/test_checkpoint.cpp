@@ -19,6 +19,7 @@
 #include "host/config_io.h"
 #include "host/trainer.h"
 #include "tests/cli_runner.h"
+#include "tests/synthetic_data.h"
 
 namespace dynpmnn {
 namespace {
@@ -313,42 +314,6 @@ TEST(Checkpoint, MissingEmptyAndFolderPaths) {
 
 // ---- resuming ---------------------------------------------------------------------------------
 
-// y = a smooth function of 8 standardised features plus noise.
-SplitData synthetic_data(int rows, std::uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  auto make = [&](int n) {
-    Dataset d;
-    d.rows = n;
-    d.features = 8;
-    for (int i = 0; i < n; ++i) {
-      double y = 0;
-      for (int f = 0; f < 8; ++f) {
-        d.x.push_back(normal(gen));
-        y += std::sin(d.x.back());
-      }
-      d.y.push_back(2.0 + 0.3 * y + 0.05 * normal(gen));
-    }
-    return d;
-  };
-  SplitData s;
-  s.train = make(rows);
-  s.val = make(rows / 4);
-  s.test = make(rows / 4);
-  s.scaler.mean.assign(8, 0.0);
-  s.scaler.std.assign(8, 1.0);
-  s.feature_names = california_feature_names();
-  return s;
-}
-
-TrainHyper hyper_of(const Config& cfg) {
-  TrainHyper h;
-  h.batch_size = cfg.batch_size;
-  h.seed = cfg.seed;
-  h.adam.lr = cfg.lr;
-  h.adam.weight_decay = cfg.weight_decay;
-  return h;
-}
 
 // Keeps the serialized checkpoint of one epoch.
 class Snapshot : public TrainObserver {
@@ -382,7 +347,7 @@ TrainedRun train_fresh(const Config& cfg, const SplitData& data, TrainObserver* 
   const ParamTable table(spec);
   std::vector<double> params(table.total());
   init_params(spec, table, cfg.seed, params);
-  auto backend = make_cpu_backend(spec, hyper_of(cfg));
+  auto backend = make_cpu_backend(spec, train_hyper(cfg));
   backend->set_data(data);
   TrainedRun run;
   run.report = train_model(cfg, spec, *backend, data, params, observer);
@@ -393,7 +358,7 @@ TrainedRun train_fresh(const Config& cfg, const SplitData& data, TrainObserver* 
 TrainedRun resume(const std::string& bytes, const SplitData& data, bool restore_optimizer) {
   Checkpoint ck = parse_checkpoint(bytes, "snapshot");
   const ModelSpec spec = ck.config.model_spec(8, 1);
-  auto backend = make_cpu_backend(spec, hyper_of(ck.config));
+  auto backend = make_cpu_backend(spec, train_hyper(ck.config));
   backend->set_data(data);
   backend->set_params(ck.params);
   if (restore_optimizer) backend->set_optimizer_state(ck.optimizer);
@@ -417,7 +382,7 @@ Config resumable_config() {
 
 TEST(Resume, FromACheckpointIsBitIdenticalOnTheCpu) {
   const Config cfg = resumable_config();
-  const SplitData data = synthetic_data(400, 8);
+  const SplitData data = testing::synthetic_data(400, 8);
   const ParamTable table(cfg.model_spec(8, 1));
   Snapshot snapshot(cfg, table, data, 2);
   const TrainedRun whole = train_fresh(cfg, data, &snapshot);
@@ -445,7 +410,7 @@ TEST(Resume, ARunThatRanOutOfPatienceStaysStopped) {
   cfg.epochs = 30;
   cfg.patience = 2;
   cfg.min_delta = 10.0;  // never enough: stops after epoch 3
-  const SplitData data = synthetic_data(300, 9);
+  const SplitData data = testing::synthetic_data(300, 9);
   const ParamTable table(cfg.model_spec(8, 1));
   Snapshot snapshot(cfg, table, data, 3);
   const TrainedRun whole = train_fresh(cfg, data, &snapshot);
@@ -461,8 +426,8 @@ TEST(CpuBackend, OptimizerStateRoundTripsAndIsChecked) {
   const Config cfg = resumable_config();
   const ModelSpec spec = cfg.model_spec(8, 1);
   const ParamTable table(spec);
-  const SplitData data = synthetic_data(100, 10);
-  auto backend = make_cpu_backend(spec, hyper_of(cfg));
+  const SplitData data = testing::synthetic_data(100, 10);
+  auto backend = make_cpu_backend(spec, train_hyper(cfg));
   backend->set_data(data);
   std::vector<double> params(table.total());
   init_params(spec, table, 1, params);

@@ -22,70 +22,18 @@
 #include "host/config_io.h"
 #include "host/progress.h"
 #include "models/dynpmnn.h"
+#include "tests/cli_runner.h"
 
 namespace dynpmnn {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
+using testing::CliResult;
+using testing::last_line;
+using testing::read_file;
 
-std::string last_line(const std::string& text) {
-  std::string line;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) line = l;
-  return line;
-}
-
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-class CliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dynpmnn_test_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // Runs the binary with `args` (already shell-quoted where needed), stdout and stderr apart.
-  CliResult run(const std::string& args) const {
-    const fs::path err = dir_ / "stderr.txt";
-    const std::string command = std::string(DYNPMNN_CLI_PATH) + " " + args + " 2>'" + err.string() + "'";
-    CliResult r;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) return r;
-    char buffer[4096];
-    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
-    const int status = ::pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = read_file(err);
-    return r;
-  }
-
-  // Skips (with the reason) where the California Housing file is not on this machine.
-  bool have_data() const {
-    try {
-      locate_california("");
-      return true;
-    } catch (const DataError& e) {
-      data_missing_ = e.what();
-      return false;
-    }
-  }
-
-  fs::path dir_;
-  mutable std::string data_missing_;
-};
+class CliTest : public testing::CliFixture {};
 
 TEST_F(CliTest, HelpListsEveryKeyWithItsDefault) {
   const CliResult r = run("train --help");

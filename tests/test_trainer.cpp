@@ -7,37 +7,12 @@
 
 #include "host/backend.h"
 #include "host/trainer.h"
+#include "tests/synthetic_data.h"
 
 namespace dynpmnn {
 namespace {
 
-// y = sum of sin(features) plus noise: learnable, not linear, 8 standardised features.
-SplitData synthetic_data(int rows, std::uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  auto make = [&](int n) {
-    Dataset d;
-    d.rows = n;
-    d.features = 8;
-    d.x.resize(static_cast<std::size_t>(n) * 8);
-    d.y.resize(n);
-    for (int i = 0; i < n; ++i) {
-      double y = 0;
-      for (int f = 0; f < 8; ++f) {
-        const double v = normal(gen);
-        d.x[i * 8 + f] = v;
-        y += std::sin(v) * (f % 3 == 0 ? 1.0 : 0.3);
-      }
-      d.y[i] = 2.0 + 0.5 * y + 0.05 * normal(gen);
-    }
-    return d;
-  };
-  SplitData s;
-  s.train = make(rows);
-  s.val = make(rows / 4);
-  s.test = make(rows / 4);
-  return s;
-}
+using testing::synthetic_data;
 
 Config stable_config() {
   Config cfg;
@@ -48,15 +23,6 @@ Config stable_config() {
   cfg.epochs = 3;
   cfg.seed = 7;
   return cfg;
-}
-
-TrainHyper hyper_of(const Config& cfg) {
-  TrainHyper h;
-  h.batch_size = cfg.batch_size;
-  h.seed = cfg.seed;
-  h.adam.lr = cfg.lr;
-  h.adam.weight_decay = cfg.weight_decay;
-  return h;
 }
 
 ModelSpec spec_of(const Config& cfg) {
@@ -106,7 +72,7 @@ TEST(CpuTrainer, IsBitDeterministicForASeed) {
   for (int run = 0; run < 2; ++run) {
     std::vector<double> params(table.total());
     init_params(spec, table, cfg.seed, params);
-    auto backend = make_cpu_backend(spec, hyper_of(cfg));
+    auto backend = make_cpu_backend(spec, train_hyper(cfg));
     backend->set_data(data);
     const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
     ASSERT_EQ(rep.status, "ok") << rep.message;
@@ -129,7 +95,7 @@ TEST(CpuTrainer, LearnsASmoothTarget) {
   const SplitData data = synthetic_data(1500, 2);
   std::vector<double> params(table.total());
   init_params(spec, table, cfg.seed, params);
-  auto backend = make_cpu_backend(spec, hyper_of(cfg));
+  auto backend = make_cpu_backend(spec, train_hyper(cfg));
   backend->set_data(data);
   const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
   ASSERT_EQ(rep.status, "ok") << rep.message;
@@ -151,7 +117,7 @@ TEST(CpuTrainer, ReportsThePaperSettingsBlowUpWhereItHappens) {
   std::vector<double> params(table.total());
   init_params(spec, table, 0, params);
   const std::vector<double> initial = params;
-  auto backend = make_cpu_backend(spec, hyper_of(cfg));
+  auto backend = make_cpu_backend(spec, train_hyper(cfg));
   backend->set_data(data);
   const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
   EXPECT_EQ(rep.status, "diverged");
@@ -174,7 +140,7 @@ TEST(CpuTrainer, ClipKeepsThePaperSettingFinite) {
   const SplitData data = synthetic_data(300, 4);
   std::vector<double> params(table.total());
   init_params(spec, table, 0, params);
-  auto backend = make_cpu_backend(spec, hyper_of(cfg));
+  auto backend = make_cpu_backend(spec, train_hyper(cfg));
   backend->set_data(data);
   const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
   EXPECT_EQ(rep.status, "ok");
@@ -191,7 +157,7 @@ TEST(CpuTrainer, EarlyStoppingRestoresTheBestValidationWeights) {
   const SplitData data = synthetic_data(400, 5);
   std::vector<double> params(table.total());
   init_params(spec, table, cfg.seed, params);
-  auto backend = make_cpu_backend(spec, hyper_of(cfg));
+  auto backend = make_cpu_backend(spec, train_hyper(cfg));
   backend->set_data(data);
   const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
   EXPECT_EQ(rep.status, "early_stopped");

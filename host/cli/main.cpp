@@ -67,15 +67,6 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec
   return cuda ? make_cuda_backend(spec, hyper) : make_cpu_backend(spec, hyper);
 }
 
-TrainHyper hyper_of(const Config& cfg) {
-  TrainHyper hyper;
-  hyper.batch_size = cfg.batch_size;
-  hyper.adam.lr = cfg.lr;
-  hyper.adam.weight_decay = cfg.weight_decay;
-  hyper.seed = cfg.seed;
-  return hyper;
-}
-
 std::string json_line(const nlohmann::ordered_json& json) {
   return json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
@@ -157,7 +148,7 @@ int run_train(const TrainOptions& options) {
   const ModelSpec spec = cfg.model_spec(data.train.features, data.train.targets);
   const ParamTable table(spec);
 
-  const std::unique_ptr<Backend> backend = make_backend(cfg.device, spec, hyper_of(cfg));
+  const std::unique_ptr<Backend> backend = make_backend(cfg.device, spec, train_hyper(cfg));
   backend->set_data(data);
   TrainState state;
   std::unique_ptr<RunFolder> folder;
@@ -276,7 +267,7 @@ int run_eval(const EvalOptions& options) {
   // file it trained on this is the scaler that file gives).
   const SplitData data = make_california_splits(read_california_raw(path), path, best.ck.scaler);
   const std::unique_ptr<Backend> backend =
-      make_backend(options.device.empty() ? cfg.device : options.device, best.spec, hyper_of(cfg));
+      make_backend(options.device.empty() ? cfg.device : options.device, best.spec, train_hyper(cfg));
   backend->set_data(data);
   backend->set_params(best.ck.state.best_params);
   const Split split = options.split == "train" ? Split::kTrain : options.split == "val" ? Split::kVal : Split::kTest;
@@ -330,7 +321,7 @@ int run_predict(const PredictOptions& options) {
   data.scaler.apply(data.test.x, features);
   data.test.y.assign(static_cast<std::size_t>(raw.rows), 0.0);
   const std::unique_ptr<Backend> backend =
-      make_backend(options.device.empty() ? cfg.device : options.device, best.spec, hyper_of(cfg));
+      make_backend(options.device.empty() ? cfg.device : options.device, best.spec, train_hyper(cfg));
   backend->set_data(data);
   backend->set_params(best.ck.state.best_params);
   const std::vector<double> predictions = backend->predict(Split::kTest);
