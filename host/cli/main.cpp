@@ -24,6 +24,7 @@
 #include "data/california.h"
 #include "host/backend.h"
 #include "host/checkpoint.h"
+#include "host/cli/command.h"
 #include "host/config.h"
 #include "host/config_io.h"
 #include "host/progress.h"
@@ -36,19 +37,6 @@ namespace {
 
 // Must match project(VERSION) in CMakeLists.txt; tests/test_cli.cpp checks that it does.
 constexpr const char* kVersion = "0.1.0";
-
-enum ExitCode : int {
-  kExitOk = 0,           // trained (finished or stopped early)
-  kExitUnexpected = 1,   // a bug or an environment failure (disk full, ...)
-  kExitBadInput = 2,     // bad command line, configuration or data file
-  kExitDiverged = 3,     // training diverged; the best weights so far are saved
-};
-
-// A subcommand: its CLI11 app and what runs it once the command line is parsed.
-struct Command {
-  CLI::App* app;
-  std::function<int()> run;
-};
 
 // The keys with a flag of their own (--epochs N is --set epochs=N), for what is changed most
 // often, with the flag's value name.

@@ -1,0 +1,25 @@
+// What every dynpmnn subcommand shares: exit codes and the Command record that main.cpp's list
+// holds. A subcommand lives in its own host/cli/<name>_command.cpp (or in main.cpp for the first
+// ones) as `Command add_<name>_command(CLI::App&)`, declared here and listed in run_cli.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace dynpmnn {
+
+enum ExitCode : int {
+  kExitOk = 0,           // trained (finished or stopped early)
+  kExitUnexpected = 1,   // a bug or an environment failure (disk full, ...)
+  kExitBadInput = 2,     // bad command line, configuration or data file
+  kExitDiverged = 3,     // training diverged; the best weights so far are saved
+};
+
+// A subcommand: its CLI11 app and what runs it once the command line is parsed.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+}  // namespace dynpmnn
