@@ -22,4 +22,7 @@ struct Command {
   std::function<int()> run;
 };
 
+// dynpmnn inspect RUN_DIR: PNGs of the best model's FHN layers (host/cli/inspect_command.cpp).
+Command add_inspect_command(CLI::App& app);
+
 }  // namespace dynpmnn

@@ -348,7 +348,8 @@ int run_cli(int argc, char** argv) {
                "dynpmnn"};
   app.set_version_flag("--version", fmt::format("dynpmnn {}", kVersion));
   app.require_subcommand(1);
-  const std::vector<Command> commands = {add_train_command(app), add_eval_command(app), add_predict_command(app)};
+  const std::vector<Command> commands = {add_train_command(app), add_eval_command(app), add_predict_command(app),
+                                         add_inspect_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

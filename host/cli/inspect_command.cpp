@@ -1,0 +1,462 @@
+// dynpmnn inspect RUN_DIR: pictures of what a run's best model (RUN_DIR/best.bin) learned, per FHN
+// layer: the distribution of the neuron parameters, the (v, w) phase plane of a few neurons with
+// their nullclines and the trajectories of a few test samples, and those neurons' v(t). The
+// trajectories are integrated again here with the layer's own scheme, dt, steps and clip through
+// fhn_step, from the initial states (or currents) that the CPU model's forward gives the samples.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "data/california.h"
+#include "host/canvas.h"
+#include "host/checkpoint.h"
+#include "host/cli/command.h"
+#include "host/config.h"
+#include "kernels/fhn_math.h"
+#include "models/cpu_model.h"
+#include "models/dynpmnn.h"
+
+namespace dynpmnn {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kWidth = 800;
+constexpr int kHeight = 500;
+// The phase plane's plot area (v(t) is 50 pixels wider: its legend labels are shorter); three
+// lines of title above it, the legend right of it.
+constexpr PlotArea kArea{100, 70, 590, 420};
+// FHN states live within a few units (clip = 20 stays inside); beyond this they are off the plot:
+// they set no axis range (a diverging trajectory would otherwise squash the others into a point)
+// and the title says how many trajectories leave.
+constexpr double kAbsurd = 100;
+// v(t) shows the first few samples only: colour tells neurons apart, the dash pattern samples.
+constexpr int kVoltageSamples = 3;
+constexpr int kSampleDash[kVoltageSamples] = {0, 10, 3};
+// Rows of sample entries in the phase plane's legend (it must fit beside the plot).
+constexpr int kLegendSamples = 10;
+
+struct InspectOptions {
+  std::string run_dir, out, data;
+  int neurons = 4, samples = 8;
+};
+
+// One (sample, neuron) trajectory: the state at t = k·dt, k = 0 … steps.
+struct Trajectory {
+  std::vector<double> v, w;  // (steps + 1)
+};
+
+template <Integrator S>
+Trajectory integrate(const FhnParams<double>& p, double v, double w, double current, double dt, int steps,
+                     double clip) {
+  Trajectory t;
+  t.v.reserve(steps + 1);
+  t.w.reserve(steps + 1);
+  t.v.push_back(v);
+  t.w.push_back(w);
+  for (int k = 0; k < steps; ++k) {
+    fhn_step<S>(v, w, p, current, dt, clip);
+    t.v.push_back(v);
+    t.w.push_back(w);
+  }
+  return t;
+}
+
+Trajectory integrate(const FhnLayerSpec& layer, const FhnParams<double>& p, double v, double w, double current) {
+  const int steps = layer.steps();
+  switch (layer.integrator) {
+    case Integrator::kEuler: return integrate<Integrator::kEuler>(p, v, w, current, layer.dt, steps, layer.clip);
+    case Integrator::kImex: return integrate<Integrator::kImex>(p, v, w, current, layer.dt, steps, layer.clip);
+    case Integrator::kHeun: return integrate<Integrator::kHeun>(p, v, w, current, layer.dt, steps, layer.clip);
+    case Integrator::kRk4: return integrate<Integrator::kRk4>(p, v, w, current, layer.dt, steps, layer.clip);
+    default:
+      throw std::logic_error(fmt::format("inspect: integrator {} has no case here; add it beside kRk4",
+                                         static_cast<int>(layer.integrator)));
+  }
+}
+
+// What one layer's neurons are and what the sample rows give them.
+struct LayerView {
+  int index = 0;
+  const FhnLayerSpec* spec = nullptr;
+  std::vector<double> a, b, g, I;  // (N)
+  bool train[4] = {};              // a, b, g, I
+  std::vector<double> fhn_input;   // (S, 2N) initial states or (S, N) currents
+  int samples = 0;
+
+  int neurons() const { return spec->neurons; }
+  FhnParams<double> params(int n) const { return {a[n], b[n], g[n], I[n]}; }
+  bool current_coupling() const { return spec->coupling == Coupling::kCurrent; }
+  // I plus the sample's input current: the constant drive of the (sample, neuron) ODE.
+  double drive(int s, int n) const { return I[n] + (current_coupling() ? fhn_input[s * neurons() + n] : 0.0); }
+  Trajectory trajectory(int s, int n) const {
+    const int N = neurons();
+    if (current_coupling()) return integrate(*spec, params(n), 0.0, 0.0, drive(s, n));
+    return integrate(*spec, params(n), fhn_input[s * 2 * N + n], fhn_input[s * 2 * N + N + n], 0.0);
+  }
+};
+
+bool plottable(double x) { return std::isfinite(x) && std::abs(x) <= kAbsurd; }
+
+// [lo, hi] widened to at least `min_span` around its middle, then padded by 5% each side.
+Axis padded_axis(double lo, double hi, double min_span) {
+  if (!(lo <= hi)) lo = -1, hi = 1;
+  if (hi - lo < min_span) {
+    const double mid = 0.5 * (lo + hi);
+    lo = mid - 0.5 * min_span, hi = mid + 0.5 * min_span;
+  }
+  const double pad = 0.05 * (hi - lo);
+  Axis axis;
+  axis.lo = lo - pad;
+  axis.hi = hi + pad;
+  return axis;
+}
+
+void place(Axis& x, Axis& y, const PlotArea& area) {
+  x.pixel_lo = area.left, x.pixel_hi = area.right;
+  y.pixel_lo = area.bottom, y.pixel_hi = area.top;
+}
+
+// Linear ticks with at least two labels (a narrow range may hold only one multiple of a coarse step).
+std::vector<Tick> ticks(const Axis& axis, int max_ticks) {
+  double step = nice_step(axis.hi - axis.lo, max_ticks);
+  std::vector<Tick> result = linear_ticks(axis, step);
+  while (result.size() < 2 && step > 0) result = linear_ticks(axis, step /= 2);
+  return result;
+}
+
+std::string number(double x) { return fmt::format("{:.4g}", x); }
+
+const char* trained_word(bool trained) { return trained ? "trained" : "frozen"; }
+
+// --- params_layer<L>.png ---------------------------------------------------------------------
+
+void draw_histogram(Canvas& canvas, const PlotArea& area, const std::vector<double>& values) {
+  std::vector<double> finite;
+  for (double x : values)
+    if (std::isfinite(x)) finite.push_back(x);
+  const auto centre_text = [&](const std::string& s) {
+    canvas.text((area.left + area.right - Canvas::text_width(s)) / 2, (area.top + area.bottom - kTextHeight) / 2, s,
+                kInk);
+  };
+  if (finite.empty()) {
+    centre_text("no finite values");
+    return;
+  }
+  const auto [lo_it, hi_it] = std::minmax_element(finite.begin(), finite.end());
+  const double lo = *lo_it, hi = *hi_it;
+  // One neuron, or all alike (frozen parameters are): the value itself says more than one bar.
+  if (hi - lo <= 1e-12 * std::max(1.0, std::abs(lo))) {
+    centre_text(finite.size() == 1 ? fmt::format("the neuron: {}", number(lo))
+                                   : fmt::format("all {} neurons: {}", finite.size(), number(lo)));
+    return;
+  }
+  const int bins = std::clamp(static_cast<int>(std::ceil(std::sqrt(static_cast<double>(finite.size())))), 5, 20);
+  std::vector<int> counts(bins, 0);
+  for (double x : finite) ++counts[std::min(bins - 1, static_cast<int>((x - lo) / (hi - lo) * bins))];
+  const int most = *std::max_element(counts.begin(), counts.end());
+  Axis x, y;
+  x.lo = lo, x.hi = hi;
+  y.lo = 0, y.hi = 1.1 * most;
+  place(x, y, area);
+  x.pixel_lo += 6, x.pixel_hi -= 6;  // the outer bars stay clear of the frame
+  draw_x_ticks(canvas, area, x, ticks(x, 3));
+  draw_y_ticks(canvas, area, y, linear_ticks(y, std::max(1.0, nice_step(y.hi, 4))));
+  for (int k = 0; k < bins; ++k) {
+    if (counts[k] == 0) continue;
+    const int x0 = x.pixel(lo + (hi - lo) * k / bins), x1 = x.pixel(lo + (hi - lo) * (k + 1) / bins);
+    const int top = y.pixel(counts[k]);
+    canvas.fill(x0, top, x1 + 1, area.bottom, kInk);
+    canvas.fill(x0 + 1, top + 1, x1, area.bottom, kPalette[0]);
+  }
+}
+
+fs::path write_params_png(const fs::path& dir, const LayerView& layer) {
+  Canvas canvas(kWidth, kHeight);
+  draw_title(canvas, 10, fmt::format("layer {}: FHN parameters of its {} neuron{}; bars count neurons", layer.index,
+                                     layer.neurons(), layer.neurons() == 1 ? "" : "s"));
+  const std::vector<double>* values[4] = {&layer.a, &layer.b, &layer.g, &layer.I};
+  const char* names[4] = {"a", "b", "g", "I"};
+  for (int k = 0; k < 4; ++k) {
+    const int col = k % 2, row = k / 2;
+    const int x0 = col * kWidth / 2, y0 = 40 + row * 230;
+    const PlotArea area{x0 + 90, y0 + 30, x0 + kWidth / 2 - 24, y0 + 180};
+    int non_finite = 0;
+    for (double x : *values[k]) non_finite += !std::isfinite(x);
+    const std::string title =
+        fmt::format("{} ({}){}", names[k], trained_word(layer.train[k]),
+                    non_finite > 0 ? fmt::format(", {} non-finite", non_finite) : std::string());
+    canvas.text((area.left + area.right - Canvas::text_width(title)) / 2, y0 + 6, title, kInk);
+    draw_histogram(canvas, area, *values[k]);
+    canvas.frame(area);
+  }
+  const fs::path path = dir / fmt::format("params_layer{}.png", layer.index);
+  canvas.write_png(path);
+  return path;
+}
+
+// --- phase_layer<L>_neuron<n>.png ------------------------------------------------------------
+
+// A polyline through (xs[k], ys[k]) broken at non-finite points, clipped to the area. A segment
+// with both ends far off the plot is left out (a diverging Euler trajectory jumps across it with
+// every step); a far end of a segment that starts near is pulled in along the segment to where it
+// is still well outside, so the pixel arithmetic stays exact.
+void draw_polyline(Canvas& canvas, const PlotArea& area, const Axis& x, const Axis& y, const std::vector<double>& xs,
+                   const std::vector<double>& ys, Rgb color, int thickness, int dash = 0) {
+  const auto near = [](const Axis& axis, double value) {
+    return std::abs(value - 0.5 * (axis.lo + axis.hi)) <= 10 * (axis.hi - axis.lo);
+  };
+  const auto pull_in = [&](double ax, double ay, double& bx, double& by) {
+    const double scale = std::min({1.0, 20 * (x.hi - x.lo) / std::abs(bx - ax), 20 * (y.hi - y.lo) / std::abs(by - ay)});
+    bx = ax + scale * (bx - ax), by = ay + scale * (by - ay);
+  };
+  int phase = 0;
+  for (std::size_t k = 0; k + 1 < xs.size(); ++k) {
+    double ax = xs[k], ay = ys[k], bx = xs[k + 1], by = ys[k + 1];
+    if (!std::isfinite(ax) || !std::isfinite(ay) || !std::isfinite(bx) || !std::isfinite(by)) continue;
+    const bool a_near = near(x, ax) && near(y, ay), b_near = near(x, bx) && near(y, by);
+    if (!a_near && !b_near) continue;
+    if (!b_near) pull_in(ax, ay, bx, by);
+    if (!a_near) pull_in(bx, by, ax, ay);
+    phase = canvas.clipped_line(x.position(ax), y.position(ay), x.position(bx), y.position(by), area, color,
+                                thickness, dash, phase);
+  }
+}
+
+
+fs::path write_phase_png(const fs::path& dir, const LayerView& layer, int n) {
+  const FhnParams<double> p = layer.params(n);
+  std::vector<Trajectory> paths;
+  for (int s = 0; s < layer.samples; ++s) paths.push_back(layer.trajectory(s, n));
+
+  int diverged = 0, off_plot = 0;
+  double vlo = INFINITY, vhi = -INFINITY, wlo = INFINITY, whi = -INFINITY;
+  for (const Trajectory& t : paths) {
+    bool finite = true, inside = true;
+    for (std::size_t k = 0; k < t.v.size(); ++k) {
+      finite = finite && std::isfinite(t.v[k]) && std::isfinite(t.w[k]);
+      if (!plottable(t.v[k]) || !plottable(t.w[k])) {
+        inside = false;
+        continue;
+      }
+      vlo = std::min(vlo, t.v[k]), vhi = std::max(vhi, t.v[k]);
+      wlo = std::min(wlo, t.w[k]), whi = std::max(whi, t.w[k]);
+    }
+    diverged += !finite;
+    off_plot += finite && !inside;
+  }
+  Axis x = padded_axis(vlo, vhi, 0.2);
+  // The nullclines may widen the w range, but by no more than the data's own extent, so that a
+  // steep cubic does not squash the trajectories.
+  const double drive = layer.samples > 0 ? layer.drive(0, n) : p.I;
+  const auto v_nullcline = [&](double v) { return drive - v * (v - p.a) * (v - 1); };
+  const auto w_nullcline = [&](double v) { return p.g != 0 ? v / p.g : NAN; };
+  const double extent = std::max(whi - wlo, x.hi - x.lo);
+  double nlo = INFINITY, nhi = -INFINITY;
+  constexpr int kCurvePoints = 400;
+  std::vector<double> curve_v(kCurvePoints + 1), curve_vn(kCurvePoints + 1);
+  for (int k = 0; k <= kCurvePoints; ++k) {
+    curve_v[k] = x.lo + (x.hi - x.lo) * k / kCurvePoints;
+    curve_vn[k] = v_nullcline(curve_v[k]);
+    for (double w : {curve_vn[k], w_nullcline(curve_v[k])})
+      if (plottable(w)) nlo = std::min(nlo, w), nhi = std::max(nhi, w);
+  }
+  if (!(wlo <= whi)) wlo = nlo, whi = nhi;
+  if (nlo <= nhi) wlo = std::max(std::min(wlo, nlo), wlo - extent), whi = std::min(std::max(whi, nhi), whi + extent);
+  Axis y = padded_axis(wlo, whi, 0.02);
+
+  Canvas canvas(kWidth, kHeight);
+  const PlotArea area = kArea;
+  place(x, y, area);
+  draw_title(canvas, 6,
+             fmt::format("layer {} neuron {}: phase plane, {} dt={} x {} steps", layer.index, n,
+                         to_string(layer.spec->integrator), number(layer.spec->dt), layer.spec->steps()));
+  std::string subtitle = fmt::format("a={} b={} g={} I={}", number(p.a), number(p.b), number(p.g), number(p.I));
+  if (layer.current_coupling()) subtitle += fmt::format("; v-nullcline for sample 0: I+u={}", number(drive));
+  draw_title(canvas, 26, subtitle);
+  std::vector<std::string> notes;
+  if (diverged > 0) notes.push_back(fmt::format("{} diverged: non-finite points skipped", diverged));
+  if (off_plot > 0) notes.push_back(fmt::format("{} leave the plot (v or w beyond +-{:g})", off_plot, kAbsurd));
+  draw_title(canvas, 46, fmt::format("{}", fmt::join(notes, "; ")));
+  draw_x_ticks(canvas, area, x, ticks(x, 8));
+  draw_y_ticks(canvas, area, y, ticks(y, 6));
+  draw_axis_titles(canvas, area, "v", "w", 16);
+
+  draw_polyline(canvas, area, x, y, curve_v, curve_vn, kInk, 2);
+  if (p.g != 0) draw_polyline(canvas, area, x, y, {x.lo, x.hi}, {w_nullcline(x.lo), w_nullcline(x.hi)}, kInk, 2, 8);
+  else canvas.clipped_line(x.position(0), area.top, x.position(0), area.bottom, area, kInk, 2, 8);  // v = 0
+
+  std::vector<LegendEntry> legend;
+  for (int s = 0; s < layer.samples; ++s) {
+    const Rgb color = kPalette[s % kPalette.size()];
+    const Trajectory& t = paths[s];
+    draw_polyline(canvas, area, x, y, t.v, t.w, color, 2);
+    if (s < kLegendSamples) legend.push_back({fmt::format("sample {}", s), color});
+  }
+  if (layer.samples > kLegendSamples)
+    legend.push_back({fmt::format("+{} more", layer.samples - kLegendSamples), kWhite});
+  // Starts last, so no trajectory covers one.
+  for (int s = 0; s < layer.samples; ++s) {
+    const Trajectory& t = paths[s];
+    if (!plottable(t.v[0]) || !plottable(t.w[0])) continue;
+    const int px = x.pixel(t.v[0]), py = y.pixel(t.w[0]);
+    canvas.fill(px - 5, py - 5, px + 6, py + 6, kInk);
+    canvas.fill(px - 3, py - 3, px + 4, py + 4, kPalette[s % kPalette.size()]);
+  }
+  legend.push_back({"start", kInk, 0, true});
+  legend.push_back({"v-nullcline", kInk});
+  legend.push_back({"w-nullcline", kInk, 8});
+  canvas.frame(area);
+  draw_legend(canvas, area.right + 12, area.top, legend);
+
+  const fs::path path = dir / fmt::format("phase_layer{}_neuron{}.png", layer.index, n);
+  canvas.write_png(path);
+  return path;
+}
+
+// --- voltage_layer<L>.png --------------------------------------------------------------------
+
+fs::path write_voltage_png(const fs::path& dir, const LayerView& layer, int neurons) {
+  const int samples = std::min(layer.samples, kVoltageSamples);
+  const int steps = layer.spec->steps();
+  std::vector<double> t(steps + 1);
+  for (int k = 0; k <= steps; ++k) t[k] = k * layer.spec->dt;
+
+  struct Curve {
+    int neuron, sample;
+    std::vector<double> v;
+  };
+  std::vector<Curve> curves;
+  int diverged = 0;
+  double lo = INFINITY, hi = -INFINITY;
+  for (int n = 0; n < neurons; ++n)
+    for (int s = 0; s < samples; ++s) {
+      Curve c{n, s, layer.trajectory(s, n).v};
+      bool finite = true;
+      for (double v : c.v) {
+        finite = finite && std::isfinite(v);
+        if (plottable(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+      }
+      diverged += !finite;
+      curves.push_back(std::move(c));
+    }
+
+  Canvas canvas(kWidth, kHeight);
+  const PlotArea area{kArea.left, kArea.top, kArea.right + 50, kArea.bottom};
+  Axis x, y = padded_axis(lo, hi, 0.1);
+  x.lo = 0, x.hi = layer.spec->t_end;
+  place(x, y, area);
+  draw_title(canvas, 6, fmt::format("layer {}: v(t) of neurons 0-{}, samples 0-{}, {} dt={}", layer.index,
+                                    neurons - 1, samples - 1, to_string(layer.spec->integrator),
+                                    number(layer.spec->dt)));
+  draw_title(canvas, 26, "colour: neuron; line: sample (solid 0, dashed 1, dotted 2)");
+  if (diverged > 0)
+    draw_title(canvas, 46, fmt::format("{} diverged: non-finite points skipped, v beyond +-{:g} off the plot", diverged,
+                                       kAbsurd));
+  draw_x_ticks(canvas, area, x, ticks(x, 8));
+  draw_y_ticks(canvas, area, y, ticks(y, 6));
+  draw_axis_titles(canvas, area, "t", "v", 16);
+  std::vector<LegendEntry> legend;
+  for (const Curve& c : curves) {
+    const Rgb color = kPalette[c.neuron % kPalette.size()];
+    draw_polyline(canvas, area, x, y, t, c.v, color, 2, kSampleDash[c.sample]);
+    legend.push_back({fmt::format("n{} s{}", c.neuron, c.sample), color, kSampleDash[c.sample]});
+  }
+  canvas.frame(area);
+  draw_legend(canvas, area.right + 12, area.top, legend);
+
+  const fs::path path = dir / fmt::format("voltage_layer{}.png", layer.index);
+  canvas.write_png(path);
+  return path;
+}
+
+int run_inspect(const InspectOptions& options) {
+  if (!fs::is_directory(options.run_dir))
+    throw ConfigError(fmt::format("{}: no such run folder", options.run_dir));
+  const fs::path checkpoint_path = fs::path(options.run_dir) / "best.bin";
+  if (!fs::exists(checkpoint_path))
+    throw ConfigError(fmt::format("{}: no such file (a run folder holds best.bin from its first epoch on)",
+                                  checkpoint_path.string()));
+  const Checkpoint ck = load_checkpoint(checkpoint_path);
+  if (ck.feature_names != california_feature_names())
+    throw DataError(fmt::format("{} was trained on the features {}, this dynpmnn derives {}",
+                                checkpoint_path.string(), fmt::join(ck.feature_names, ", "),
+                                fmt::join(california_feature_names(), ", ")));
+  const Config& cfg = ck.config;
+  const ModelSpec spec = cfg.model_spec(static_cast<int>(ck.feature_names.size()), 1);
+  const ParamTable table(spec);
+
+  // The inputs as the model saw them in training: standardised with the checkpoint's scaler.
+  const std::string data_path = locate_california(options.data.empty() ? cfg.data : options.data);
+  const SplitData data = make_california_splits(read_california_raw(data_path), data_path, ck.scaler);
+  const int samples = std::min(options.samples, data.test.rows);
+  if (samples < 1) throw DataError(fmt::format("{}: the test split has no rows", data_path));
+
+  const std::vector<double>& params = ck.state.best_params;
+  CpuModel<double> model(spec, table);
+  std::vector<double> prediction(static_cast<std::size_t>(samples) * spec.outputs);
+  model.forward(params.data(), data.test.x.data(), samples, prediction.data());
+
+  const fs::path out = options.out.empty() ? fs::path(options.run_dir) / "inspect" : fs::path(options.out);
+  fs::create_directories(out);
+  std::vector<std::string> files;
+  for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
+    LayerView layer;
+    layer.index = l;
+    layer.spec = &spec.layers[l];
+    layer.samples = samples;
+    layer.fhn_input = model.fhn_input(l);
+    const ParamKind kinds[4] = {ParamKind::kFhnA, ParamKind::kFhnB, ParamKind::kFhnG, ParamKind::kFhnI};
+    std::vector<double>* fields[4] = {&layer.a, &layer.b, &layer.g, &layer.I};
+    for (int k = 0; k < 4; ++k) {
+      const ParamTensor& tensor = table.at(l, kinds[k]);
+      fields[k]->assign(params.begin() + static_cast<std::ptrdiff_t>(tensor.offset),
+                        params.begin() + static_cast<std::ptrdiff_t>(tensor.offset + tensor.size));
+      layer.train[k] = tensor.trainable;
+    }
+    const int neurons = std::min(options.neurons, layer.neurons());
+    files.push_back(write_params_png(out, layer).string());
+    for (int n = 0; n < neurons; ++n) files.push_back(write_phase_png(out, layer, n).string());
+    if (neurons > 0) files.push_back(write_voltage_png(out, layer, neurons).string());
+  }
+
+  nlohmann::ordered_json json;
+  json["files"] = files;
+  json["checkpoint"] = checkpoint_path.string();
+  json["data"] = data_path;
+  json["samples"] = samples;
+  json["best_epoch"] = ck.state.best_epoch;
+  std::cout << json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_inspect_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand(
+      "inspect", "PNGs of a run's best model (RUN_DIR/best.bin) per FHN layer: parameter histograms, phase planes "
+                 "with nullclines and sample trajectories, v(t); the files as one JSON line on stdout");
+  auto options = std::make_shared<InspectOptions>();
+  cmd->add_option("run_dir", options->run_dir, "The run folder")->required()->type_name("RUN_DIR");
+  cmd->add_option("--out", options->out, "Folder for the PNGs (default: RUN_DIR/inspect)")->type_name("DIR");
+  cmd->add_option("--neurons", options->neurons, "Phase planes and v(t) for the first K neurons of each layer")
+      ->check(CLI::Range(1, 10000))
+      ->type_name("K");
+  cmd->add_option("--samples", options->samples, "Trajectories of the first S rows of the test split")
+      ->check(CLI::Range(1, 10000))
+      ->type_name("S");
+  cmd->add_option("--data", options->data, "cal_housing.data (default: the run's, then the usual look-up)")
+      ->type_name("PATH");
+  return {cmd, [options] { return run_inspect(*options); }};
+}
+
+}  // namespace dynpmnn
