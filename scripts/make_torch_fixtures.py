@@ -12,13 +12,14 @@ script reproduces the files byte for byte.
 
 Each fixture is a small network built here independently of the C++ code, in float64 torch, equal
 to our DynPMNN: per layer Linear(in, D) -> optional LayerNorm(D, eps=1e-5) -> activation -> N
-FitzHugh-Nagumo neurons by explicit Euler (per-neuron a, b, g, I; optional clamp of v and w to
-[-clip, clip] after every step, as torch.clamp) -> concat(v_T, w_T); then Linear(2N_last, outputs).
+FitzHugh-Nagumo neurons stepped by the layer's integrator (explicit Euler, semi-implicit Euler,
+Heun or RK4, each written out plainly in step() below; per-neuron a, b, g, I; optional clamp of v
+and w to [-clip, clip] after every step, as torch.clamp) -> concat(v_T, w_T); then Linear(2N_last, outputs).
 Coupling "initial": D = 2N, v0 = h[:, :N], w0 = h[:, N:], current = I. Coupling "current": D = N,
 v0 = w0 = 0, current = I + h. The loss is the mean squared error against random targets.
 
 A fixture holds (JSON, floats as Python's repr, i.e. round-trip exact):
-  spec          inputs, outputs and per layer: neurons, coupling, layernorm, activation, dt, t_end,
+  spec          inputs, outputs and per layer: neurons, coupling, integrator, layernorm, activation, dt, t_end,
                 steps, clip (0 = none), a, b, g, I (the spec's initial values), train_a/b/g/I
   param_tensors name, shape, size, trainable of every tensor, in our ParamTable order
   params        the flat parameter vector in ParamTable order (models/dynpmnn.cpp): per layer
@@ -26,7 +27,7 @@ A fixture holds (JSON, floats as Python's repr, i.e. round-trip exact):
                 fhn.b, fhn.g, fhn.I; then readout.weight (outputs, 2N), readout.bias
   batch, x (batch, inputs), targets (batch, outputs), predictions (batch, outputs), loss
   grad          d loss / d params, flat in the same order; zeros for frozen FHN parameters
-  clamped       raw Euler results that fell strictly outside [-clip, clip] (0 without clip)
+  clamped       raw step results that fell strictly outside [-clip, clip] (0 without clip)
 """
 import argparse
 import json
@@ -42,10 +43,10 @@ LN_EPS = 1e-5
 
 
 def layer(neurons, coupling="initial", layernorm=True, activation="silu", dt=0.5, t_end=10.0, clip=0.0,
-          a=0.2, b=0.02, g=3.0, I=0.0, train=(False, False, False, False)):
-    return dict(neurons=neurons, coupling=coupling, layernorm=layernorm, activation=activation, dt=dt,
-                t_end=t_end, steps=int(round(t_end / dt)), clip=clip, a=a, b=b, g=g, I=I,
-                train_a=train[0], train_b=train[1], train_g=train[2], train_I=train[3])
+          a=0.2, b=0.02, g=3.0, I=0.0, train=(False, False, False, False), integrator="euler"):
+    return dict(neurons=neurons, coupling=coupling, integrator=integrator, layernorm=layernorm,
+                activation=activation, dt=dt, t_end=t_end, steps=int(round(t_end / dt)), clip=clip, a=a, b=b,
+                g=g, I=I, train_a=train[0], train_b=train[1], train_g=train[2], train_I=train[3])
 
 
 ALL = (True, True, True, True)
@@ -75,6 +76,22 @@ FIXTURES = {
         dict(inputs=4, outputs=2, layers=[
             layer(2, "initial", True, "silu", dt=0.1, t_end=10.0, train=(True, False, True, False)),
             layer(3, "current", True, "tanh", dt=0.25, t_end=5.0, train=(False, True, False, True))]), 5, True),
+    # The other schemes: autograd differentiates the plain formulas below, independently of the
+    # hand-written reverses in kernels/fhn_math.h.
+    "imex_dt20_current_trainfhn": (
+        "Semi-implicit Euler at the paper's dt 20 (t_end 100), 3 neurons, current coupling, all FHN parameters trained",
+        dict(inputs=5, outputs=1, layers=[
+            layer(3, "current", True, "silu", dt=20.0, t_end=100.0, train=ALL, integrator="imex")]), 6, True),
+    "heun_n3_clip0.6": (
+        "Heun (RK2), 3 neurons, dt 0.3, t_end 6, clamp at 0.6, a and g trained",
+        dict(inputs=4, outputs=1, layers=[
+            layer(3, "initial", True, "identity", dt=0.3, t_end=6.0, clip=0.6, train=(True, False, True, False),
+                  integrator="heun")]), 6, True),
+    "rk4_two_layers": (
+        "Classic RK4 in two layers (initial then current coupling), dt 0.5, every FHN parameter trained",
+        dict(inputs=4, outputs=2, layers=[
+            layer(2, "initial", True, "tanh", dt=0.5, t_end=5.0, train=ALL, integrator="rk4"),
+            layer(2, "current", False, "silu", dt=0.5, t_end=3.0, train=ALL, integrator="rk4")]), 5, True),
 }
 
 
@@ -88,11 +105,39 @@ def activation(name, h):
     raise ValueError(name)
 
 
-def fhn(v, w, a, b, g, current, dt, steps, clip, counter):
+def field(v, w, a, b, g, current):
+    return current - v * (v - a) * (v - 1.0) - w, b * (v - g * w)
+
+
+def step(integrator, v, w, a, b, g, current, dt):
+    if integrator == "euler":
+        dv, dw = field(v, w, a, b, g, current)
+        return v + dt * dv, w + dt * dw
+    if integrator == "imex":
+        # [1 + dt(v^2 + a), dt; -dt b, 1 + dt b g] (v', w') = (v + dt(I + (1 + a) v^2), w), by Cramer's rule.
+        m11, m12 = 1.0 + dt * (v * v + a), dt
+        m21, m22 = -dt * b, 1.0 + dt * b * g
+        r1, r2 = v + dt * (current + (1.0 + a) * v * v), w
+        det = m11 * m22 - m12 * m21
+        return (m22 * r1 - m12 * r2) / det, (m11 * r2 - m21 * r1) / det
+    if integrator == "heun":
+        k1v, k1w = field(v, w, a, b, g, current)
+        k2v, k2w = field(v + dt * k1v, w + dt * k1w, a, b, g, current)
+        return v + 0.5 * dt * (k1v + k2v), w + 0.5 * dt * (k1w + k2w)
+    if integrator == "rk4":
+        h = 0.5 * dt
+        k1v, k1w = field(v, w, a, b, g, current)
+        k2v, k2w = field(v + h * k1v, w + h * k1w, a, b, g, current)
+        k3v, k3w = field(v + h * k2v, w + h * k2w, a, b, g, current)
+        k4v, k4w = field(v + dt * k3v, w + dt * k3w, a, b, g, current)
+        return (v + dt / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v),
+                w + dt / 6.0 * (k1w + 2.0 * k2w + 2.0 * k3w + k4w))
+    raise ValueError(integrator)
+
+
+def fhn(integrator, v, w, a, b, g, current, dt, steps, clip, counter):
     for _ in range(steps):
-        dv = current - v * (v - a) * (v - 1.0) - w
-        dw = b * (v - g * w)
-        v, w = v + dt * dv, w + dt * dw
+        v, w = step(integrator, v, w, a, b, g, current, dt)
         if clip > 0:
             counter[0] += int((v.abs() > clip).sum()) + int((w.abs() > clip).sum())
             v, w = v.clamp(-clip, clip), w.clamp(-clip, clip)
@@ -144,7 +189,7 @@ def forward(spec, P, x, counter):
         else:
             v = w = torch.zeros_like(h)
             current = I + h
-        v, w = fhn(v, w, a, b, g, current, L["dt"], L["steps"], L["clip"], counter)
+        v, w = fhn(L["integrator"], v, w, a, b, g, current, L["dt"], L["steps"], L["clip"], counter)
         h_in = torch.cat([v, w], dim=1)
     return F.linear(h_in, P["readout.weight"], P["readout.bias"])
 

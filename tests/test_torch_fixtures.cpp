@@ -32,6 +32,7 @@ constexpr double kRelTol = 1e-9;
 // Every fixture the script writes; a missing one fails rather than shrinking the test.
 const std::vector<std::string> kFixtures = {
     "paper_dt20_clip20", "paper_dt0.5", "current_tanh_2x3_trainfhn", "identity_n4_clip1.5", "steps100_two_layers",
+    "imex_dt20_current_trainfhn", "heun_n3_clip0.6", "rk4_two_layers",
 };
 
 fs::path fixture_dir() { return fs::path(DYNPMNN_FIXTURE_DIR); }
@@ -51,6 +52,7 @@ ModelSpec spec_from(const json& j) {
     FhnLayerSpec l;
     l.neurons = L.at("neurons").get<int>();
     l.coupling = coupling_from_string(L.at("coupling").get<std::string>());
+    l.integrator = integrator_from_string(L.at("integrator").get<std::string>());
     l.layernorm = L.at("layernorm").get<bool>();
     l.activation = activation_from_string(L.at("activation").get<std::string>());
     l.dt = L.at("dt").get<double>();
