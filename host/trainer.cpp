@@ -116,8 +116,9 @@ std::string explain_divergence(const Divergence& d, const ModelSpec& spec) {
       "|v| ≤ 1 (dt ≤ {:.3g} even at rest, v = 0), and the state then grows without bound.",
       L.dt, stable, 2.0 / std::max(L.a, 1e-12));
   os << fmt::format(
-      "\nFix: reduce dt (e.g. --set dt={:.3g} with t_end a multiple of it), or clamp the state after each step "
-      "(--set clip=20, the authors' later remedy; it trains but to a poor model), or lower lr.",
+      "\nFix: reduce dt (e.g. --set dt={:.3g} with t_end a multiple of it), or use the semi-implicit scheme "
+      "(--set integrator=imex, stable at any dt), or clamp the state after each step (--set clip=20, the "
+      "authors' later remedy; it trains but to a poor model), or lower lr.",
       stable >= 0.1 ? 0.1 : stable / 2);
   if (L.clip > 0)
     os << fmt::format("\nNote: clip = {} was on, so the blow-up came through the parameters or gradients.", L.clip);
