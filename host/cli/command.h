@@ -24,5 +24,8 @@ struct Command {
 
 // dynpmnn inspect RUN_DIR: PNGs of the best model's FHN layers (host/cli/inspect_command.cpp).
 Command add_inspect_command(CLI::App& app);
+// dynpmnn sweep GRID.toml: one run folder per point of a grid of keys, and a results table
+// (host/cli/sweep_command.cpp).
+Command add_sweep_command(CLI::App& app);
 
 }  // namespace dynpmnn

@@ -1,0 +1,101 @@
+// The train flow that `dynpmnn train` and `dynpmnn sweep` share (host/cli/train_run.h).
+#include "host/cli/train_run.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "host/config_io.h"
+#include "host/progress.h"
+#include "host/run_folder.h"
+#include "host/trainer.h"
+
+namespace dynpmnn {
+
+std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec& spec, const TrainHyper& hyper) {
+  if (device == "cpu") return make_cpu_backend(spec, hyper);
+  std::string why;
+  const bool cuda = cuda_available(&why);
+  if (device == "cuda") {
+    if (!cuda) throw ConfigError("device = 'cuda' but " + why);
+    return make_cuda_backend(spec, hyper);
+  }
+  fmt::print(stderr, "dynpmnn: device auto: using {}{}\n", cuda ? "cuda" : "cpu", why.empty() ? "" : ": " + why);
+  return cuda ? make_cuda_backend(spec, hyper) : make_cpu_backend(spec, hyper);
+}
+
+void require_same_features(const Checkpoint& ck, const std::string& checkpoint_path,
+                           const std::vector<std::string>& names) {
+  if (ck.feature_names != names)
+    throw DataError(fmt::format("{} was trained on the features {}, this dynpmnn derives {}", checkpoint_path,
+                                fmt::join(ck.feature_names, ", "), fmt::join(names, ", ")));
+}
+
+void require_same_scaler(const Checkpoint& ck, const std::string& checkpoint_path, const SplitData& data) {
+  for (std::size_t j = 0; j < ck.feature_names.size(); ++j)
+    if (data.scaler.mean[j] != ck.scaler.mean[j] || data.scaler.std[j] != ck.scaler.std[j])
+      throw DataError(fmt::format(
+          "{} is not the data {} was trained on: its train split gives feature {} mean {} and std {}, the "
+          "checkpoint's scaler has {} and {}", data.source, checkpoint_path, ck.feature_names[j], data.scaler.mean[j],
+          data.scaler.std[j], ck.scaler.mean[j], ck.scaler.std[j]));
+}
+
+TrainRunResult train_run(const Config& cfg, const SplitData& data, std::optional<Checkpoint> resumed,
+                         RunOutput output) {
+  const bool quiet = output != RunOutput::kProgress;
+  const bool silent = output == RunOutput::kSilent;
+  if (resumed) {
+    const std::string checkpoint_path = (std::filesystem::path(cfg.out) / "checkpoint.bin").string();
+    require_same_features(*resumed, checkpoint_path, data.feature_names);
+    require_same_scaler(*resumed, checkpoint_path, data);
+  }
+  const ModelSpec spec = cfg.model_spec(data.train.features, data.train.targets);
+  const ParamTable table(spec);
+
+  const std::unique_ptr<Backend> backend = make_backend(cfg.device, spec, train_hyper(cfg));
+  backend->set_data(data);
+  TrainState state;
+  std::unique_ptr<RunFolder> folder;
+  if (resumed) {
+    backend->set_params(resumed->params);
+    backend->set_optimizer_state(resumed->optimizer);
+    state = std::move(resumed->state);
+    folder = std::make_unique<RunFolder>(cfg, table, data, &state);
+    if (!quiet)
+      fmt::print(stderr, "dynpmnn: resuming {} after epoch {} of {}\n", folder->path().string(), state.epoch,
+                 cfg.epochs);
+  } else {
+    std::vector<double> params(table.total());
+    init_params(spec, table, cfg.seed, params);
+    backend->set_params(params);
+    state = initial_train_state(params);
+    folder = std::make_unique<RunFolder>(cfg, table, data);
+    folder->on_epoch_end(state, *backend);  // epoch 0: resumable (and evaluable) from the start
+  }
+
+  if (!silent) {
+    std::vector<double> current(table.total());
+    backend->get_params(current);
+    for (const std::string& w : stability_warnings(spec, current, data.train)) fmt::print(stderr, "dynpmnn: warning: {}\n", w);
+  }
+
+  ProgressPrinter progress(stderr, progress_style_for(stderr));
+  std::vector<TrainObserver*> observers{folder.get()};
+  if (!quiet) observers.push_back(&progress);
+  ObserverList observer(std::move(observers));
+  const TrainReport report = continue_training(cfg, spec, *backend, data, state, &observer);
+  progress.finish();
+
+  const bool diverged = report.divergence.diverged;
+  const std::string divergence_message = diverged ? explain_divergence(report.divergence, spec) : std::string();
+  if (diverged && !silent) fmt::print(stderr, "dynpmnn: {}\n", divergence_message);
+  TrainRunResult result{final_summary(report, folder->path(), divergence_message), diverged};
+  folder->finish(result.summary, report, state.best_params,
+                 fmt::format("{} seed {} ({})", cfg.preset.empty() ? "run" : cfg.preset, cfg.seed, report.backend));
+  if (!quiet) fmt::print(stderr, "dynpmnn: run folder {}\n", folder->path().string());
+  return result;
+}
+
+}  // namespace dynpmnn
