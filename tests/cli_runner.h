@@ -35,6 +35,10 @@ inline std::string last_line(const std::string& text) {
   return line;
 }
 
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 inline std::string quote(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
 
 struct CliResult {

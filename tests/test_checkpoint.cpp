@@ -109,7 +109,7 @@ std::string parse_error(const std::string& bytes) {
   return error_of([&] { parse_checkpoint(bytes, "ck.bin"); });
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using testing::contains;
 
 void expect_equal(const Checkpoint& a, const Checkpoint& b) {
   EXPECT_EQ(to_json(a.config), to_json(b.config));

@@ -37,7 +37,7 @@ using testing::quote;
 using testing::read_file;
 using testing::write_file;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using testing::contains;
 
 const std::string kSmallRun = "train --preset wide-california --set neurons=4 --device cpu --quiet ";
 

@@ -27,7 +27,7 @@ using testing::quote;
 using testing::read_file;
 using testing::write_file;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using testing::contains;
 
 std::size_t occurrences(const std::string& text, const std::string& part) {
   std::size_t n = 0;
