@@ -131,16 +131,19 @@ long long backward_replayed_steps(int steps) {
   return total;
 }
 
-// FLOPs per pair, counting an FMA as 2 (fhn_math.h, no clip):
-//   Euler step (fhn_euler_raw): dv = current − v(v − a)(v − 1) − w  6, dw = b(v − g w)  3,
-//     v + dt·dv and w + dt·dw  4                                                       = 13
-//   backward step (fhn_euler_step_backward): 3v² − 2(1 + a)v + a  7, dt·lu and dt·lz  2,
-//     grad.a 4, grad.I 1, grad.b 4, grad.g 3, lv 4, lw 4                               = 29
-//   forward: 13·steps; backward: 13·(replayed steps) + 29·steps.
-//   Without parameter gradients the backward step drops grad.a, grad.I, grad.b, grad.g: 17.
+// FLOPs per pair, counting an FMA as 2, as fhn_math.h computes them (no clip; the loop-invariant
+// factors 1 + a, dt·b, 1 − dt·b·g are computed once per pair and not counted):
+//   Euler step (fhn_euler_raw), 7 instructions: v − (1 + a) 1, s = v·(…) + a 2, current − w 1,
+//     dv = (current − w) − v·s 2, v + dt·dv 2, w·(1 − dt·b·g) 1, + (dt·b)·v 2          = 11
+//   backward step (fhn_euler_step_backward), 6 instructions: 3v − 2(1 + a) 2, v·(…) + a 2,
+//     dt·lu 1, lu − dt_lu·dcubic 2, + (dt·b)·lz 2, lz·(1 − dt·b·g) − dt_lu 2             = 11
+//   with parameter gradients also grad.a 4, grad.I 1, grad.b 5, grad.g 3                = 24
+//   forward: 11·steps; backward: 11·(replayed steps) + (11 or 24)·steps.
+// (Before commit "fewer instructions per FHN step" the same step took 13 and 17/29 FLOPs: compare
+// times, not GFLOP/s, across that change.)
 double flops_per_pair(int steps, bool param_grads) {
-  return 13.0 * steps + 13.0 * static_cast<double>(backward_replayed_steps(steps)) +
-         (param_grads ? 29.0 : 17.0) * steps;
+  return 11.0 * steps + 11.0 * static_cast<double>(backward_replayed_steps(steps)) +
+         (param_grads ? 24.0 : 11.0) * steps;
 }
 
 // Fewest bytes the two passes must move: forward reads the input and parameters and writes the

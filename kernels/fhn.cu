@@ -83,8 +83,15 @@ __global__ void __launch_bounds__(kThreads)
 // parameter-gradient arithmetic (all FHN parameters frozen, as in the paper). The minimum of two
 // blocks per SM caps registers at 128: with no minimum, ptxas settles on 80 and spills the Heun and
 // IMEX reverses; with it every scheme fits without a stack frame (Euler in 72-74 registers).
+//
+// Euler without parameter gradients (the paper's training, and the peer's benchmark) needs 68
+// registers under that cap, one block short of four per SM; capped at 64 it runs four blocks (32
+// warps instead of 24 to hide the adjoint's dependency chain) with no spill.
+template <Integrator S, bool kParamGrads>
+inline constexpr int kBackwardMinBlocks = (S == Integrator::kEuler && !kParamGrads) ? 4 : 2;
+
 template <Coupling C, Integrator S, bool kParamGrads>
-__global__ void __launch_bounds__(kThreads, 2)
+__global__ void __launch_bounds__(kThreads, kBackwardMinBlocks<S, kParamGrads>)
     fhn_backward_kernel(int B, int N, int steps, float dt, float clip, const float* __restrict__ in,
                         FhnParamPtrs<float> p, const float* __restrict__ ckpt_v, const float* __restrict__ ckpt_w,
                         const float* __restrict__ d_out, float* __restrict__ d_in, float* __restrict__ partial) {

@@ -62,12 +62,29 @@ DYNPMNN_HD T fhn_clamp(T x, T clip) {
 
 // One explicit-Euler step, unclipped result in (v_next, w_next). `current` is the neuron's I plus
 // any input current of this sample.
+//
+// The arithmetic is arranged for the fewest GPU instructions per step; the expressions in
+// (1 + a), dt·b and 1 − dt·b·g do not change over the steps, so the compiler computes them once:
+//   v(v − a)(v − 1) = v·(v·(v − (1 + a)) + a)         (Horner: 2 instructions instead of 4)
+//   w + dt·b(v − g w) = w·(1 − dt·b·g) + (dt·b)·v     (2 instead of 3)
+// Seven FP32 instructions a step instead of nine; the values differ from the factored form only by
+// rounding.
+template <typename T>
+DYNPMNN_HD T fhn_cubic(T v, const FhnParams<T>& p) {
+  return v * (v * (v - (T(1) + p.a)) + p.a);
+}
+
 template <typename T>
 DYNPMNN_HD void fhn_euler_raw(T v, T w, const FhnParams<T>& p, T current, T dt, T& v_next, T& w_next) {
-  const T dv = current - v * (v - p.a) * (v - T(1)) - w;
-  const T dw = p.b * (v - p.g * w);
+  const T dv = (current - w) - fhn_cubic(v, p);
   v_next = v + dt * dv;
-  w_next = w + dt * dw;
+  w_next = w * (T(1) - dt * p.b * p.g) + (dt * p.b) * v;
+}
+
+// d/dv of v (v − a)(v − 1) = 3v² − 2(1 + a) v + a, in Horner form.
+template <typename T>
+DYNPMNN_HD T fhn_cubic_derivative(T v, const FhnParams<T>& p) {
+  return v * (T(3) * v - T(2) * (T(1) + p.a)) + p.a;
 }
 
 // clip <= 0 means no clamping.
@@ -96,16 +113,17 @@ DYNPMNN_HD void fhn_euler_step_backward(T v, T w, const FhnParams<T>& p, T curre
     if (vn > clip || vn < -clip) lu = T(0);
     if (wn > clip || wn < -clip) lz = T(0);
   }
-  // d/dv of v (v − a)(v − 1) = 3v² − 2(1 + a) v + a
-  const T dcubic = T(3) * v * v - T(2) * (T(1) + p.a) * v + p.a;
+  // Six FP32 instructions without parameter gradients (the compiler drops the grad lines when
+  // nobody reads them); dt·b and 1 − dt·b·g are the loop-invariant factors of the forward.
+  const T dcubic = fhn_cubic_derivative(v, p);
+  const T dtb = dt * p.b;
   const T dt_lu = dt * lu;
-  const T dt_lz = dt * lz;
   grad.a += dt_lu * (v * v - v);
   grad.I += dt_lu;
-  grad.b += dt_lz * (v - p.g * w);
-  grad.g -= dt_lz * p.b * w;
-  lv = lu - dt_lu * dcubic + dt_lz * p.b;
-  lw = lz - dt_lu - dt_lz * p.b * p.g;
+  grad.b += (dt * lz) * (v - p.g * w);
+  grad.g -= (dtb * lz) * w;
+  lv = (lu - dt_lu * dcubic) + dtb * lz;
+  lw = lz * (T(1) - dtb * p.g) - dt_lu;
 }
 
 // The time-stepping schemes. Each has an exact reverse of its discrete map below.
@@ -121,7 +139,7 @@ enum class Integrator : int { kEuler = 0, kImex = 1, kHeun = 2, kRk4 = 3 };
 // The vector field (dv/dt, dw/dt).
 template <typename T>
 DYNPMNN_HD void fhn_field(T v, T w, const FhnParams<T>& p, T current, T& fv, T& fw) {
-  fv = current - v * (v - p.a) * (v - T(1)) - w;
+  fv = (current - w) - fhn_cubic(v, p);
   fw = p.b * (v - p.g * w);
 }
 
@@ -130,7 +148,7 @@ DYNPMNN_HD void fhn_field(T v, T w, const FhnParams<T>& p, T current, T& fv, T& 
 template <typename T>
 DYNPMNN_HD void fhn_field_vjp(T v, T w, const FhnParams<T>& p, T lfv, T lfw, T& lv, T& lw,
                               FhnParamGrad<T>& grad) {
-  const T dcubic = T(3) * v * v - T(2) * (T(1) + p.a) * v + p.a;
+  const T dcubic = fhn_cubic_derivative(v, p);
   lv += -dcubic * lfv + p.b * lfw;
   lw += -lfv - p.b * p.g * lfw;
   grad.a += (v * v - v) * lfv;
