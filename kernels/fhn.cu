@@ -87,8 +87,16 @@ __global__ void __launch_bounds__(kThreads)
 // Euler without parameter gradients (the paper's training, and the peer's benchmark) needs 68
 // registers under that cap, one block short of four per SM; capped at 64 it runs four blocks (32
 // warps instead of 24 to hide the adjoint's dependency chain) with no spill.
+// EXPERIMENT (A/B on the device): the Euler minimums.
+#ifndef DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS
+#define DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS 4
+#endif
+#ifndef DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS
+#define DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS 3
+#endif
 template <Integrator S, bool kParamGrads>
-inline constexpr int kBackwardMinBlocks = (S == Integrator::kEuler && !kParamGrads) ? 4 : 2;
+inline constexpr int kBackwardMinBlocks =
+    S != Integrator::kEuler ? 2 : (kParamGrads ? DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS : DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS);
 
 template <Coupling C, Integrator S, bool kParamGrads>
 __global__ void __launch_bounds__(kThreads, kBackwardMinBlocks<S, kParamGrads>)

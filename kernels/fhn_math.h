@@ -27,6 +27,12 @@ namespace dynpmnn {
 // that the unrolled loops keep the states in registers on the GPU.
 inline constexpr int kFhnRegisterBlock = 16;
 
+// EXPERIMENT (A/B on the device, bench/profile_fhn.sh): the backward's unpredicated full-block path.
+#ifndef DYNPMNN_FHN_FULL_BLOCKS
+#define DYNPMNN_FHN_FULL_BLOCKS 1
+#endif
+inline constexpr bool kFhnFullBlockPath = DYNPMNN_FHN_FULL_BLOCKS != 0;
+
 template <typename T>
 struct FhnParams {
   T a, b, g, I;
@@ -63,12 +69,12 @@ DYNPMNN_HD T fhn_clamp(T x, T clip) {
 // One explicit-Euler step, unclipped result in (v_next, w_next). `current` is the neuron's I plus
 // any input current of this sample.
 //
-// The arithmetic is arranged for the fewest GPU instructions per step; the expressions in
-// (1 + a), dt·b and 1 − dt·b·g do not change over the steps, so the compiler computes them once:
-//   v(v − a)(v − 1) = v·(v·(v − (1 + a)) + a)         (Horner: 2 instructions instead of 4)
-//   w + dt·b(v − g w) = w·(1 − dt·b·g) + (dt·b)·v     (2 instead of 3)
-// Seven FP32 instructions a step instead of nine; the values differ from the factored form only by
-// rounding.
+// The arithmetic is arranged for the fewest GPU instructions per step. Expanded in v, the step is
+//   v' = v·(v·(dt(1 + a) − dt·v) + (1 − dt·a)) + (dt·I − dt·w)      (four FMAs)
+//   w' = w·(1 − dt·b·g) + (dt·b)·v                                   (a multiply and an FMA)
+// and dt(1 + a), 1 − dt·a, dt·I, dt·b and 1 − dt·b·g do not change over the steps, so the
+// compiler computes them once: six FP32 instructions a step where the factored form took nine.
+// The values differ from the factored form's only by rounding.
 template <typename T>
 DYNPMNN_HD T fhn_cubic(T v, const FhnParams<T>& p) {
   return v * (v * (v - (T(1) + p.a)) + p.a);
@@ -76,8 +82,7 @@ DYNPMNN_HD T fhn_cubic(T v, const FhnParams<T>& p) {
 
 template <typename T>
 DYNPMNN_HD void fhn_euler_raw(T v, T w, const FhnParams<T>& p, T current, T dt, T& v_next, T& w_next) {
-  const T dv = (current - w) - fhn_cubic(v, p);
-  v_next = v + dt * dv;
+  v_next = v * (v * (dt * (T(1) + p.a) - dt * v) + (T(1) - dt * p.a)) + (dt * current - dt * w);
   w_next = w * (T(1) - dt * p.b * p.g) + (dt * p.b) * v;
 }
 
@@ -295,22 +300,30 @@ DYNPMNN_HD void fhn_step_backward(T v, T w, const FhnParams<T>& p, T current, T 
 // `clip` is only read when kClip.
 template <Integrator S, bool kClip, typename T>
 DYNPMNN_HD void fhn_advance(T& v, T& w, const FhnParams<T>& p, T current, T dt, T clip, int count) {
+  // Whole register blocks fully unrolled (segments are multiples of R long), then the rest: the
+  // loop's counter and branch come once per R steps.
+  int k = 0;
+  for (; k + kFhnRegisterBlock <= count; k += kFhnRegisterBlock) {
 #if defined(__CUDA_ARCH__)
-#pragma unroll 4
+#pragma unroll
 #endif
-  for (int k = 0; k < count; ++k) fhn_step<S>(v, w, p, current, dt, kClip ? clip : T(0));
+    for (int r = 0; r < kFhnRegisterBlock; ++r) fhn_step<S>(v, w, p, current, dt, kClip ? clip : T(0));
+  }
+  for (; k < count; ++k) fhn_step<S>(v, w, p, current, dt, kClip ? clip : T(0));
 }
 
 template <Integrator S, bool kClip, typename T>
 DYNPMNN_HD void fhn_forward_trajectory_impl(T& v, T& w, const FhnParams<T>& p, T current, T dt, int steps,
                                             T clip, T* ckpt_v, T* ckpt_w, std::size_t ckpt_stride) {
   const int interval = fhn_checkpoint_interval(steps);
-  // Segment by segment, so the step loop has no integer division (costly on the GPU).
-  for (int seg_start = 0, seg = 0; seg_start < steps; seg_start += interval, ++seg) {
-    if (ckpt_v != nullptr && seg > 0) {
-      const std::size_t at = static_cast<std::size_t>(seg - 1) * ckpt_stride;
+  // Segment by segment, so the step loop has no integer division (costly on the GPU), and the
+  // checkpoint offset steps by the stride (a 64-bit multiply per segment cost ~30 instructions).
+  std::size_t at = 0;
+  for (int seg_start = 0; seg_start < steps; seg_start += interval) {
+    if (ckpt_v != nullptr && seg_start > 0) {
       ckpt_v[at] = v;
       ckpt_w[at] = w;
+      at += ckpt_stride;
     }
     const int seg_end = steps - seg_start < interval ? steps : seg_start + interval;
     fhn_advance<S, kClip>(v, w, p, current, dt, clip, seg_end - seg_start);
@@ -325,12 +338,14 @@ DYNPMNN_HD void fhn_backward_trajectory_impl(T v0, T w0, const FhnParams<T>& p, 
   const T c = kClip ? clip : T(0);
   const int interval = fhn_checkpoint_interval(steps);
   const int segments = (steps + interval - 1) / interval;
+  // The checkpoint of segment seg >= 1 is at (seg − 1)·stride; the offset steps back by the stride.
+  std::size_t at = segments > 1 ? static_cast<std::size_t>(segments - 2) * ckpt_stride : 0;
   for (int seg = segments - 1; seg >= 0; --seg) {
     T seg_v = v0, seg_w = w0;
     if (seg > 0) {
-      const std::size_t at = static_cast<std::size_t>(seg - 1) * ckpt_stride;
       seg_v = ckpt_v[at];
       seg_w = ckpt_w[at];
+      if (seg > 1) at -= ckpt_stride;
     }
     const int seg_len = (seg == segments - 1) ? steps - seg * interval : interval;
     const int blocks = (seg_len + R - 1) / R;
@@ -339,6 +354,25 @@ DYNPMNN_HD void fhn_backward_trajectory_impl(T v0, T w0, const FhnParams<T>& p, 
       fhn_advance<S, kClip>(v, w, p, current, dt, c, blk * R);
       const int count = (blk == blocks - 1) ? seg_len - blk * R : R;
       T sv[R], sw[R];
+      // A full block, written without the r < count tests: unpredicated, the unrolled steps keep
+      // every state in a register of its own, where the tested form cost a branch and four
+      // register moves per Euler step on the GPU (as many instructions as the step's arithmetic).
+      // Euler only: the other schemes, scheduled freely, reach 128 registers and spill.
+      if (kFhnFullBlockPath && S == Integrator::kEuler && count == R) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+        for (int r = 0; r < R; ++r) {
+          sv[r] = v;
+          sw[r] = w;
+          fhn_step<S>(v, w, p, current, dt, c);
+        }
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+        for (int r = R - 1; r >= 0; --r) fhn_step_backward<S>(sv[r], sw[r], p, current, dt, c, lv, lw, grad);
+        continue;
+      }
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
