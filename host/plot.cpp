@@ -12,15 +12,12 @@ namespace dynpmnn {
 
 namespace {
 
-constexpr Rgb kTrainColor = kPalette[0];
-constexpr Rgb kValColor = kPalette[1];
-
-// The y range of the finite (and, on a log axis, positive) values, padded; log where they span
-// more than two decades.
-Axis y_axis(std::span<const double> a, std::span<const double> b, bool& any_finite) {
+// The y range of the finite values of all series, padded; log where they span more than two
+// decades.
+Axis y_axis(std::span<const CurveSeries> series, bool& any_finite) {
   double lo = INFINITY, hi = -INFINITY;
-  for (auto series : {a, b})
-    for (double v : series)
+  for (const CurveSeries& s : series)
+    for (double v : s.values)
       if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
   any_finite = lo <= hi;
   Axis axis;
@@ -56,16 +53,17 @@ void draw_series(Canvas& canvas, const Axis& x, const Axis& y, std::span<const d
 
 }  // namespace
 
-void write_loss_curve_png(const std::filesystem::path& path, std::span<const double> train_loss,
-                          std::span<const double> val_mse, std::string_view title) {
+void write_curves_png(const std::filesystem::path& path, std::span<const CurveSeries> series, std::string_view title,
+                      std::string_view y_title) {
   Canvas canvas(kPlotWidth, kPlotHeight);
   const PlotArea area{110, 54, kPlotWidth - 24, kPlotHeight - 74};
   draw_title(canvas, 18, title);
-  draw_axis_titles(canvas, area, "epoch", "MSE", 22);
+  draw_axis_titles(canvas, area, "epoch", y_title, 22);
 
-  const std::size_t epochs = std::max(train_loss.size(), val_mse.size());
+  std::size_t epochs = 0;
+  for (const CurveSeries& s : series) epochs = std::max(epochs, s.values.size());
   bool any_finite = false;
-  Axis y = y_axis(train_loss, val_mse, any_finite);
+  Axis y = y_axis(series, any_finite);
   y.pixel_lo = area.bottom;
   y.pixel_hi = area.top;
   Axis x;
@@ -78,9 +76,12 @@ void write_loss_curve_png(const std::filesystem::path& path, std::span<const dou
   if (epochs > 0 && any_finite) {
     draw_x_ticks(canvas, area, x, linear_ticks(x, std::max(1.0, nice_step(x.hi - x.lo, 10))));
     draw_y_ticks(canvas, area, y, y.log ? log_ticks(y) : linear_ticks(y, nice_step(y.hi - y.lo, 6)));
-    draw_series(canvas, x, y, train_loss, kTrainColor);
-    draw_series(canvas, x, y, val_mse, kValColor);
-    const std::vector<LegendEntry> legend{{"train loss", kTrainColor}, {"val MSE", kValColor}};
+    std::vector<LegendEntry> legend;
+    for (std::size_t i = 0; i < series.size(); ++i) {
+      const Rgb color = kPalette[i % kPalette.size()];
+      draw_series(canvas, x, y, series[i].values, color);
+      legend.push_back({series[i].label, color});
+    }
     draw_legend(canvas, area.right - 10 - legend_width(legend), area.top + 10, legend);
   } else {
     const std::string_view note = epochs == 0 ? "no epochs" : "no finite values";
@@ -90,6 +91,13 @@ void write_loss_curve_png(const std::filesystem::path& path, std::span<const dou
   // The frame last, so grid lines and curves do not cover it.
   canvas.frame(area);
   canvas.write_png(path);
+}
+
+void write_loss_curve_png(const std::filesystem::path& path, std::span<const double> train_loss,
+                          std::span<const double> val_mse, std::string_view title) {
+  const CurveSeries series[] = {{"train loss", {train_loss.begin(), train_loss.end()}},
+                                {"val MSE", {val_mse.begin(), val_mse.end()}}};
+  write_curves_png(path, series, title, "MSE");
 }
 
 }  // namespace dynpmnn

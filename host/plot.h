@@ -4,7 +4,9 @@
 
 #include <filesystem>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace dynpmnn {
 
@@ -16,5 +18,16 @@ inline constexpr int kPlotHeight = 500;
 // the plot says so. Throws std::runtime_error naming the path if it cannot be written.
 void write_loss_curve_png(const std::filesystem::path& path, std::span<const double> train_loss,
                           std::span<const double> val_mse, std::string_view title);
+
+// One curve of write_curves_png: value i is at epoch i+1.
+struct CurveSeries {
+  std::string label;
+  std::vector<double> values;
+};
+
+// Several per-epoch curves on one set of axes (series i in the palette's colour i), with a legend;
+// the same axes, log rule and non-finite handling as write_loss_curve_png.
+void write_curves_png(const std::filesystem::path& path, std::span<const CurveSeries> series, std::string_view title,
+                      std::string_view y_title);
 
 }  // namespace dynpmnn
