@@ -50,6 +50,7 @@
 #include "host/config.h"
 #include "host/config_io.h"
 #include "host/run_folder.h"
+#include "host/cli/sweep.h"
 
 namespace dynpmnn {
 namespace {
@@ -65,18 +66,6 @@ constexpr std::pair<const char*, const char*> kNotInGrid[] = {
     {"data", "the runs share one loaded data file; set it in [base]"},
     {"device", "the sweep runs on one device; use --device or [base]"},
     {"seed", "list the seeds as seeds = [...] at the top level"},
-};
-
-struct GridAxis {
-  std::string key;
-  std::vector<std::string> values;  // as --set spells them
-};
-
-struct Grid {
-  std::string name;  // the file's stem: the default --out is sweeps/<name>
-  Config base;
-  std::vector<GridAxis> axes;      // in the file's order
-  std::vector<std::string> seeds;  // empty: the base configuration's seed only
 };
 
 std::string toml_type(const toml::node& node) {
@@ -194,17 +183,7 @@ Grid read_grid(const fs::path& path) {
   return grid;
 }
 
-// One point of the grid and, once it has run, its row of the results.
-struct SweepRun {
-  int index = 0;  // 1-based
-  std::vector<std::string> values;  // one per axis
-  std::string seed;
-  std::string label;  // "dt=0.1 t_end=2 seed=0"
-  fs::path folder;
-  Config cfg;
-  std::string status;  // ok, early_stopped, diverged, "skipped: <why>", "failed: <why>"
-  nlohmann::ordered_json summary;  // final.json; empty unless it ran
-};
+}  // namespace
 
 bool skipped(const SweepRun& r) { return r.status.rfind("skipped", 0) == 0; }
 bool failed(const SweepRun& r) { return r.status.rfind("failed", 0) == 0; }
@@ -258,6 +237,8 @@ std::vector<SweepRun> expand(const Grid& grid, const fs::path& out) {
   return runs;
 }
 
+namespace {
+
 // The configuration a checkpoint continues, compared with the point's: the folder and the device
 // do not change the run.
 bool same_run(Config a, Config b) {
@@ -294,7 +275,9 @@ void execute(SweepRun& run, const SplitData& data, bool& already_finished) {
   }
 }
 
-std::string number(const nlohmann::ordered_json& summary, const char* key, const char* format = "{:.6g}") {
+}  // namespace
+
+std::string number(const nlohmann::ordered_json& summary, const char* key, const char* format) {
   if (!summary.contains(key)) return "";  // a skipped or failed run
   const auto& v = summary[key];
   if (v.is_number_integer() || v.is_number_unsigned()) return fmt::format("{}", v.get<long long>());
@@ -302,6 +285,8 @@ std::string number(const nlohmann::ordered_json& summary, const char* key, const
   if (v.is_null() || !std::isfinite(v.get<double>())) return "nan";
   return fmt::format(fmt::runtime(format), v.get<double>());
 }
+
+namespace {
 
 constexpr const char* kMetricColumns[] = {"val_mse", "test_rmse", "test_mae", "test_r2", "params", "epochs",
                                           "epoch_seconds"};
@@ -389,19 +374,8 @@ int run_sweep(SweepOptions options) {
     throw ConfigError(fmt::format("--preset-grid {}: there is no {}", options.preset_grid, grid_path.string()));
   Grid grid = read_grid(grid_path);
   if (!options.device.empty()) grid.base.device = options.device;
-  if (grid.base.device == "auto") {
-    std::string why;
-    grid.base.device = cuda_available(&why) ? "cuda" : "cpu";
-    fmt::print(stderr, "dynpmnn: sweep: device auto: using {}{}\n", grid.base.device, why.empty() ? "" : ": " + why);
-  } else if (grid.base.device == "cuda") {
-    std::string why;
-    if (!cuda_available(&why)) throw ConfigError("device = 'cuda' but " + why);
-  }
-  int jobs = options.jobs > 0 ? options.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (grid.base.device == "cuda" && jobs > 1) {
-    fmt::print(stderr, "dynpmnn: sweep: on cuda the runs go one at a time (--jobs {} ignored)\n", jobs);
-    jobs = 1;
-  }
+  grid.base.device = resolve_sweep_device(grid.base.device, "sweep");
+  const int jobs = sweep_jobs(grid.base.device, options.jobs, "sweep");
   const fs::path out = options.out.empty() ? fs::path("sweeps") / grid.name : fs::path(options.out);
   std::vector<SweepRun> runs = expand(grid, out);
 
@@ -423,32 +397,7 @@ int run_sweep(SweepOptions options) {
   std::optional<SplitData> data;
   if (!todo.empty()) data = load_california(grid.base.data);
 
-  std::atomic<std::size_t> next{0};
-  std::mutex print;
-  std::size_t done = 0;
-  auto worker = [&] {
-    for (std::size_t i; (i = next++) < todo.size();) {
-      SweepRun& r = *todo[i];
-      const auto start = std::chrono::steady_clock::now();
-      bool already = false;
-      execute(r, *data, already);
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const std::lock_guard lock(print);
-      ++done;
-      if (already)
-        fmt::print(stderr, "[{}/{}] {}: already finished ({}), val_mse {} test_rmse {}\n", done, todo.size(), r.label,
-                   r.status, number(r.summary, "val_mse", "{:.4g}"), number(r.summary, "test_rmse", "{:.4g}"));
-      else if (failed(r))
-        fmt::print(stderr, "[{}/{}] {}: {}\n", done, todo.size(), r.label, r.status);
-      else
-        fmt::print(stderr, "[{}/{}] {}: {} val_mse {} test_rmse {} {:.1f} s\n", done, todo.size(), r.label, r.status,
-                   number(r.summary, "val_mse", "{:.4g}"), number(r.summary, "test_rmse", "{:.4g}"), seconds);
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int t = 1; t < std::min<int>(jobs, static_cast<int>(todo.size())); ++t) threads.emplace_back(worker);
-  worker();
-  for (std::thread& t : threads) t.join();
+  if (data) run_points(todo, *data, jobs);
 
   sort_results(runs);
   const fs::path csv = out / "results.csv", md = out / "results.md";
@@ -484,6 +433,56 @@ int run_sweep(SweepOptions options) {
 }
 
 }  // namespace
+
+std::string resolve_sweep_device(const std::string& device, const char* command) {
+  std::string why;
+  if (device == "auto") {
+    const std::string chosen = cuda_available(&why) ? "cuda" : "cpu";
+    fmt::print(stderr, "dynpmnn: {}: device auto: using {}{}\n", command, chosen, why.empty() ? "" : ": " + why);
+    return chosen;
+  }
+  if (device == "cuda" && !cuda_available(&why)) throw ConfigError("device = 'cuda' but " + why);
+  return device;
+}
+
+int sweep_jobs(const std::string& device, int asked, const char* command) {
+  const int jobs = asked > 0 ? asked : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (device == "cuda" && jobs > 1) {
+    fmt::print(stderr, "dynpmnn: {}: on cuda the runs go one at a time (--jobs {} ignored)\n", command, jobs);
+    return 1;
+  }
+  return jobs;
+}
+
+void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs) {
+  std::atomic<std::size_t> next{0};
+  std::mutex print;
+  std::size_t done = 0;
+  auto worker = [&] {
+    for (std::size_t i; (i = next++) < todo.size();) {
+      SweepRun& r = *todo[i];
+      const auto start = std::chrono::steady_clock::now();
+      bool already = false;
+      execute(r, data, already);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const std::lock_guard lock(print);
+      ++done;
+      if (already)
+        fmt::print(stderr, "[{}/{}] {}: already finished ({}), val_mse {} test_rmse {}\n", done, todo.size(), r.label,
+                   r.status, number(r.summary, "val_mse", "{:.4g}"), number(r.summary, "test_rmse", "{:.4g}"));
+      else if (failed(r))
+        fmt::print(stderr, "[{}/{}] {}: {}\n", done, todo.size(), r.label, r.status);
+      else
+        fmt::print(stderr, "[{}/{}] {}: {} val_mse {} test_rmse {} {:.1f} s\n", done, todo.size(), r.label, r.status,
+                   number(r.summary, "val_mse", "{:.4g}"), number(r.summary, "test_rmse", "{:.4g}"), seconds);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 1; t < std::min<int>(jobs, static_cast<int>(todo.size())); ++t) threads.emplace_back(worker);
+  worker();
+  for (std::thread& t : threads) t.join();
+
+}
 
 Command add_sweep_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(

@@ -1,0 +1,63 @@
+// What `dynpmnn sweep` (host/cli/sweep_command.cpp) and `dynpmnn table` (table_command.cpp) share:
+// a grid's points as run folders, trained through train_run (or resumed, or read back) several at
+// once, and the formatting of their results.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/california.h"
+#include "host/config.h"
+
+namespace dynpmnn {
+
+struct GridAxis {
+  std::string key;
+  std::vector<std::string> values;  // as --set spells them
+};
+
+struct Grid {
+  std::string name;  // the file's stem: the default --out is sweeps/<name>
+  Config base;
+  std::vector<GridAxis> axes;      // in the file's order
+  std::vector<std::string> seeds;  // empty: the base configuration's seed only
+};
+
+// One point of the grid and, once it has run, its row of the results.
+struct SweepRun {
+  int index = 0;  // 1-based
+  std::vector<std::string> values;  // one per axis
+  std::string seed;
+  std::string label;  // "dt=0.1 t_end=2 seed=0"
+  std::filesystem::path folder;
+  Config cfg;
+  std::string status;  // ok, early_stopped, diverged, "skipped: <why>", "failed: <why>"
+  nlohmann::ordered_json summary;  // final.json; empty unless it ran
+};
+
+bool skipped(const SweepRun& r);
+bool failed(const SweepRun& r);
+
+// Letters, digits and . _ - = only, so a value (a path, a negative number) makes a plain folder name.
+std::string folder_safe(std::string text);
+
+// The grid's points (cross product of the axes, then the seeds), each with its folder under `out`
+// and its validated configuration; a point Config::validate refuses is marked skipped.
+std::vector<SweepRun> expand(const Grid& grid, const std::filesystem::path& out);
+
+// Trains every run of `todo`, `jobs` at a time, one progress line on stderr as each ends: a folder
+// with final.json is read back, one with a checkpoint of the same configuration is resumed.
+void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs);
+
+// "auto" becomes "cuda" or "cpu" (said on stderr); "cuda" without a device is a ConfigError.
+std::string resolve_sweep_device(const std::string& device, const char* command);
+// Runs at once: `asked`, or the hardware threads when 0; 1 on cuda.
+int sweep_jobs(const std::string& device, int asked, const char* command);
+
+// A metric of final.json as text ("" when absent, "nan" when not finite).
+std::string number(const nlohmann::ordered_json& summary, const char* key, const char* format = "{:.6g}");
+
+}  // namespace dynpmnn
