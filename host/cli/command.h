@@ -27,5 +27,8 @@ Command add_inspect_command(CLI::App& app);
 // dynpmnn sweep GRID.toml: one run folder per point of a grid of keys, and a results table
 // (host/cli/sweep_command.cpp).
 Command add_sweep_command(CLI::App& app);
+// dynpmnn table TABLE.toml: several models over several seeds, mean ± std per model
+// (host/cli/table_command.cpp).
+Command add_table_command(CLI::App& app);
 
 }  // namespace dynpmnn

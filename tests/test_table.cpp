@@ -1,0 +1,149 @@
+// dynpmnn table through the real binary: two tiny models over two seeds, the per-model mean ± std
+// recomputed here from each run's final.json, the curves and the --doc copy, a rerun that trains
+// nothing, and table files with mistakes named by file, line and key.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/cli_runner.h"
+
+namespace dynpmnn {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CliFixture;
+using testing::CliResult;
+using testing::contains;
+using testing::last_line;
+using testing::quote;
+using testing::read_file;
+using testing::write_file;
+
+constexpr const char* kTinyTable = R"(title = "Tiny comparison"
+seeds = [3, 4]
+
+[base]
+epochs = 1
+dt = 0.1
+t_end = 0.6
+
+[[model]]
+name = "Two neurons"
+preset = "wide-california"
+paper_rmse = 0.5
+note = "a note under the table"
+[model.set]
+neurons = 2
+
+[[model]]
+name = "Three neurons"
+preset = "wide-california"
+[model.set]
+neurons = 3
+)";
+
+class Table : public CliFixture {};
+
+// The Markdown's cell for a metric over the seeds, as the command formats it.
+std::string mean_std_cell(const std::vector<double>& v, const char* format) {
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  double squares = 0;
+  for (double x : v) squares += (x - mean) * (x - mean);
+  const double sd = std::sqrt(squares / static_cast<double>(v.size() - 1));
+  return fmt::format(fmt::runtime(std::string(format) + " ± " + format), mean, sd);
+}
+
+TEST_F(Table, TwoModelsTwoSeedsGiveMeanAndStdOfEachRunsMetrics) {
+  if (!have_data()) GTEST_SKIP() << data_missing_;
+  write_file(dir_ / "tiny.toml", kTinyTable);
+  const fs::path out = dir_ / "out";
+  const fs::path doc = dir_ / "docs" / "results.md";
+  const std::string command = "table " + quote(dir_ / "tiny.toml") + " --jobs 2 --device cpu --out " + quote(out) +
+                              " --doc " + quote(doc);
+  const CliResult r = run(command);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json summary = nlohmann::json::parse(last_line(r.out));
+  ASSERT_EQ(summary["models"].size(), 2u);
+
+  const std::string md = read_file(out / "results.md");
+  EXPECT_TRUE(contains(md, "# Tiny comparison")) << md;
+  EXPECT_TRUE(contains(md, "- **Two neurons**: a note under the table")) << md;
+  const std::pair<const char*, const char*> models[] = {{"Two neurons", "Two_neurons"},
+                                                        {"Three neurons", "Three_neurons"}};
+  for (std::size_t m = 0; m < 2; ++m) {
+    const auto [name, slug] = models[m];
+    std::vector<double> rmse, r2;
+    long long params = -1;
+    for (const char* run_folder : {"1-seed=3", "2-seed=4"}) {
+      const fs::path folder = out / slug / run_folder;
+      ASSERT_TRUE(fs::is_regular_file(folder / "final.json")) << folder;
+      const nlohmann::json final_json = nlohmann::json::parse(read_file(folder / "final.json"));
+      rmse.push_back(final_json["test_rmse"].get<double>());
+      r2.push_back(final_json["test_r2"].get<double>());
+      params = final_json["params"].get<long long>();
+    }
+    EXPECT_NE(rmse[0], rmse[1]) << "the seeds gave the same run";
+    const std::string rmse_cell = mean_std_cell(rmse, "{:.3f}");
+    const std::string row_start = fmt::format("| {} | {} | {} | ", name, rmse_cell, m == 0 ? "0.5000" : "");
+    EXPECT_TRUE(contains(md, row_start)) << "no row starting " << row_start << " in\n" << md;
+    EXPECT_TRUE(contains(md, fmt::format(" | {} | {} | ", mean_std_cell(r2, "{:.3f}"), params))) << md;
+    EXPECT_TRUE(contains(md, "| 0 of 2 |")) << md;
+    EXPECT_NEAR(summary["models"][m]["test_rmse_mean"].get<double>(), (rmse[0] + rmse[1]) / 2, 1e-12);
+    EXPECT_EQ(summary["models"][m]["finished"], 2);
+    // The curves: a PNG per model in its folder and beside the doc.
+    for (const fs::path& png : {out / slug / "val_mse.png", doc.parent_path() / "results" / (std::string(slug) + ".png")}) {
+      const std::string bytes = read_file(png);
+      ASSERT_GE(bytes.size(), 8u) << png;
+      EXPECT_EQ(bytes.substr(1, 3), "PNG") << png;
+    }
+  }
+  const std::string doc_md = read_file(doc);
+  EXPECT_TRUE(contains(doc_md, "](results/Two_neurons.png)")) << doc_md;
+  EXPECT_TRUE(contains(md, "](Two_neurons/val_mse.png)")) << md;
+  EXPECT_TRUE(contains(doc_md, "neurons = 3")) << "the configurations section is missing";
+
+  const CliResult again = run(command);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_TRUE(contains(again.err, "already finished")) << again.err;
+  EXPECT_EQ(read_file(out / "results.md"), md);
+}
+
+TEST_F(Table, MistakesInTheTableFileNameFileLineAndKey) {
+  struct Case {
+    const char* text;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"seeds = [0]\n", "no [[model]] entries"},
+      {"[[model]]\nname = \"a\"\npreset = \"wide-california\"\n", "seeds expects a non-empty array"},
+      {"seeds = [0]\n[[model]]\npreset = \"wide-california\"\n", "missing name"},
+      {"seeds = [0]\n[[model]]\nname = \"a\"\npreset = \"no-such-preset\"\n", "no-such-preset"},
+      {"seeds = [0]\n[[model]]\nname = \"a\"\npreset = \"wide-california\"\ncolour = 1\n",
+       "bad.toml:5: unknown model key 'colour'"},
+      {"seeds = [0]\n[[model]]\nname = \"a\"\npreset = \"wide-california\"\n[model.set]\nneurons = 0\n", "neurons"},
+      {"seeds = [0]\n[[model]]\nname = \"a\"\npreset = \"wide-california\"\n[model.set]\nseed = 4\n",
+       "bad.toml:6: seed cannot be set per model"},
+      {"seeds = [0]\n[[model]]\nname = \"a b\"\npreset = \"wide-california\"\n[[model]]\nname = \"a_b\"\n"
+       "preset = \"wide-california\"\n",
+       "two models are named alike"},
+      {"seeds = [0]\ncolour = 2\n", "bad.toml:2: unknown top-level key 'colour'"},
+  };
+  for (const Case& c : cases) {
+    write_file(dir_ / "bad.toml", c.text);
+    const CliResult r = run("table " + quote(dir_ / "bad.toml") + " --device cpu --out " + quote(dir_ / "out"));
+    EXPECT_EQ(r.exit_code, 2) << c.text << "\n" << r.err;
+    EXPECT_TRUE(contains(r.err, c.expected)) << "expected '" << c.expected << "' for\n" << c.text << "got\n" << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace dynpmnn
