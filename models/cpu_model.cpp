@@ -20,13 +20,13 @@ void CpuModel<T>::resize(int B) {
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const std::size_t D = spec_.linear_width(static_cast<int>(l));
     const std::size_t out_w = spec_.layer_output_width(static_cast<int>(l));
+    const bool fhn = spec_.layers[l].kind == LayerKind::kFhn;
     auto& L = layers_[l];
     L.lin.resize(B * D);
     L.xhat.resize(B * D);
     L.rstd.resize(B);
     L.normed.resize(B * D);
-    L.act.resize(spec_.layers[l].kind == LayerKind::kFhn ? B * D : 0);
-    const bool fhn = spec_.layers[l].kind == LayerKind::kFhn;
+    L.act.resize(fhn ? B * D : 0);
     const std::size_t ck = fhn ? spec_.fhn_shape(static_cast<int>(l), B).checkpoint_elems() : 0;
     L.ckpt_v.resize(ck);
     L.ckpt_w.resize(ck);

@@ -397,6 +397,24 @@ TEST_F(BaselineCli, CfcTrainsEvaluatesPredictsAndResumes) {
   train_eval_predict_resume("--preset cfc-california --set neurons=8 --set backbone_units=16");
 }
 
+TEST_F(BaselineCli, SweepVariesTheHiddenWidths) {
+  if (!have_data()) GTEST_SKIP() << data_missing_;
+  testing::write_file(dir_ / "g.toml", "preset = \"mlp-california\"\n[base]\nepochs = 1\n[grid]\nhidden = [[4], [6, 3]]\n");
+  const fs::path out = dir_ / "out";
+  const CliResult r = run("sweep " + quote(dir_ / "g.toml") + " --device cpu --out " + quote(out));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(last_line(r.out))["finished"], 2);
+  const std::string csv = read_file(out / "results.csv");
+  EXPECT_TRUE(testing::contains(csv, ",\"6,3\",")) << csv;  // the list as --set spells it, quoted
+  EXPECT_TRUE(testing::contains(read_file(out / "2-hidden=6_3_seed=0" / "config.toml"), "hidden = [6, 3]\n"));
+
+  testing::write_file(dir_ / "bad.toml", "[grid]\nhidden = [[4, \"x\"]]\n");
+  const CliResult bad = run("sweep " + quote(dir_ / "bad.toml") + " --device cpu --out " + quote(dir_ / "out2"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(testing::contains(bad.err, "bad.toml:2: hidden expects list of integers, got a TOML array holding a string"))
+      << bad.err;
+}
+
 TEST_F(BaselineCli, InspectRefusesAModelWithoutFhnLayers) {
   if (!have_data()) GTEST_SKIP() << data_missing_;
   const fs::path out = dir_ / "run";
