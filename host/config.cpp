@@ -43,7 +43,8 @@ double estimated_bytes(const ModelSpec& spec, int batch) {
   double per_sample = 0;
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
     const double n = spec.layers[l].neurons;
-    const double checkpoints = fhn_num_checkpoints(spec.layers[l].steps());
+    const bool fhn = spec.layers[l].kind == LayerKind::kFhn;
+    const double checkpoints = fhn ? fhn_num_checkpoints(spec.layers[l].steps()) : 0.0;
     per_sample += 5.0 * spec.linear_width(l) + 4.0 * n + 2.0 * n * checkpoints + 1.0;
   }
   return 8.0 * (5.0 * params + static_cast<double>(batch) * per_sample);
@@ -72,8 +73,37 @@ ModelSpec Config::model_spec(int inputs, int outputs) const {
   ModelSpec spec;
   spec.inputs = inputs;
   spec.outputs = outputs;
-  spec.layers.assign(layers > 0 ? static_cast<std::size_t>(layers) : 0, layer);
-  return spec;
+  if (model == "dynpmnn") {
+    spec.layers.assign(layers > 0 ? static_cast<std::size_t>(layers) : 0, layer);
+    return spec;
+  }
+  // The baselines (docs/baselines.md): stacks of dense layers before the readout, and the CfC head.
+  auto dense = [](int width, Activation act, bool norm) {
+    FhnLayerSpec d;
+    d.kind = LayerKind::kDense;
+    d.neurons = width;
+    d.activation = act;
+    d.layernorm = norm;
+    return d;
+  };
+  if (model == "mlp") {
+    for (int width : hidden) spec.layers.push_back(dense(width, layer.activation, layernorm));
+    return spec;
+  }
+  if (model == "cfc") {
+    const Activation act = as_config_error([&] { return activation_from_string(backbone_activation); });
+    for (int l = 0; l < backbone_layers; ++l) spec.layers.push_back(dense(backbone_units, act, false));
+    // ncps's backbone reads [x, h]; with h0 = 0 the columns of h multiply zeros, so they are left out
+    // (docs/baselines.md).
+    FhnLayerSpec cell;
+    cell.kind = LayerKind::kCfc;
+    cell.neurons = neurons;
+    cell.layernorm = false;
+    cell.cfc_time = cfc_time;
+    spec.layers.push_back(cell);
+    return spec;
+  }
+  throw ConfigError(fmt::format("model = '{}' is unknown (expected dynpmnn, mlp or cfc)", model));
 }
 
 void Config::validate() const {
@@ -100,6 +130,22 @@ void Config::validate() const {
   require(finite(fhn_b), "fhn_b", "must be finite");
   require(finite(fhn_g), "fhn_g", "must be finite");
   require(finite(fhn_I), "fhn_I", "must be finite");
+  require(model == "dynpmnn" || model == "mlp" || model == "cfc", "model",
+          "is unknown (expected dynpmnn, mlp or cfc)");
+  if (model == "mlp") {
+    require(!hidden.empty(), "hidden", "must list at least one width for model = mlp");
+    require(hidden.size() <= static_cast<std::size_t>(kMaxLayers), "hidden",
+            fmt::format("is absurd (more than {} layers)", kMaxLayers));
+    for (int width : hidden) {
+      require(width > 0, "hidden", "must hold widths > 0");
+      require(width <= kMaxNeurons, "hidden", fmt::format("is absurd (a width above {})", kMaxNeurons));
+    }
+  }
+  require(backbone_units > 0, "backbone_units", "must be > 0");
+  require(backbone_units <= kMaxNeurons, "backbone_units", fmt::format("is absurd (more than {})", kMaxNeurons));
+  require(backbone_layers >= 0, "backbone_layers", "must be >= 0");
+  require(backbone_layers <= kMaxLayers, "backbone_layers", fmt::format("is absurd (more than {})", kMaxLayers));
+  require(finite(cfc_time), "cfc_time", "must be finite");
   require(epochs >= 0, "epochs", "must be >= 0");
   require(batch_size > 0, "batch_size", "must be > 0");
   require(lr > 0 && finite(lr), "lr", "must be a finite number > 0");
@@ -114,18 +160,22 @@ void Config::validate() const {
   // Positivity and the step count are checked above, so the only thing left to refuse is a
   // non-integer number of steps.
   try {
-    (void)spec.layers.front().steps();
+    if (spec.has_fhn_layers()) (void)spec.layers.front().steps();
   } catch (const std::invalid_argument&) {
     throw ConfigError(fmt::format("t_end = {} is not a multiple of dt = {} (the number of Euler steps is "
                                   "t_end / dt)", t_end, dt));
   }
   const double bytes = estimated_bytes(spec, batch_size);
   if (bytes > kMaxBytes)
-    throw ConfigError(fmt::format(
+    throw ConfigError(spec.has_fhn_layers()
+        ? fmt::format(
         "neurons = {}, layers = {}, batch_size = {} with {} time steps need about {:.1f} GiB (parameters, "
         "Adam state and one batch's activations), more than the {:.0f} GiB allowed; reduce neurons, layers "
         "or batch_size", neurons, layers, batch_size, spec.layers.front().steps(), bytes / (1ull << 30),
-        kMaxBytes / (1ull << 30)));
+        kMaxBytes / (1ull << 30))
+        : fmt::format("model = {} with batch_size = {} needs about {:.1f} GiB (parameters, Adam state and one "
+                      "batch's activations), more than the {:.0f} GiB allowed; reduce its widths or batch_size",
+                      model, batch_size, bytes / (1ull << 30), kMaxBytes / (1ull << 30)));
 }
 
 }  // namespace dynpmnn

@@ -14,6 +14,7 @@ struct Config {
   // data
   std::string data;  // path of cal_housing.data; empty: the look-up order of data/california.h
   // model
+  std::string model = "dynpmnn";      // dynpmnn | mlp | cfc (docs/baselines.md)
   int layers = 1;
   int neurons = 1;
   std::string coupling = "initial";   // initial | current
@@ -25,6 +26,12 @@ struct Config {
   double clip = 0.0;                  // 0: none
   double fhn_a = 0.2, fhn_b = 0.02, fhn_g = 3.0, fhn_I = 0.0;
   bool train_a = false, train_b = false, train_g = false, train_I = false;
+  // baselines (docs/baselines.md)
+  std::vector<int> hidden = {512, 256, 128};  // mlp: widths of the dense layers
+  int backbone_units = 128;                   // cfc: ncps's backbone_units
+  int backbone_layers = 1;                    // cfc: ncps's backbone_layers
+  std::string backbone_activation = "lecun_tanh";
+  double cfc_time = 1.0;                      // cfc: the elapsed time t of the one step
   // training
   int epochs = 100;
   int batch_size = 32;

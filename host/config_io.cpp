@@ -22,14 +22,19 @@ namespace {
 constexpr std::array kKeys = {
     ConfigKey{"data", &Config::data, "data",
               "path of cal_housing.data; empty: $DYNPMNN_DATA, data/cache/, then ../shared/data/"},
+    ConfigKey{"model", &Config::model, "model",
+              "dynpmnn (FHN layers), or a baseline of docs/baselines.md: mlp (keys hidden, activation, layernorm) "
+              "or cfc (keys neurons, backbone_*, cfc_time)"},
     ConfigKey{"layers", &Config::layers, "model", "FitzHugh-Nagumo layers, each behind its own Linear"},
-    ConfigKey{"neurons", &Config::neurons, "model", "FHN neurons per layer"},
+    ConfigKey{"neurons", &Config::neurons, "model", "FHN neurons per layer; model = cfc: the CfC's units"},
     ConfigKey{"coupling", &Config::coupling, "model",
               "how the Linear drives the neurons: initial (sets v0, w0; the paper's) or current"},
     ConfigKey{"integrator", &Config::integrator, "model",
               "time stepping: euler (the paper's), imex (semi-implicit, stable at large dt), heun or rk4"},
-    ConfigKey{"layernorm", &Config::layernorm, "model", "LayerNorm between each Linear and its activation"},
-    ConfigKey{"activation", &Config::activation, "model", "before the neurons: silu, tanh or identity"},
+    ConfigKey{"layernorm", &Config::layernorm, "model",
+              "LayerNorm between each Linear and its activation (model = mlp too)"},
+    ConfigKey{"activation", &Config::activation, "model",
+              "before the neurons (model = mlp: of the dense layers): silu, tanh, identity, relu or lecun_tanh"},
     ConfigKey{"dt", &Config::dt, "model", "integration time step"},
     ConfigKey{"t_end", &Config::t_end, "model", "integration time, a multiple of dt (t_end / dt steps)"},
     ConfigKey{"clip", &Config::clip, "model", "clamp v and w to [-clip, clip] after every step; 0: never"},
@@ -41,6 +46,14 @@ constexpr std::array kKeys = {
     ConfigKey{"train_b", &Config::train_b, "model", "train b per neuron (else fixed)"},
     ConfigKey{"train_g", &Config::train_g, "model", "train g per neuron (else fixed)"},
     ConfigKey{"train_I", &Config::train_I, "model", "train I per neuron (else fixed)"},
+    ConfigKey{"hidden", &Config::hidden, "model", "model = mlp: widths of the dense layers, e.g. 512,256,128"},
+    ConfigKey{"backbone_units", &Config::backbone_units, "model", "model = cfc: width of each backbone dense layer"},
+    ConfigKey{"backbone_layers", &Config::backbone_layers, "model",
+              "model = cfc: dense layers before the CfC head; 0: the head reads the inputs"},
+    ConfigKey{"backbone_activation", &Config::backbone_activation, "model",
+              "model = cfc: the backbone's activation (as activation; ncps's default lecun_tanh)"},
+    ConfigKey{"cfc_time", &Config::cfc_time, "model",
+              "model = cfc: elapsed time t of the one CfC step, gate sigmoid(t_a t + t_b)"},
     ConfigKey{"epochs", &Config::epochs, "training", "most epochs to run (0: evaluate the initial weights)"},
     ConfigKey{"batch_size", &Config::batch_size, "training", "minibatch size"},
     ConfigKey{"lr", &Config::lr, "training", "Adam learning rate"},
@@ -66,7 +79,13 @@ constexpr std::string_view type_name_of() {
   else if constexpr (std::is_same_v<T, std::uint64_t>) return "unsigned integer";
   else if constexpr (std::is_same_v<T, double>) return "number";
   else if constexpr (std::is_same_v<T, bool>) return "boolean";
+  else if constexpr (std::is_same_v<T, std::vector<int>>) return "list of integers";
   else return "string";
+}
+
+// A list as --set spells it: "512,256,128", or "[]" when empty.
+std::string join_list(const std::vector<int>& values) {
+  return values.empty() ? "[]" : fmt::format("{}", fmt::join(values, ","));
 }
 
 std::string with_article(std::string_view noun) {
@@ -93,6 +112,19 @@ std::optional<T> parse_text(std::string_view text) {
     if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
     if (text == "false" || text == "0" || text == "no" || text == "off") return false;
     return std::nullopt;
+  } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+    // "1,2,3", optionally in brackets as TOML writes it; "" or "[]" is the empty list.
+    if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = trim(text.substr(1, text.size() - 2));
+    std::vector<int> values;
+    if (text.empty()) return values;
+    for (;;) {
+      const auto comma = text.find(',');
+      const auto item = parse_text<int>(trim(text.substr(0, comma)));
+      if (!item) return std::nullopt;
+      values.push_back(*item);
+      if (comma == std::string_view::npos) return values;
+      text = text.substr(comma + 1);
+    }
   } else {
     T value{};
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -109,6 +141,16 @@ std::optional<T> parse_node(const toml::node& node, bool& range_error) {
     if (const auto* s = node.as_string()) return s->get();
   } else if constexpr (std::is_same_v<T, bool>) {
     if (const auto* b = node.as_boolean()) return b->get();
+  } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+    const auto* array = node.as_array();
+    if (array == nullptr) return std::nullopt;
+    std::vector<int> values;
+    for (const toml::node& element : *array) {
+      const auto value = parse_node<int>(element, range_error);
+      if (!value) return std::nullopt;
+      values.push_back(*value);
+    }
+    return values;
   } else if constexpr (std::is_same_v<T, double>) {
     if (const auto* f = node.as_floating_point()) return f->get();
     if (const auto* i = node.as_integer()) return static_cast<double>(i->get());
@@ -190,6 +232,8 @@ std::string toml_literal(const T& value) {
     return s;
   } else if constexpr (std::is_same_v<T, bool>) {
     return value ? "true" : "false";
+  } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+    return fmt::format("[{}]", fmt::join(value, ", "));
   } else {
     return std::to_string(value);
   }
@@ -216,6 +260,7 @@ std::string value_string(const Config& cfg, const ConfigKey& key) {
         if constexpr (std::is_same_v<T, std::string>) return value;
         else if constexpr (std::is_same_v<T, double>) return format_number(value);
         else if constexpr (std::is_same_v<T, bool>) return value ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::vector<int>>) return join_list(value);
         else return std::to_string(value);
       },
       key.field);
@@ -288,9 +333,13 @@ void apply_config_text(Config& cfg, std::string_view text, const std::string& wh
           using T = FieldType<decltype(member)>;
           bool range_error = false;
           const auto value = parse_node<T>(node, range_error);
-          if (range_error)
+          if (range_error) {
+            std::ostringstream shown;  // an integer, or the list that holds one
+            if (const auto* i = node.as_integer()) shown << i->get();
+            else if (const auto* a = node.as_array()) shown << *a;
             throw ConfigError(fmt::format("{}:{}: {} = {} is out of range for {}", where, line, name.str(),
-                                          node.as_integer()->get(), with_article(type_name_of<T>())));
+                                          shown.str(), with_article(type_name_of<T>())));
+          }
           if (!value) {
             std::ostringstream got;
             got << node.type();

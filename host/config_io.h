@@ -20,7 +20,7 @@ namespace dynpmnn {
 struct ConfigKey {
   // The Config member this key reads and writes; its type is the key's type.
   using Field = std::variant<int Config::*, std::uint64_t Config::*, double Config::*, bool Config::*,
-                             std::string Config::*>;
+                             std::string Config::*, std::vector<int> Config::*>;
   std::string_view name;
   Field field;
   std::string_view group;  // "data", "model", "training" or "run": how --help groups the keys
@@ -32,7 +32,8 @@ std::span<const ConfigKey> config_keys();
 // Null when there is no such key.
 const ConfigKey* find_config_key(std::string_view name);
 
-// "integer", "number", "boolean", ...: what a value of this key must look like.
+// "integer", "number", "boolean", "list of integers" (TOML [1, 2], --set 1,2), ...: what a value of
+// this key must look like.
 std::string_view type_name(const ConfigKey& key);
 // The key's value in cfg as --set would spell it (strings unquoted).
 std::string value_string(const Config& cfg, const ConfigKey& key);

@@ -2,6 +2,9 @@
 // host/cpu_backend.cpp step for step (same epoch order, same minibatches, same Adam, same
 // divergence rules), so the two backends differ only by float rounding.
 //
+// The baselines (docs/baselines.md) run through the same code: each layer switches on its kind
+// (dense, CfC or FHN); a non-FHN layer flags divergence by a check of its output.
+//
 // A training epoch makes no host↔device copy and no synchronisation until its end: the epoch order
 // is sorted on the device, each minibatch is gathered by a kernel that reads the step index from
 // device memory, the loss is summed into a device double, divergence is recorded on the device
@@ -25,6 +28,7 @@
 #include "host/backend.h"
 #include "host/cuda_check.h"
 #include "host/device_buffer.h"
+#include "kernels/cfc_gpu.h"
 #include "kernels/fhn_gpu.h"
 #include "kernels/ops_gpu.h"
 
@@ -129,18 +133,19 @@ struct DeviceSplit {
   DeviceBuffer<float> y;  // (rows, outputs)
 };
 
-// One FHN layer's activations for batches of up to `capacity` rows, as CpuModel::LayerBuffers.
+// One layer's activations for batches of up to `capacity` rows, as CpuModel::LayerBuffers.
+// D = linear width: 2N or N (FHN), N (dense), 4N (CfC); O = output width: 2N (FHN), N (others).
 struct LayerBuffers {
   DeviceBuffer<float> lin;     // (B, D) Linear output
   DeviceBuffer<float> xhat;    // (B, D) LayerNorm's normalised input (training, LayerNorm)
   DeviceBuffer<float> rstd;    // (B) (training, LayerNorm)
   DeviceBuffer<float> normed;  // (B, D) LayerNorm output (LayerNorm)
-  DeviceBuffer<float> act;     // (B, D) FHN input
-  DeviceBuffer<float> ckpt_v;  // (checkpoints, B, N) (training)
-  DeviceBuffer<float> ckpt_w;  // (checkpoints, B, N) (training)
-  DeviceBuffer<float> out;     // (B, 2N)
-  DeviceBuffer<float> d_out;   // (B, 2N) (training)
-  DeviceBuffer<float> d_act;   // (B, D) (training)
+  DeviceBuffer<float> act;     // (B, D) FHN input (FHN)
+  DeviceBuffer<float> ckpt_v;  // (checkpoints, B, N) (training, FHN)
+  DeviceBuffer<float> ckpt_w;  // (checkpoints, B, N) (training, FHN)
+  DeviceBuffer<float> out;     // (B, O)
+  DeviceBuffer<float> d_out;   // (B, O) (training)
+  DeviceBuffer<float> d_act;   // (B, D) (training) gradient at the activation's output, then the Linear's
   DeviceBuffer<float> d_lin;   // (B, D) (training, LayerNorm)
 };
 
@@ -220,7 +225,8 @@ class CudaBackend final : public Backend {
     allocate(train_acts_, capacity, true);
     std::size_t ws = 0;
     for (int l = 0; l < layers(); ++l)
-      ws = std::max(ws, fhn_backward_workspace_floats(spec_.fhn_shape(l, capacity)));
+      if (spec_.layers[l].kind == LayerKind::kFhn)
+        ws = std::max(ws, fhn_backward_workspace_floats(spec_.fhn_shape(l, capacity)));
     fhn_workspace_ = DeviceBuffer<float>(ws);
     predict_acts_ = Activations{};
     have_data_ = true;
@@ -406,22 +412,25 @@ class CudaBackend final : public Backend {
     for (int l = 0; l < layers(); ++l) {
       const auto& S = spec_.layers[l];
       const std::size_t D = spec_.linear_width(l);
-      const std::size_t N = S.neurons;
+      const std::size_t O = spec_.layer_output_width(l);
+      const bool fhn = S.kind == LayerKind::kFhn;
       LayerBuffers L;
       L.lin = DeviceBuffer<float>(B * D);
       if (S.layernorm) L.normed = DeviceBuffer<float>(B * D);
-      L.act = DeviceBuffer<float>(B * D);
-      L.out = DeviceBuffer<float>(B * 2 * N);
+      if (fhn) L.act = DeviceBuffer<float>(B * D);
+      L.out = DeviceBuffer<float>(B * O);
       if (training) {
         if (S.layernorm) {
           L.xhat = DeviceBuffer<float>(B * D);
           L.rstd = DeviceBuffer<float>(B);
           L.d_lin = DeviceBuffer<float>(B * D);
         }
-        const std::size_t ck = spec_.fhn_shape(l, capacity).checkpoint_elems();
-        L.ckpt_v = DeviceBuffer<float>(ck);
-        L.ckpt_w = DeviceBuffer<float>(ck);
-        L.d_out = DeviceBuffer<float>(B * 2 * N);
+        if (fhn) {
+          const std::size_t ck = spec_.fhn_shape(l, capacity).checkpoint_elems();
+          L.ckpt_v = DeviceBuffer<float>(ck);
+          L.ckpt_w = DeviceBuffer<float>(ck);
+        }
+        L.d_out = DeviceBuffer<float>(B * O);
         L.d_act = DeviceBuffer<float>(B * D);
       }
       A.layers.push_back(std::move(L));
@@ -445,19 +454,29 @@ class CudaBackend final : public Backend {
       const LayerParams& P = layer_params_[l];
       const int D = spec_.linear_width(l);
       dense_forward_gpu(*cublas_, in, P.W, P.bias, B, spec_.layer_input_width(l), D, L.lin.data());
+      in = L.out.data();
+      if (S.kind == LayerKind::kCfc) {
+        cfc_forward_gpu(L.lin.data(), B, S.neurons, static_cast<float>(S.cfc_time), L.out.data(), stream());
+        if (flag) nonfinite_check_gpu(L.out.data(), static_cast<std::size_t>(B) * S.neurons, flag, l, stream());
+        continue;
+      }
       const float* pre_act = L.lin.data();
       if (S.layernorm) {
         layernorm_forward_gpu(L.lin.data(), P.gamma, P.beta, B, D, L.normed.data(), A.training ? L.xhat.data() : nullptr,
                               A.training ? L.rstd.data() : nullptr, stream());
         pre_act = L.normed.data();
       }
+      if (S.kind == LayerKind::kDense) {  // the activation is the layer's output
+        activation_forward_gpu(S.activation, pre_act, static_cast<std::size_t>(B) * D, L.out.data(), stream());
+        if (flag) nonfinite_check_gpu(L.out.data(), static_cast<std::size_t>(B) * D, flag, l, stream());
+        continue;
+      }
       activation_forward_gpu(S.activation, pre_act, static_cast<std::size_t>(B) * D, L.act.data(), stream());
       fhn_forward_gpu(spec_.fhn_shape(l, B), L.act.data(), FhnParamPtrs<float>{P.a, P.b, P.g, P.I}, L.out.data(),
                       A.training ? L.ckpt_v.data() : nullptr, A.training ? L.ckpt_w.data() : nullptr, flag, l,
                       stream());
-      in = L.out.data();
     }
-    const int last = 2 * spec_.layers.back().neurons;
+    const int last = spec_.layer_output_width(layers() - 1);
     dense_forward_gpu(*cublas_, in, param(-1, ParamKind::kWeight), param(-1, ParamKind::kBias), B, last,
                       spec_.outputs, A.pred.data());
     if (flag) nonfinite_check_gpu(A.pred.data(), static_cast<std::size_t>(B) * spec_.outputs, flag, layers(), stream());
@@ -466,7 +485,7 @@ class CudaBackend final : public Backend {
   // As CpuModel::backward, after forward on the same batch; gradients overwrite grads().
   void backward(Activations& A, int B) {
     const int nl = layers();
-    const int last = 2 * spec_.layers.back().neurons;
+    const int last = spec_.layer_output_width(nl - 1);
     dense_backward_gpu(*cublas_, A.layers[nl - 1].out.data(), param(-1, ParamKind::kWeight), A.dpred.data(), B, last,
                        spec_.outputs, A.layers[nl - 1].d_out.data(), grad(-1, ParamKind::kWeight),
                        grad(-1, ParamKind::kBias));
@@ -476,13 +495,30 @@ class CudaBackend final : public Backend {
       const LayerParams& P = layer_params_[l];
       const LayerParams& G = layer_grads_[l];
       const int D = spec_.linear_width(l);
-      fhn_backward_gpu(spec_.fhn_shape(l, B), L.act.data(), FhnParamPtrs<float>{P.a, P.b, P.g, P.I}, L.ckpt_v.data(),
-                       L.ckpt_w.data(), L.d_out.data(), L.d_act.data(), FhnGradPtrs<float>{G.a, G.b, G.g, G.I},
-                       fhn_workspace_.data(), stream());
-      const float* pre_act = S.layernorm ? L.normed.data() : L.lin.data();
-      activation_backward_gpu(S.activation, pre_act, L.d_act.data(), static_cast<std::size_t>(B) * D, L.d_act.data(),
-                              stream());
       const float* d_lin = L.d_act.data();
+      switch (S.kind) {
+        case LayerKind::kFhn: {
+          fhn_backward_gpu(spec_.fhn_shape(l, B), L.act.data(), FhnParamPtrs<float>{P.a, P.b, P.g, P.I},
+                           L.ckpt_v.data(), L.ckpt_w.data(), L.d_out.data(), L.d_act.data(),
+                           FhnGradPtrs<float>{G.a, G.b, G.g, G.I}, fhn_workspace_.data(), stream());
+          const float* pre_act = S.layernorm ? L.normed.data() : L.lin.data();
+          activation_backward_gpu(S.activation, pre_act, L.d_act.data(), static_cast<std::size_t>(B) * D,
+                                  L.d_act.data(), stream());
+          break;
+        }
+        case LayerKind::kDense: {
+          const float* pre_act = S.layernorm ? L.normed.data() : L.lin.data();
+          activation_backward_gpu(S.activation, pre_act, L.d_out.data(), static_cast<std::size_t>(B) * D,
+                                  L.d_act.data(), stream());
+          break;
+        }
+        case LayerKind::kCfc:
+          cfc_backward_gpu(L.lin.data(), L.d_out.data(), B, S.neurons, static_cast<float>(S.cfc_time), L.d_act.data(),
+                           stream());
+          break;
+        default:
+          throw std::logic_error("CudaBackend: layer kind " + std::string(to_string(S.kind)) + " has no backward");
+      }
       if (S.layernorm) {
         layernorm_backward_gpu(L.d_act.data(), L.xhat.data(), L.rstd.data(), P.gamma, B, D, L.d_lin.data(), G.gamma,
                                G.beta, stream());

@@ -76,6 +76,7 @@ std::vector<std::string> stability_warnings(const ModelSpec& spec, std::span<con
   model.forward(params.data(), train.x.data(), rows, pred.data());
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
     const FhnLayerSpec& L = spec.layers[l];
+    if (L.kind != LayerKind::kFhn) continue;          // no time stepping
     if (L.integrator == Integrator::kImex) continue;  // no step-size limit from the cubic
     // The FHN attractor of the paper's parameters spans |v| ≲ 1.2; initial states can start further out.
     double v_max = 1.2;
@@ -102,12 +103,20 @@ std::string explain_divergence(const Divergence& d, const ModelSpec& spec) {
   std::ostringstream os;
   const int nl = static_cast<int>(spec.layers.size());
   std::string where;
-  if (d.layer >= 0 && d.layer < nl) where = fmt::format("in FHN layer {}'s Euler integration", d.layer);
+  const bool in_layer = d.layer >= 0 && d.layer < nl;
+  if (in_layer && spec.layers[d.layer].kind != LayerKind::kFhn)
+    where = fmt::format("in layer {} ({})", d.layer, to_string(spec.layers[d.layer].kind));
+  else if (in_layer) where = fmt::format("in FHN layer {}'s Euler integration", d.layer);
   else if (d.layer == nl) where = "in the readout";
   else where = "in the loss or the gradients";
   os << fmt::format("training diverged: NaN/Inf first appeared in epoch {}, minibatch {}, {}.", d.epoch, d.step + 1,
                     where);
-  const int l = (d.layer >= 0 && d.layer < nl) ? d.layer : 0;
+  if (!spec.has_fhn_layers()) {  // a baseline: no time stepping to blame
+    os << "\nLikely cause: a learning rate too large for this model; lower lr (e.g. --set lr=1e-4).";
+    return os.str();
+  }
+  int l = in_layer ? d.layer : 0;
+  while (spec.layers[l].kind != LayerKind::kFhn) l = (l + 1) % nl;  // the FHN layer to blame
   const FhnLayerSpec& L = spec.layers[l];
   const double stable = euler_stable_dt(L.a, 1.0);
   os << fmt::format(

@@ -10,7 +10,12 @@
 
 namespace dynpmnn {
 
-enum class Activation : int { kSiLU = 0, kTanh = 1, kIdentity = 2 };
+// kRelu and kLecunTanh serve the baselines (docs/baselines.md): the paper's DNN uses ReLU, ncps's CfC
+// backbone LeCun's scaled tanh 1.7159·tanh(0.666·x).
+enum class Activation : int { kSiLU = 0, kTanh = 1, kIdentity = 2, kRelu = 3, kLecunTanh = 4 };
+
+inline constexpr double kLecunScale = 1.7159;
+inline constexpr double kLecunSlope = 0.666;
 
 const char* to_string(Activation a);
 Activation activation_from_string(const std::string& s);  // throws naming s
@@ -26,6 +31,8 @@ DYNPMNN_HD T activation_forward(Activation act, T x) {
     case Activation::kSiLU: return x * sigmoid(x);
     case Activation::kTanh: return tanh(x);
     case Activation::kIdentity: return x;
+    case Activation::kRelu: return x > T(0) ? x : T(0);
+    case Activation::kLecunTanh: return T(kLecunScale) * tanh(T(kLecunSlope) * x);
   }
   return x;
 }
@@ -43,6 +50,11 @@ DYNPMNN_HD T activation_derivative(Activation act, T x) {
       return T(1) - t * t;
     }
     case Activation::kIdentity: return T(1);
+    case Activation::kRelu: return x > T(0) ? T(1) : T(0);  // 0 at x = 0, as torch
+    case Activation::kLecunTanh: {
+      const T t = tanh(T(kLecunSlope) * x);
+      return T(kLecunScale * kLecunSlope) * (T(1) - t * t);
+    }
   }
   return T(1);
 }

@@ -16,6 +16,8 @@ const char* to_string(Activation a) {
     case Activation::kSiLU: return "silu";
     case Activation::kTanh: return "tanh";
     case Activation::kIdentity: return "identity";
+    case Activation::kRelu: return "relu";
+    case Activation::kLecunTanh: return "lecun_tanh";
   }
   return "?";
 }
@@ -24,7 +26,9 @@ Activation activation_from_string(const std::string& s) {
   if (s == "silu") return Activation::kSiLU;
   if (s == "tanh") return Activation::kTanh;
   if (s == "identity" || s == "none") return Activation::kIdentity;
-  throw std::invalid_argument("unknown activation '" + s + "' (expected silu, tanh or identity)");
+  if (s == "relu") return Activation::kRelu;
+  if (s == "lecun_tanh") return Activation::kLecunTanh;
+  throw std::invalid_argument("unknown activation '" + s + "' (expected silu, tanh, identity, relu or lecun_tanh)");
 }
 
 namespace {

@@ -8,7 +8,7 @@
 
 namespace dynpmnn {
 
-// Where a forward pass first produced a non-finite value: the FHN layer index, or the number of
+// Where a forward pass first produced a non-finite value: the layer index, or the number of
 // layers for the readout; -1 when everything is finite.
 inline constexpr int kAllFinite = -1;
 
@@ -25,21 +25,23 @@ class CpuModel {
   // parameters get 0.
   void backward(const T* params, const T* x, const T* dpred, T* grad);
 
-  // The FHN layer's initial states/currents (B, linear width) of the last forward, for inspection.
+  // The FHN layer's initial states/currents (B, linear width) of the last forward, for inspection;
+  // empty for the other layer kinds.
   const std::vector<T>& fhn_input(int layer) const { return layers_[layer].act; }
 
  private:
   struct LayerBuffers {
+    // D = linear width: 2N or N (FHN), N (dense), 4N (CfC); out: (B, layer_output_width).
     std::vector<T> lin;      // (B, D) Linear output
     std::vector<T> xhat;     // (B, D) LayerNorm's normalised input
     std::vector<T> rstd;     // (B)
     std::vector<T> normed;   // (B, D) LayerNorm output (activation input)
-    std::vector<T> act;      // (B, D) FHN input
+    std::vector<T> act;      // (B, D) FHN input (FHN layers only)
     std::vector<T> ckpt_v;   // (checkpoints, B, N)
     std::vector<T> ckpt_w;   // (checkpoints, B, N)
-    std::vector<T> out;      // (B, 2N)
-    std::vector<T> d_out;    // (B, 2N)
-    std::vector<T> d_act;    // (B, D)
+    std::vector<T> out;      // (B, 2N); dense, CfC: (B, N)
+    std::vector<T> d_out;    // (B, 2N); dense, CfC: (B, N)
+    std::vector<T> d_act;    // (B, D) gradient at the activation's output, then at the Linear's
   };
   void resize(int B);
 

@@ -6,6 +6,16 @@
 
 namespace dynpmnn {
 
+const char* to_string(LayerKind k) {
+  switch (k) {
+    case LayerKind::kFhn: return "fhn";
+    case LayerKind::kDense: return "dense";
+    case LayerKind::kCfc: return "cfc";
+    case LayerKind::kOde: return "ode";
+  }
+  return "?";
+}
+
 int FhnLayerSpec::steps() const {
   if (!(dt > 0) || !std::isfinite(dt)) throw std::invalid_argument("dt must be > 0, got " + std::to_string(dt));
   if (!(t_end > 0) || !std::isfinite(t_end))
@@ -22,12 +32,25 @@ int FhnLayerSpec::steps() const {
 void ModelSpec::validate() const {
   if (inputs <= 0) throw std::invalid_argument("model: inputs must be > 0");
   if (outputs <= 0) throw std::invalid_argument("model: outputs must be > 0");
-  if (layers.empty()) throw std::invalid_argument("model: at least one FHN layer is needed (layers >= 1)");
+  if (layers.empty()) throw std::invalid_argument("model: at least one layer is needed (layers >= 1)");
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const auto& L = layers[l];
     const std::string where = "layer " + std::to_string(l) + ": ";
     if (L.neurons <= 0) throw std::invalid_argument(where + "neurons must be > 0, got " + std::to_string(L.neurons));
     if (L.neurons > (1 << 24)) throw std::invalid_argument(where + "neurons = " + std::to_string(L.neurons) + " is absurd");
+    switch (L.kind) {
+      case LayerKind::kFhn: break;
+      case LayerKind::kDense: continue;
+      case LayerKind::kCfc:
+        if (!std::isfinite(L.cfc_time)) throw std::invalid_argument(where + "the CfC time t must be finite");
+        if (L.layernorm) throw std::invalid_argument(where + "a CfC layer has no LayerNorm");
+        continue;
+      case LayerKind::kOde:
+        throw std::invalid_argument(where + "the Neural ODE layer (kOde) is not built in this version");
+      default:
+        throw std::invalid_argument(where + "unknown layer kind " + std::to_string(static_cast<int>(L.kind)) +
+                                    " (expected fhn, dense or cfc)");
+    }
     try {
       (void)L.steps();
     } catch (const std::invalid_argument& e) {
@@ -41,15 +64,33 @@ void ModelSpec::validate() const {
 
 int ModelSpec::linear_width(int layer) const {
   const auto& L = layers.at(layer);
-  return L.coupling == Coupling::kInitialCondition ? 2 * L.neurons : L.neurons;
+  switch (L.kind) {
+    case LayerKind::kFhn: return L.coupling == Coupling::kInitialCondition ? 2 * L.neurons : L.neurons;
+    case LayerKind::kCfc: return 4 * L.neurons;
+    default: return L.neurons;
+  }
 }
 
 int ModelSpec::layer_input_width(int layer) const {
-  return layer == 0 ? inputs : 2 * layers.at(layer - 1).neurons;
+  return layer == 0 ? inputs : layer_output_width(layer - 1);
+}
+
+int ModelSpec::layer_output_width(int layer) const {
+  const auto& L = layers.at(layer);
+  return L.kind == LayerKind::kFhn ? 2 * L.neurons : L.neurons;
+}
+
+bool ModelSpec::has_fhn_layers() const {
+  for (const auto& L : layers)
+    if (L.kind == LayerKind::kFhn) return true;
+  return false;
 }
 
 FhnShape ModelSpec::fhn_shape(int layer, int batch) const {
   const auto& L = layers.at(layer);
+  if (L.kind != LayerKind::kFhn)
+    throw std::logic_error("fhn_shape: layer " + std::to_string(layer) + " is a " + to_string(L.kind) +
+                           " layer, not an FHN layer");
   FhnShape s;
   s.batch = batch;
   s.neurons = L.neurons;
@@ -73,18 +114,25 @@ ParamTable::ParamTable(const ModelSpec& spec) {
     const auto& L = spec.layers[l];
     const std::string p = "layer" + std::to_string(l) + ".";
     const int D = spec.linear_width(l);
+    if (L.kind == LayerKind::kCfc) {
+      // Rows [ff1; ff2; time_a; time_b], N each: ncps's four Linear layers stacked into one.
+      add(p + "cfc.weight", ParamKind::kWeight, l, {D, spec.layer_input_width(l)}, true);
+      add(p + "cfc.bias", ParamKind::kBias, l, {D}, true);
+      continue;
+    }
     add(p + "linear.weight", ParamKind::kWeight, l, {D, spec.layer_input_width(l)}, true);
     add(p + "linear.bias", ParamKind::kBias, l, {D}, true);
     if (L.layernorm) {
       add(p + "norm.weight", ParamKind::kLnGamma, l, {D}, true);
       add(p + "norm.bias", ParamKind::kLnBeta, l, {D}, true);
     }
+    if (L.kind != LayerKind::kFhn) continue;
     add(p + "fhn.a", ParamKind::kFhnA, l, {L.neurons}, L.train_a);
     add(p + "fhn.b", ParamKind::kFhnB, l, {L.neurons}, L.train_b);
     add(p + "fhn.g", ParamKind::kFhnG, l, {L.neurons}, L.train_g);
     add(p + "fhn.I", ParamKind::kFhnI, l, {L.neurons}, L.train_I);
   }
-  const int last = 2 * spec.layers.back().neurons;
+  const int last = spec.layer_output_width(static_cast<int>(spec.layers.size()) - 1);
   add("readout.weight", ParamKind::kWeight, -1, {spec.outputs, last}, true);
   add("readout.bias", ParamKind::kBias, -1, {spec.outputs}, true);
 }

@@ -1,5 +1,6 @@
 // A DynPMNN: a stack of FitzHugh–Nagumo layers and a linear readout. Each layer:
 //   Linear(in → 2N or N) → optional LayerNorm → activation → N FHN neurons → (v_T, w_T) (2N values)
+// The baselines of docs/baselines.md are stacks of other layer kinds (LayerKind) before the same readout.
 // This file holds the architecture (ModelSpec), the table that lays all parameters out in one flat
 // array (shared by both backends, the optimizer and checkpoints) and the initialisation.
 #pragma once
@@ -14,8 +15,19 @@
 
 namespace dynpmnn {
 
+// What a layer computes. The fields of FhnLayerSpec below that a kind does not use are ignored.
+//   kFhn:   the DynPMNN layer above; output 2N.
+//   kDense: Linear(in → N) → optional LayerNorm → activation; output N.
+//   kCfc:   the closed-form continuous-time cell (Hasani et al. 2022, ncps's CfCCell "default") as
+//           one step from h0 = 0: Linear(in → 4N) → gate (kernels/cfc_math.h); output N.
+//   kOde:   the Neural ODE block.
+enum class LayerKind : int { kFhn = 0, kDense = 1, kCfc = 2, kOde = 3 };
+
+const char* to_string(LayerKind k);
+
 struct FhnLayerSpec {
-  int neurons = 1;
+  LayerKind kind = LayerKind::kFhn;
+  int neurons = 1;  // FHN neurons; kDense: width; kCfc: units
   Coupling coupling = Coupling::kInitialCondition;
   Integrator integrator = Integrator::kEuler;
   bool layernorm = true;
@@ -23,6 +35,7 @@ struct FhnLayerSpec {
   double dt = 20.0;
   double t_end = 500.0;
   double clip = 0.0;  // <= 0: none
+  double cfc_time = 1.0;  // kCfc: the elapsed time t of the gate σ(t_a·t + t_b)
   // Initial values of the per-neuron FHN parameters and whether each is trained.
   double a = 0.2, b = 0.02, g = 3.0, I = 0.0;
   bool train_a = false, train_b = false, train_g = false, train_I = false;
@@ -36,9 +49,13 @@ struct ModelSpec {
   std::vector<FhnLayerSpec> layers;
 
   void validate() const;  // throws std::invalid_argument naming the layer and field
-  FhnShape fhn_shape(int layer, int batch) const;
-  int linear_width(int layer) const;  // 2N (initial-condition coupling) or N (current)
+  FhnShape fhn_shape(int layer, int batch) const;  // kFhn layers only
+  // Width of the layer's Linear: kFhn 2N (initial-condition coupling) or N (current); kDense N;
+  // kCfc 4N (ff1, ff2, t_a, t_b).
+  int linear_width(int layer) const;
   int layer_input_width(int layer) const;
+  int layer_output_width(int layer) const;  // kFhn 2N (v_T, w_T); the other kinds N
+  bool has_fhn_layers() const;
 };
 
 enum class ParamKind : int {

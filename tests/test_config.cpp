@@ -91,7 +91,7 @@ TEST(Config, EveryInvalidValueNamesItsKey) {
       {{"clip=nan"}, "clip"},
       {{"coupling=sideways"}, "coupling"},
       {{"integrator=leapfrog"}, "integrator"},
-      {{"activation=relu"}, "activation"},
+      {{"activation=sigmoid"}, "activation"},
       {{"device=tpu"}, "device"},
       {{"fhn_a=nan"}, "fhn_a"},
       {{"fhn_I=inf"}, "fhn_I"},
@@ -322,6 +322,7 @@ TEST(Config, KeyTableCoversEveryField) {
           using T = std::remove_cvref_t<decltype(value)>;
           if constexpr (std::is_same_v<T, bool>) value = !value;
           else if constexpr (std::is_same_v<T, std::string>) value += "x";
+          else if constexpr (std::is_same_v<T, std::vector<int>>) value.push_back(1);
           else value = static_cast<T>(value + 1);
         },
         key.field);

@@ -89,6 +89,17 @@ std::string value_text(const toml::node& node, const ConfigKey& key, const std::
   if (const auto* i = node.as_integer()) return std::to_string(i->get());
   if (const auto* f = node.as_floating_point()) return fmt::format("{}", f->get());
   if (const auto* b = node.as_boolean()) return b->get() ? "true" : "false";
+  if (const auto* a = node.as_array()) {  // a list key's value, as --set spells it: 1,2,3
+    std::string text;
+    for (const toml::node& element : *a) {
+      const auto* i = element.as_integer();
+      if (i == nullptr)
+        throw ConfigError(fmt::format("{}: {} expects {}, got a TOML array holding a {}", where, key.name,
+                                      type_name(key), toml_type(element)));
+      text += (text.empty() ? "" : ",") + std::to_string(i->get());
+    }
+    return text;
+  }
   throw ConfigError(fmt::format("{}: {} expects {}, got a TOML {}", where, key.name, type_name(key),
                                 toml_type(node)));
 }
