@@ -8,7 +8,11 @@ namespace dynpmnn {
 
 template <typename T>
 CpuModel<T>::CpuModel(const ModelSpec& spec, const ParamTable& table)
-    : spec_(spec), table_(table), layers_(spec.layers.size()) {}
+    : spec_(spec), table_(table), layers_(spec.layers.size()), odes_(spec.layers.size()) {
+  for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l)
+    if (spec.layers[l].kind == LayerKind::kOde)
+      odes_[l] = std::make_unique<OdeBlockCpu<T>>(ode_layout(spec, table, l), l);
+}
 
 template <typename T>
 void CpuModel<T>::resize(int B) {
@@ -18,6 +22,13 @@ void CpuModel<T>::resize(int B) {
     const std::size_t D = spec_.linear_width(static_cast<int>(l));
     const std::size_t N = spec_.layers[l].neurons;
     auto& L = layers_[l];
+    if (spec_.layers[l].kind == LayerKind::kOde) {
+      L.lin.resize(B * N);
+      L.out.resize(B * N);
+      L.d_out.resize(B * N);
+      L.d_act.resize(B * N);
+      continue;
+    }
     L.lin.resize(B * D);
     L.xhat.resize(B * D);
     L.rstd.resize(B);
@@ -40,8 +51,16 @@ int CpuModel<T>::forward(const T* params, const T* x, int B, T* pred) {
   for (int l = 0; l < static_cast<int>(layers_.size()); ++l) {
     const auto& S = spec_.layers[l];
     auto& L = layers_[l];
-    const int D = spec_.linear_width(l);
     const int in_w = spec_.layer_input_width(l);
+    if (S.kind == LayerKind::kOde) {
+      dense_forward_cpu(in, params + table_.at(l, ParamKind::kWeight).offset,
+                        params + table_.at(l, ParamKind::kBias).offset, B, in_w, S.neurons, L.lin.data());
+      const bool finite = odes_[l]->forward(params, L.lin.data(), B, L.out.data());
+      if (!finite && first_bad == kAllFinite) first_bad = l;
+      in = L.out.data();
+      continue;
+    }
+    const int D = spec_.linear_width(l);
     dense_forward_cpu(in, params + table_.at(l, ParamKind::kWeight).offset,
                       params + table_.at(l, ParamKind::kBias).offset, B, in_w, D, L.lin.data());
     const T* pre_act = L.lin.data();
@@ -61,7 +80,7 @@ int CpuModel<T>::forward(const T* params, const T* x, int B, T* pred) {
     if (!finite && first_bad == kAllFinite) first_bad = l;
     in = L.out.data();
   }
-  const int last = 2 * spec_.layers.back().neurons;
+  const int last = spec_.layer_output_width(static_cast<int>(layers_.size()) - 1);
   dense_forward_cpu(in, params + table_.at(-1, ParamKind::kWeight).offset,
                     params + table_.at(-1, ParamKind::kBias).offset, B, last, spec_.outputs, pred);
   if (first_bad == kAllFinite) {
@@ -83,15 +102,22 @@ void CpuModel<T>::backward(const T* params, const T* x, const T* dpred, T* grad)
   auto p = [&](int l, ParamKind k) { return params + table_.at(l, k).offset; };
 
   // Readout: its input is the last layer's (v_T, w_T).
-  const int last = 2 * spec_.layers.back().neurons;
+  const int last = spec_.layer_output_width(nl - 1);
   dense_backward_cpu(layers_[nl - 1].out.data(), p(-1, ParamKind::kWeight), dpred, B, last, spec_.outputs,
                      layers_[nl - 1].d_out.data(), g(-1, ParamKind::kWeight), g(-1, ParamKind::kBias));
 
   for (int l = nl - 1; l >= 0; --l) {
     const auto& S = spec_.layers[l];
     auto& L = layers_[l];
-    const int D = spec_.linear_width(l);
     const int in_w = spec_.layer_input_width(l);
+    if (S.kind == LayerKind::kOde) {
+      odes_[l]->backward(params, L.d_out.data(), L.d_act.data(), grad);
+      dense_backward_cpu(l == 0 ? x : layers_[l - 1].out.data(), p(l, ParamKind::kWeight), L.d_act.data(), B, in_w,
+                         S.neurons, l == 0 ? nullptr : layers_[l - 1].d_out.data(), g(l, ParamKind::kWeight),
+                         g(l, ParamKind::kBias));
+      continue;
+    }
+    const int D = spec_.linear_width(l);
     const FhnParamPtrs<T> fp{p(l, ParamKind::kFhnA), p(l, ParamKind::kFhnB), p(l, ParamKind::kFhnG),
                              p(l, ParamKind::kFhnI)};
     auto trained = [&](ParamKind k) { return table_.at(l, k).trainable ? g(l, k) : nullptr; };

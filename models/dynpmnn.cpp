@@ -19,6 +19,27 @@ int FhnLayerSpec::steps() const {
   return static_cast<int>(rounded);
 }
 
+namespace {
+
+void validate_ode_layer(const FhnLayerSpec& L, const std::string& where) {
+  auto require = [&](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument(where + what);
+  };
+  require(L.ode_vf_width > 0 && L.ode_vf_width <= (1 << 20),
+          "ode_vf_width must be in [1, 2^20], got " + std::to_string(L.ode_vf_width));
+  require(L.ode_vf_layers >= 2 && L.ode_vf_layers <= 64,
+          "ode_vf_layers must be in [2, 64] (at least the Linear from [h, t] and the one back to h), got " +
+              std::to_string(L.ode_vf_layers));
+  require(L.ode_steps >= 1 && L.ode_steps <= 100000, "ode_steps must be in [1, 100000], got " + std::to_string(L.ode_steps));
+  require(L.ode_rtol >= 0 && std::isfinite(L.ode_rtol), "ode_rtol must be a finite number >= 0");
+  require(L.ode_atol >= 0 && std::isfinite(L.ode_atol), "ode_atol must be a finite number >= 0");
+  require(L.ode_rtol > 0 || L.ode_atol > 0, "ode_rtol and ode_atol cannot both be 0");
+  require(L.ode_max_steps >= 1 && L.ode_max_steps <= 1000000,
+          "ode_max_steps must be in [1, 1000000], got " + std::to_string(L.ode_max_steps));
+}
+
+}  // namespace
+
 void ModelSpec::validate() const {
   if (inputs <= 0) throw std::invalid_argument("model: inputs must be > 0");
   if (outputs <= 0) throw std::invalid_argument("model: outputs must be > 0");
@@ -28,6 +49,10 @@ void ModelSpec::validate() const {
     const std::string where = "layer " + std::to_string(l) + ": ";
     if (L.neurons <= 0) throw std::invalid_argument(where + "neurons must be > 0, got " + std::to_string(L.neurons));
     if (L.neurons > (1 << 24)) throw std::invalid_argument(where + "neurons = " + std::to_string(L.neurons) + " is absurd");
+    if (L.kind == LayerKind::kOde) {
+      validate_ode_layer(L, where);
+      continue;
+    }
     try {
       (void)L.steps();
     } catch (const std::invalid_argument& e) {
@@ -45,7 +70,12 @@ int ModelSpec::linear_width(int layer) const {
 }
 
 int ModelSpec::layer_input_width(int layer) const {
-  return layer == 0 ? inputs : 2 * layers.at(layer - 1).neurons;
+  return layer == 0 ? inputs : layer_output_width(layer - 1);
+}
+
+int ModelSpec::layer_output_width(int layer) const {
+  const auto& L = layers.at(layer);
+  return L.kind == LayerKind::kFhn ? 2 * L.neurons : L.neurons;
 }
 
 FhnShape ModelSpec::fhn_shape(int layer, int batch) const {
@@ -72,6 +102,23 @@ ParamTable::ParamTable(const ModelSpec& spec) {
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
     const auto& L = spec.layers[l];
     const std::string p = "layer" + std::to_string(l) + ".";
+    if (L.kind == LayerKind::kOde) {
+      add(p + "linear.weight", ParamKind::kWeight, l, {L.neurons, spec.layer_input_width(l)}, true);
+      add(p + "linear.bias", ParamKind::kBias, l, {L.neurons}, true);
+      for (int j = 0; j < L.ode_vf_layers; ++j) {
+        const int in = j == 0 ? L.neurons + 1 : L.ode_vf_width;  // [h, t]
+        const int out = j + 1 == L.ode_vf_layers ? L.neurons : L.ode_vf_width;
+        const std::string f = p + "ode.f" + std::to_string(j) + ".";
+        add(f + "weight", ParamKind::kOdeWeight, l, {out, in}, true);
+        add(f + "bias", ParamKind::kOdeBias, l, {out}, true);
+        if (j + 1 < L.ode_vf_layers) {
+          const std::string n = p + "ode.norm" + std::to_string(j) + ".";
+          add(n + "weight", ParamKind::kOdeLnGamma, l, {out}, true);
+          add(n + "bias", ParamKind::kOdeLnBeta, l, {out}, true);
+        }
+      }
+      continue;
+    }
     const int D = spec.linear_width(l);
     add(p + "linear.weight", ParamKind::kWeight, l, {D, spec.layer_input_width(l)}, true);
     add(p + "linear.bias", ParamKind::kBias, l, {D}, true);
@@ -84,7 +131,7 @@ ParamTable::ParamTable(const ModelSpec& spec) {
     add(p + "fhn.g", ParamKind::kFhnG, l, {L.neurons}, L.train_g);
     add(p + "fhn.I", ParamKind::kFhnI, l, {L.neurons}, L.train_I);
   }
-  const int last = 2 * spec.layers.back().neurons;
+  const int last = spec.layer_output_width(static_cast<int>(spec.layers.size()) - 1);
   add("readout.weight", ParamKind::kWeight, -1, {spec.outputs, last}, true);
   add("readout.bias", ParamKind::kBias, -1, {spec.outputs}, true);
 }
@@ -117,6 +164,7 @@ void init_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t s
     const double u = static_cast<double>(gen() >> 11) * (1.0 / 9007199254740992.0);
     return (2.0 * u - 1.0) * bound;
   };
+  int ode_fan_in = 1;  // of the last kOdeWeight: its bias follows it in the table
   for (const auto& t : table.tensors()) {
     double* p = out.data() + t.offset;
     const FhnLayerSpec* L = t.layer >= 0 ? &spec.layers[t.layer] : nullptr;
@@ -132,6 +180,19 @@ void init_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t s
         for (std::size_t i = 0; i < t.size; ++i) p[i] = uniform(bound);
         break;
       }
+      case ParamKind::kOdeWeight: {
+        ode_fan_in = t.shape[1];
+        const double bound = 1.0 / std::sqrt(static_cast<double>(ode_fan_in));
+        for (std::size_t i = 0; i < t.size; ++i) p[i] = uniform(bound);
+        break;
+      }
+      case ParamKind::kOdeBias: {
+        const double bound = 1.0 / std::sqrt(static_cast<double>(ode_fan_in));
+        for (std::size_t i = 0; i < t.size; ++i) p[i] = uniform(bound);
+        break;
+      }
+      case ParamKind::kOdeLnGamma: std::fill(p, p + t.size, 1.0); break;
+      case ParamKind::kOdeLnBeta: std::fill(p, p + t.size, 0.0); break;
       case ParamKind::kLnGamma: std::fill(p, p + t.size, 1.0); break;
       case ParamKind::kLnBeta: std::fill(p, p + t.size, 0.0); break;
       case ParamKind::kFhnA: std::fill(p, p + t.size, L->a); break;

@@ -11,11 +11,19 @@
 
 #include "kernels/elementwise_math.h"
 #include "kernels/fhn.h"
+#include "kernels/ode_math.h"
 
 namespace dynpmnn {
 
+// What a layer is. kFhn: the DynPMNN layer above. kDense: Linear(in → neurons) → optional LayerNorm
+// → activation. kCfc: the closed-form continuous-time cell. kOde: Linear(in → neurons) followed by
+// the Neural ODE block of models/ode_block.h over t ∈ [0, 1]. Each keeps its output width in
+// layer_output_width.
+enum class LayerKind : int { kFhn = 0, kDense = 1, kCfc = 2, kOde = 3 };
+
 struct FhnLayerSpec {
-  int neurons = 1;
+  LayerKind kind = LayerKind::kFhn;
+  int neurons = 1;  // kOde: the state width H
   Coupling coupling = Coupling::kInitialCondition;
   Integrator integrator = Integrator::kEuler;
   bool layernorm = true;
@@ -26,6 +34,17 @@ struct FhnLayerSpec {
   // Initial values of the per-neuron FHN parameters and whether each is trained.
   double a = 0.2, b = 0.02, g = 3.0, I = 0.0;
   bool train_a = false, train_b = false, train_g = false, train_I = false;
+
+  // kOde: the vector field f(h, t) is an MLP of ode_vf_layers Linears over [h, t], width
+  // ode_vf_width, LayerNorm and tanh after every Linear but the last; solved by ode_solver with
+  // ode_steps fixed steps (rk4) or adaptively (dopri5: ode_rtol, ode_atol, at most ode_max_steps
+  // attempted steps).
+  int ode_vf_width = 128;
+  int ode_vf_layers = 3;
+  OdeSolver ode_solver = OdeSolver::kRk4;
+  int ode_steps = 4;
+  double ode_rtol = 1e-7, ode_atol = 1e-9;
+  int ode_max_steps = 1000;
 
   int steps() const;  // t_end / dt; throws if it does not divide
 };
@@ -39,6 +58,7 @@ struct ModelSpec {
   FhnShape fhn_shape(int layer, int batch) const;
   int linear_width(int layer) const;  // 2N (initial-condition coupling) or N (current)
   int layer_input_width(int layer) const;
+  int layer_output_width(int layer) const;  // 2N for kFhn, N for the other kinds
 };
 
 enum class ParamKind : int {
@@ -50,6 +70,12 @@ enum class ParamKind : int {
   kFhnB,       // (N)
   kFhnG,       // (N)
   kFhnI,       // (N)
+  // The Neural ODE block's vector field, several of each per layer in table order: f0.weight,
+  // f0.bias, norm0.weight, norm0.bias, f1.weight, ... (models/ode_block.h).
+  kOdeWeight,   // (out, in)
+  kOdeBias,     // (out)
+  kOdeLnGamma,  // (V)
+  kOdeLnBeta,   // (V)
 };
 
 struct ParamTensor {
