@@ -14,6 +14,7 @@ struct Config {
   // data
   std::string data;  // path of cal_housing.data; empty: the look-up order of data/california.h
   // model
+  std::string model = "dynpmnn";      // dynpmnn | node (mlp and cfc: other branches)
   int layers = 1;
   int neurons = 1;
   std::string coupling = "initial";   // initial | current
@@ -25,6 +26,14 @@ struct Config {
   double clip = 0.0;                  // 0: none
   double fhn_a = 0.2, fhn_b = 0.02, fhn_g = 3.0, fhn_I = 0.0;
   bool train_a = false, train_b = false, train_g = false, train_I = false;
+  // model = "node": Linear(inputs → ode_hidden) → Neural ODE block → Linear(ode_hidden → outputs)
+  int ode_hidden = 128;
+  int ode_vf_width = 128;
+  int ode_vf_layers = 3;
+  std::string ode_solver = "rk4";     // rk4 | dopri5
+  int ode_steps = 4;
+  double ode_rtol = 1e-7, ode_atol = 1e-9;
+  int ode_max_steps = 1000;
   // training
   int epochs = 100;
   int batch_size = 32;
@@ -38,6 +47,7 @@ struct Config {
   std::string preset;                 // the preset this config started from, if any
 
   ModelSpec model_spec(int inputs, int outputs) const;
+  ModelSpec node_model_spec(int inputs, int outputs) const;
   void validate() const;  // throws ConfigError naming the key and the value
 };
 

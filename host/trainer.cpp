@@ -76,6 +76,7 @@ std::vector<std::string> stability_warnings(const ModelSpec& spec, std::span<con
   model.forward(params.data(), train.x.data(), rows, pred.data());
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
     const FhnLayerSpec& L = spec.layers[l];
+    if (L.kind != LayerKind::kFhn) continue;          // the FHN step-size limit only
     if (L.integrator == Integrator::kImex) continue;  // no step-size limit from the cubic
     // The FHN attractor of the paper's parameters spans |v| ≲ 1.2; initial states can start further out.
     double v_max = 1.2;
@@ -109,6 +110,12 @@ std::string explain_divergence(const Divergence& d, const ModelSpec& spec) {
                     where);
   const int l = (d.layer >= 0 && d.layer < nl) ? d.layer : 0;
   const FhnLayerSpec& L = spec.layers[l];
+  if (L.kind == LayerKind::kOde) {
+    if (d.layer == l) where = fmt::format("in the Neural ODE block of layer {}", l);
+    return fmt::format("training diverged: NaN/Inf first appeared in epoch {}, minibatch {}, {}.\nFix: lower lr, "
+                       "or integrate more accurately (more ode_steps, or ode_solver = \"dopri5\").",
+                       d.epoch, d.step + 1, where);
+  }
   const double stable = euler_stable_dt(L.a, 1.0);
   os << fmt::format(
       "\nLikely cause: explicit Euler with dt = {} is unstable for the cubic FitzHugh–Nagumo term: a step "

@@ -362,7 +362,7 @@ TEST(ConfigText, StructuresThatAreNotKeysNameTheLine) {
     std::string text, message;
   };
   const std::vector<Case> cases = {
-      {"neurons = 2\n[model]\nneurons = 3\n", "mem.toml:2: unknown key 'model'"},
+      {"neurons = 2\n[training]\nneurons = 3\n", "mem.toml:2: unknown key 'training'"},  // model is a key
       {"neurons = [1, 2]\n", "mem.toml:1: neurons expects an integer, got a TOML array"},
       {"dt = { value = 1 }\n", "mem.toml:1: dt expects a number, got a TOML table"},
       {"neurons = 2\nneurons = 3\n", "mem.toml:2:"},

@@ -393,6 +393,10 @@ int run_inspect(const InspectOptions& options) {
                                 fmt::join(california_feature_names(), ", ")));
   const Config& cfg = ck.config;
   const ModelSpec spec = cfg.model_spec(static_cast<int>(ck.feature_names.size()), 1);
+  if (std::none_of(spec.layers.begin(), spec.layers.end(),
+                   [](const FhnLayerSpec& L) { return L.kind == LayerKind::kFhn; }))
+    throw ConfigError(fmt::format("{}: model = '{}' has no FitzHugh-Nagumo layer; inspect draws FHN neurons only",
+                                  checkpoint_path.string(), cfg.model));
   const ParamTable table(spec);
 
   // The inputs as the model saw them in training: standardised with the checkpoint's scaler.
@@ -410,6 +414,7 @@ int run_inspect(const InspectOptions& options) {
   fs::create_directories(out);
   std::vector<std::string> files;
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
+    if (spec.layers[l].kind != LayerKind::kFhn) continue;
     LayerView layer;
     layer.index = l;
     layer.spec = &spec.layers[l];
