@@ -4,6 +4,8 @@
 // preset, and a short training run.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -20,6 +22,7 @@
 #include "models/cpu_model.h"
 #include "models/dynpmnn.h"
 #include "models/ode_block.h"
+#include "tests/cli_runner.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
@@ -404,6 +407,31 @@ TEST(OdeTraining, ShortCpuRunLearns) {
   EXPECT_LT(rep.history.back().train_loss, 0.5 * rep.history.front().train_loss);
   EXPECT_LT(rep.test.mse, 0.15);
   EXPECT_EQ(rep.params, table.trainable_count());
+}
+
+// The command line end to end on the real data: train and eval a small node model, and inspect
+// refuses it clearly (it draws FHN neurons, and this model has none).
+class NodeCli : public testing::CliFixture {};
+
+TEST_F(NodeCli, TrainEvalAndInspectRefusal) {
+  if (!have_data()) GTEST_SKIP() << data_missing_;
+  const std::filesystem::path run_dir = dir_ / "run";
+  const testing::CliResult train =
+      run("train --preset node-california --set ode_hidden=6 --set ode_vf_width=7 --set ode_steps=1 --epochs 1 "
+          "--device cpu --quiet --out " + testing::quote(run_dir));
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  const auto trained = nlohmann::json::parse(testing::last_line(train.out));
+  EXPECT_EQ(trained.at("status"), "ok");
+  EXPECT_LT(trained.at("test_rmse").get<double>(), 1.1);  // the mean predictor scores about 1.15
+
+  const testing::CliResult eval = run("eval " + testing::quote(run_dir));
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_EQ(nlohmann::json::parse(testing::last_line(eval.out)).at("rmse"), trained.at("test_rmse"));
+
+  const testing::CliResult inspect = run("inspect " + testing::quote(run_dir));
+  EXPECT_EQ(inspect.exit_code, 2);
+  EXPECT_NE(inspect.err.find("model = 'node' has no FitzHugh-Nagumo layer"), std::string::npos) << inspect.err;
+  EXPECT_TRUE(inspect.out.empty());
 }
 
 }  // namespace
