@@ -43,6 +43,13 @@ double estimated_bytes(const ModelSpec& spec, int batch) {
   double per_sample = 0;
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
     const double n = spec.layers[l].neurons;
+    if (spec.layers[l].kind == LayerKind::kOde) {
+      // Every stored vector-field evaluation (dopri5: the worst case of ode_max_steps accepted steps).
+      const FhnLayerSpec& L = spec.layers[l];
+      const double evals = L.ode_solver == OdeSolver::kRk4 ? 4.0 * L.ode_steps : 6.0 * L.ode_max_steps + 1.0;
+      per_sample += evals * (n + 2.0 + 3.0 * L.ode_vf_width * (L.ode_vf_layers - 1)) + 14.0 * n;
+      continue;
+    }
     const bool fhn = spec.layers[l].kind == LayerKind::kFhn;
     const double checkpoints = fhn ? fhn_num_checkpoints(spec.layers[l].steps()) : 0.0;
     per_sample += 5.0 * spec.linear_width(l) + 4.0 * n + 2.0 * n * checkpoints + 1.0;
@@ -103,7 +110,27 @@ ModelSpec Config::model_spec(int inputs, int outputs) const {
     spec.layers.push_back(cell);
     return spec;
   }
-  throw ConfigError(fmt::format("model = '{}' is unknown (expected dynpmnn, mlp or cfc)", model));
+  if (model == "node") return node_model_spec(inputs, outputs);
+  throw ConfigError(fmt::format("model = '{}' is unknown (expected dynpmnn, mlp, cfc or node)", model));
+}
+
+// Linear(inputs → H) → ODE block → readout: one kOde layer (models/ode_block.h).
+ModelSpec Config::node_model_spec(int inputs, int outputs) const {
+  FhnLayerSpec layer;
+  layer.kind = LayerKind::kOde;
+  layer.neurons = ode_hidden;
+  layer.ode_vf_width = ode_vf_width;
+  layer.ode_vf_layers = ode_vf_layers;
+  layer.ode_solver = as_config_error([&] { return ode_solver_from_string(ode_solver); });
+  layer.ode_steps = ode_steps;
+  layer.ode_rtol = ode_rtol;
+  layer.ode_atol = ode_atol;
+  layer.ode_max_steps = ode_max_steps;
+  ModelSpec spec;
+  spec.inputs = inputs;
+  spec.outputs = outputs;
+  spec.layers.assign(1, layer);
+  return spec;
 }
 
 void Config::validate() const {
@@ -117,6 +144,19 @@ void Config::validate() const {
   };
   auto finite = [](double x) { return std::isfinite(x); };
 
+  require(model == "dynpmnn" || model == "mlp" || model == "cfc" || model == "node", "model",
+          "is unknown (expected dynpmnn, mlp, cfc or node)");
+  require(ode_hidden > 0 && ode_hidden <= kMaxNeurons, "ode_hidden", fmt::format("must be in [1, {}]", kMaxNeurons));
+  require(ode_vf_width > 0 && ode_vf_width <= kMaxNeurons, "ode_vf_width",
+          fmt::format("must be in [1, {}]", kMaxNeurons));
+  require(ode_vf_layers >= 2 && ode_vf_layers <= 64, "ode_vf_layers",
+          "must be in [2, 64] (the Linear from [h, t] and the one back to h at least)");
+  require(ode_solver == "rk4" || ode_solver == "dopri5", "ode_solver", "is unknown (expected rk4 or dopri5)");
+  require(ode_steps >= 1 && ode_steps <= 100000, "ode_steps", "must be in [1, 100000]");
+  require(ode_rtol >= 0 && finite(ode_rtol), "ode_rtol", "must be a finite number >= 0");
+  require(ode_atol >= 0 && finite(ode_atol), "ode_atol", "must be a finite number >= 0");
+  require(ode_rtol > 0 || ode_atol > 0, "ode_atol", "and ode_rtol cannot both be 0");
+  require(ode_max_steps >= 1 && ode_max_steps <= 1000000, "ode_max_steps", "must be in [1, 1000000]");
   require(layers > 0, "layers", "must be > 0");
   require(layers <= kMaxLayers, "layers", fmt::format("is absurd (more than {})", kMaxLayers));
   require(neurons > 0, "neurons", "must be > 0");
@@ -130,8 +170,6 @@ void Config::validate() const {
   require(finite(fhn_b), "fhn_b", "must be finite");
   require(finite(fhn_g), "fhn_g", "must be finite");
   require(finite(fhn_I), "fhn_I", "must be finite");
-  require(model == "dynpmnn" || model == "mlp" || model == "cfc", "model",
-          "is unknown (expected dynpmnn, mlp or cfc)");
   if (model == "mlp") {
     require(!hidden.empty(), "hidden", "must list at least one width for model = mlp");
     require(hidden.size() <= static_cast<std::size_t>(kMaxLayers), "hidden",
@@ -157,6 +195,16 @@ void Config::validate() const {
   require(device == "auto" || device == "cpu" || device == "cuda", "device", "is unknown (expected auto, cpu or cuda)");
 
   const ModelSpec spec = model_spec(8, 1);  // throws for an unknown coupling or activation
+  if (model == "node") {
+    const double bytes = estimated_bytes(spec, batch_size);
+    if (bytes > kMaxBytes)
+      throw ConfigError(fmt::format(
+          "ode_hidden = {}, ode_vf_width = {}, batch_size = {} with ode_solver = '{}' need about {:.1f} GiB (the "
+          "stored vector-field evaluations; dopri5 counts ode_max_steps = {}), more than the {:.0f} GiB allowed",
+          ode_hidden, ode_vf_width, batch_size, ode_solver, bytes / (1ull << 30), ode_max_steps,
+          kMaxBytes / (1ull << 30)));
+    return;
+  }
   // Positivity and the step count are checked above, so the only thing left to refuse is a
   // non-integer number of steps.
   try {

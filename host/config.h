@@ -14,7 +14,7 @@ struct Config {
   // data
   std::string data;  // path of cal_housing.data; empty: the look-up order of data/california.h
   // model
-  std::string model = "dynpmnn";      // dynpmnn | mlp | cfc (docs/baselines.md)
+  std::string model = "dynpmnn";      // dynpmnn | mlp | cfc | node (docs/baselines.md)
   int layers = 1;
   int neurons = 1;
   std::string coupling = "initial";   // initial | current
@@ -32,6 +32,14 @@ struct Config {
   int backbone_layers = 1;                    // cfc: ncps's backbone_layers
   std::string backbone_activation = "lecun_tanh";
   double cfc_time = 1.0;                      // cfc: the elapsed time t of the one step
+  // model = "node": Linear(inputs → ode_hidden) → Neural ODE block → Linear(ode_hidden → outputs)
+  int ode_hidden = 128;
+  int ode_vf_width = 128;
+  int ode_vf_layers = 3;
+  std::string ode_solver = "rk4";     // rk4 | dopri5
+  int ode_steps = 4;
+  double ode_rtol = 1e-7, ode_atol = 1e-9;
+  int ode_max_steps = 1000;
   // training
   int epochs = 100;
   int batch_size = 32;
@@ -45,6 +53,7 @@ struct Config {
   std::string preset;                 // the preset this config started from, if any
 
   ModelSpec model_spec(int inputs, int outputs) const;
+  ModelSpec node_model_spec(int inputs, int outputs) const;
   void validate() const;  // throws ConfigError naming the key and the value
 };
 

@@ -31,6 +31,7 @@
 #include "kernels/cfc_gpu.h"
 #include "kernels/fhn_gpu.h"
 #include "kernels/ops_gpu.h"
+#include "models/ode_block_gpu.h"
 
 namespace dynpmnn {
 
@@ -157,6 +158,9 @@ struct Activations {
   DeviceBuffer<float> dpred;  // (B, outputs) (training)
   DeviceBuffer<float> xb;     // (B, inputs) gathered minibatch (training)
   DeviceBuffer<float> yb;     // (B, outputs) (training)
+  // kOde layers' blocks (null for other kinds); such a layer uses lin (h0), out (h1), d_out and
+  // d_act (h0's adjoint), all (B, N).
+  std::vector<std::unique_ptr<OdeBlockGpu>> odes;
 };
 
 // Device pointers of one layer's parameters (or gradients) inside the flat array.
@@ -312,8 +316,9 @@ class CudaBackend final : public Backend {
       } else {
         run_step(B);
         // Captured after one step has run on the stream, so every kernel (ours and cuBLAS's) is
-        // loaded and cuBLAS has chosen its algorithms before the capture.
-        if (graph_mode_ != GraphMode::kOff && s + 1 < full) try_capture(B);
+        // loaded and cuBLAS has chosen its algorithms before the capture. A dopri5 ODE block decides
+        // its steps on the host, so such a model always runs on the stream.
+        if (graph_mode_ != GraphMode::kOff && s + 1 < full && capturable()) try_capture(B);
       }
     }
     if (rest > 0) run_step(rest);
@@ -362,6 +367,12 @@ class CudaBackend final : public Backend {
   float* param(int layer, ParamKind kind) { return params() + table_.at(layer, kind).offset; }
   float* grad(int layer, ParamKind kind) { return grads() + table_.at(layer, kind).offset; }
 
+  bool capturable() const {
+    for (const auto& ode : train_acts_.odes)
+      if (ode && !ode->capturable()) return false;
+    return true;
+  }
+
   void require_ready(const char* what) const {
     if (!have_data_) throw std::logic_error(std::string("CudaBackend::") + what + ": set_data was not called");
     if (!have_params_) throw std::logic_error(std::string("CudaBackend::") + what + ": set_params was not called");
@@ -409,12 +420,24 @@ class CudaBackend final : public Backend {
     A.capacity = capacity;
     A.training = training;
     const std::size_t B = static_cast<std::size_t>(capacity);
+    A.odes.resize(layers());
     for (int l = 0; l < layers(); ++l) {
       const auto& S = spec_.layers[l];
       const std::size_t D = spec_.linear_width(l);
       const std::size_t O = spec_.layer_output_width(l);
       const bool fhn = S.kind == LayerKind::kFhn;
       LayerBuffers L;
+      if (S.kind == LayerKind::kOde) {
+        L.lin = DeviceBuffer<float>(B * N);
+        L.out = DeviceBuffer<float>(B * N);
+        if (training) {
+          L.d_out = DeviceBuffer<float>(B * N);
+          L.d_act = DeviceBuffer<float>(B * N);
+        }
+        A.odes[l] = std::make_unique<OdeBlockGpu>(ode_layout(spec_, table_, l), l, *cublas_, capacity, training);
+        A.layers.push_back(std::move(L));
+        continue;
+      }
       L.lin = DeviceBuffer<float>(B * D);
       if (S.layernorm) L.normed = DeviceBuffer<float>(B * D);
       if (fhn) L.act = DeviceBuffer<float>(B * D);
@@ -452,6 +475,12 @@ class CudaBackend final : public Backend {
       const auto& S = spec_.layers[l];
       auto& L = A.layers[l];
       const LayerParams& P = layer_params_[l];
+      if (S.kind == LayerKind::kOde) {
+        dense_forward_gpu(*cublas_, in, P.W, P.bias, B, spec_.layer_input_width(l), S.neurons, L.lin.data());
+        A.odes[l]->forward(params(), L.lin.data(), B, L.out.data(), flag);
+        in = L.out.data();
+        continue;
+      }
       const int D = spec_.linear_width(l);
       dense_forward_gpu(*cublas_, in, P.W, P.bias, B, spec_.layer_input_width(l), D, L.lin.data());
       in = L.out.data();
@@ -494,6 +523,14 @@ class CudaBackend final : public Backend {
       auto& L = A.layers[l];
       const LayerParams& P = layer_params_[l];
       const LayerParams& G = layer_grads_[l];
+      if (S.kind == LayerKind::kOde) {
+        A.odes[l]->backward(params(), L.d_out.data(), L.d_act.data(), grads());
+        const float* in = l == 0 ? A.xb.data() : A.layers[l - 1].out.data();
+        float* d_in = l == 0 ? nullptr : A.layers[l - 1].d_out.data();
+        dense_backward_gpu(*cublas_, in, P.W, L.d_act.data(), B, spec_.layer_input_width(l), S.neurons, d_in, G.W,
+                           G.bias);
+        continue;
+      }
       const int D = spec_.linear_width(l);
       const float* d_lin = L.d_act.data();
       switch (S.kind) {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "host/trainer.h"
 
 #include <chrono>
@@ -111,8 +112,10 @@ std::string explain_divergence(const Divergence& d, const ModelSpec& spec) {
   else where = "in the loss or the gradients";
   os << fmt::format("training diverged: NaN/Inf first appeared in epoch {}, minibatch {}, {}.", d.epoch, d.step + 1,
                     where);
-  if (!spec.has_fhn_layers()) {  // a baseline: no time stepping to blame
+  if (!spec.has_fhn_layers()) {  // a baseline: no FHN time stepping to blame
     os << "\nLikely cause: a learning rate too large for this model; lower lr (e.g. --set lr=1e-4).";
+    if (std::any_of(spec.layers.begin(), spec.layers.end(), [](const FhnLayerSpec& L) { return L.kind == LayerKind::kOde; }))
+      os << "\nFor the Neural ODE also: integrate more accurately (more ode_steps, or ode_solver = \"dopri5\").";
     return os.str();
   }
   int l = in_layer ? d.layer : 0;

@@ -11,7 +11,11 @@ namespace dynpmnn {
 
 template <typename T>
 CpuModel<T>::CpuModel(const ModelSpec& spec, const ParamTable& table)
-    : spec_(spec), table_(table), layers_(spec.layers.size()) {}
+    : spec_(spec), table_(table), layers_(spec.layers.size()), odes_(spec.layers.size()) {
+  for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l)
+    if (spec.layers[l].kind == LayerKind::kOde)
+      odes_[l] = std::make_unique<OdeBlockCpu<T>>(ode_layout(spec, table, l), l);
+}
 
 template <typename T>
 void CpuModel<T>::resize(int B) {
@@ -22,6 +26,14 @@ void CpuModel<T>::resize(int B) {
     const std::size_t out_w = spec_.layer_output_width(static_cast<int>(l));
     const bool fhn = spec_.layers[l].kind == LayerKind::kFhn;
     auto& L = layers_[l];
+    if (spec_.layers[l].kind == LayerKind::kOde) {
+      const std::size_t N = spec_.layers[l].neurons;
+      L.lin.resize(B * N);
+      L.out.resize(B * N);
+      L.d_out.resize(B * N);
+      L.d_act.resize(B * N);
+      continue;
+    }
     L.lin.resize(B * D);
     L.xhat.resize(B * D);
     L.rstd.resize(B);
@@ -44,8 +56,16 @@ int CpuModel<T>::forward(const T* params, const T* x, int B, T* pred) {
   for (int l = 0; l < static_cast<int>(layers_.size()); ++l) {
     const auto& S = spec_.layers[l];
     auto& L = layers_[l];
-    const int D = spec_.linear_width(l);
     const int in_w = spec_.layer_input_width(l);
+    if (S.kind == LayerKind::kOde) {
+      dense_forward_cpu(in, params + table_.at(l, ParamKind::kWeight).offset,
+                        params + table_.at(l, ParamKind::kBias).offset, B, in_w, S.neurons, L.lin.data());
+      const bool finite = odes_[l]->forward(params, L.lin.data(), B, L.out.data());
+      if (!finite && first_bad == kAllFinite) first_bad = l;
+      in = L.out.data();
+      continue;
+    }
+    const int D = spec_.linear_width(l);
     dense_forward_cpu(in, params + table_.at(l, ParamKind::kWeight).offset,
                       params + table_.at(l, ParamKind::kBias).offset, B, in_w, D, L.lin.data());
     if (S.kind == LayerKind::kCfc) {
@@ -105,8 +125,15 @@ void CpuModel<T>::backward(const T* params, const T* x, const T* dpred, T* grad)
   for (int l = nl - 1; l >= 0; --l) {
     const auto& S = spec_.layers[l];
     auto& L = layers_[l];
-    const int D = spec_.linear_width(l);
     const int in_w = spec_.layer_input_width(l);
+    if (S.kind == LayerKind::kOde) {
+      odes_[l]->backward(params, L.d_out.data(), L.d_act.data(), grad);
+      dense_backward_cpu(l == 0 ? x : layers_[l - 1].out.data(), p(l, ParamKind::kWeight), L.d_act.data(), B, in_w,
+                         S.neurons, l == 0 ? nullptr : layers_[l - 1].d_out.data(), g(l, ParamKind::kWeight),
+                         g(l, ParamKind::kBias));
+      continue;
+    }
+    const int D = spec_.linear_width(l);
     switch (S.kind) {
       case LayerKind::kFhn: {
         const FhnParamPtrs<T> fp{p(l, ParamKind::kFhnA), p(l, ParamKind::kFhnB), p(l, ParamKind::kFhnG),

@@ -2,9 +2,11 @@
 // array of ParamTable. Double precision for training and gradient checks; float for comparisons.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "models/dynpmnn.h"
+#include "models/ode_block.h"
 
 namespace dynpmnn {
 
@@ -25,11 +27,16 @@ class CpuModel {
   // parameters get 0.
   void backward(const T* params, const T* x, const T* dpred, T* grad);
 
+  // The ODE block of a kOde layer (null for other kinds), for its step statistics.
+  const OdeBlockCpu<T>* ode_block(int layer) const { return odes_[layer].get(); }
+
   // The FHN layer's initial states/currents (B, linear width) of the last forward, for inspection;
   // empty for the other layer kinds.
   const std::vector<T>& fhn_input(int layer) const { return layers_[layer].act; }
 
  private:
+  // A kOde layer uses lin (its Linear's output, the initial state), out (the state at t = 1),
+  // d_out and d_act (the initial state's adjoint), all (B, N).
   struct LayerBuffers {
     // D = linear width: 2N or N (FHN), N (dense), 4N (CfC); out: (B, layer_output_width).
     std::vector<T> lin;      // (B, D) Linear output
@@ -49,6 +56,7 @@ class CpuModel {
   const ParamTable& table_;
   int batch_ = -1;
   std::vector<LayerBuffers> layers_;
+  std::vector<std::unique_ptr<OdeBlockCpu<T>>> odes_;  // per layer; null but for kOde layers
   std::vector<T> d_in_scratch_;
 };
 

@@ -29,6 +29,27 @@ int FhnLayerSpec::steps() const {
   return static_cast<int>(rounded);
 }
 
+namespace {
+
+void validate_ode_layer(const FhnLayerSpec& L, const std::string& where) {
+  auto require = [&](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument(where + what);
+  };
+  require(L.ode_vf_width > 0 && L.ode_vf_width <= (1 << 20),
+          "ode_vf_width must be in [1, 2^20], got " + std::to_string(L.ode_vf_width));
+  require(L.ode_vf_layers >= 2 && L.ode_vf_layers <= 64,
+          "ode_vf_layers must be in [2, 64] (at least the Linear from [h, t] and the one back to h), got " +
+              std::to_string(L.ode_vf_layers));
+  require(L.ode_steps >= 1 && L.ode_steps <= 100000, "ode_steps must be in [1, 100000], got " + std::to_string(L.ode_steps));
+  require(L.ode_rtol >= 0 && std::isfinite(L.ode_rtol), "ode_rtol must be a finite number >= 0");
+  require(L.ode_atol >= 0 && std::isfinite(L.ode_atol), "ode_atol must be a finite number >= 0");
+  require(L.ode_rtol > 0 || L.ode_atol > 0, "ode_rtol and ode_atol cannot both be 0");
+  require(L.ode_max_steps >= 1 && L.ode_max_steps <= 1000000,
+          "ode_max_steps must be in [1, 1000000], got " + std::to_string(L.ode_max_steps));
+}
+
+}  // namespace
+
 void ModelSpec::validate() const {
   if (inputs <= 0) throw std::invalid_argument("model: inputs must be > 0");
   if (outputs <= 0) throw std::invalid_argument("model: outputs must be > 0");
@@ -46,10 +67,11 @@ void ModelSpec::validate() const {
         if (L.layernorm) throw std::invalid_argument(where + "a CfC layer has no LayerNorm");
         continue;
       case LayerKind::kOde:
-        throw std::invalid_argument(where + "the Neural ODE layer (kOde) is not built in this version");
+        validate_ode_layer(L, where);
+        continue;
       default:
         throw std::invalid_argument(where + "unknown layer kind " + std::to_string(static_cast<int>(L.kind)) +
-                                    " (expected fhn, dense or cfc)");
+                                    " (expected fhn, dense, cfc or ode)");
     }
     try {
       (void)L.steps();
@@ -113,6 +135,23 @@ ParamTable::ParamTable(const ModelSpec& spec) {
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
     const auto& L = spec.layers[l];
     const std::string p = "layer" + std::to_string(l) + ".";
+    if (L.kind == LayerKind::kOde) {
+      add(p + "linear.weight", ParamKind::kWeight, l, {L.neurons, spec.layer_input_width(l)}, true);
+      add(p + "linear.bias", ParamKind::kBias, l, {L.neurons}, true);
+      for (int j = 0; j < L.ode_vf_layers; ++j) {
+        const int in = j == 0 ? L.neurons + 1 : L.ode_vf_width;  // [h, t]
+        const int out = j + 1 == L.ode_vf_layers ? L.neurons : L.ode_vf_width;
+        const std::string f = p + "ode.f" + std::to_string(j) + ".";
+        add(f + "weight", ParamKind::kOdeWeight, l, {out, in}, true);
+        add(f + "bias", ParamKind::kOdeBias, l, {out}, true);
+        if (j + 1 < L.ode_vf_layers) {
+          const std::string n = p + "ode.norm" + std::to_string(j) + ".";
+          add(n + "weight", ParamKind::kOdeLnGamma, l, {out}, true);
+          add(n + "bias", ParamKind::kOdeLnBeta, l, {out}, true);
+        }
+      }
+      continue;
+    }
     const int D = spec.linear_width(l);
     if (L.kind == LayerKind::kCfc) {
       // Rows [ff1; ff2; time_a; time_b], N each: ncps's four Linear layers stacked into one.
@@ -165,6 +204,7 @@ void init_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t s
     const double u = static_cast<double>(gen() >> 11) * (1.0 / 9007199254740992.0);
     return (2.0 * u - 1.0) * bound;
   };
+  int ode_fan_in = 1;  // of the last kOdeWeight: its bias follows it in the table
   for (const auto& t : table.tensors()) {
     double* p = out.data() + t.offset;
     const FhnLayerSpec* L = t.layer >= 0 ? &spec.layers[t.layer] : nullptr;
@@ -180,6 +220,19 @@ void init_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t s
         for (std::size_t i = 0; i < t.size; ++i) p[i] = uniform(bound);
         break;
       }
+      case ParamKind::kOdeWeight: {
+        ode_fan_in = t.shape[1];
+        const double bound = 1.0 / std::sqrt(static_cast<double>(ode_fan_in));
+        for (std::size_t i = 0; i < t.size; ++i) p[i] = uniform(bound);
+        break;
+      }
+      case ParamKind::kOdeBias: {
+        const double bound = 1.0 / std::sqrt(static_cast<double>(ode_fan_in));
+        for (std::size_t i = 0; i < t.size; ++i) p[i] = uniform(bound);
+        break;
+      }
+      case ParamKind::kOdeLnGamma: std::fill(p, p + t.size, 1.0); break;
+      case ParamKind::kOdeLnBeta: std::fill(p, p + t.size, 0.0); break;
       case ParamKind::kLnGamma: std::fill(p, p + t.size, 1.0); break;
       case ParamKind::kLnBeta: std::fill(p, p + t.size, 0.0); break;
       case ParamKind::kFhnA: std::fill(p, p + t.size, L->a); break;

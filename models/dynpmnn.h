@@ -12,6 +12,7 @@
 
 #include "kernels/elementwise_math.h"
 #include "kernels/fhn.h"
+#include "kernels/ode_math.h"
 
 namespace dynpmnn {
 
@@ -20,14 +21,15 @@ namespace dynpmnn {
 //   kDense: Linear(in → N) → optional LayerNorm → activation; output N.
 //   kCfc:   the closed-form continuous-time cell (Hasani et al. 2022, ncps's CfCCell "default") as
 //           one step from h0 = 0: Linear(in → 4N) → gate (kernels/cfc_math.h); output N.
-//   kOde:   the Neural ODE block.
+//   kOde:   Linear(in → N) followed by the Neural ODE block of models/ode_block.h over t ∈ [0, 1];
+//           output N (the state width H).
 enum class LayerKind : int { kFhn = 0, kDense = 1, kCfc = 2, kOde = 3 };
 
 const char* to_string(LayerKind k);
 
 struct FhnLayerSpec {
   LayerKind kind = LayerKind::kFhn;
-  int neurons = 1;  // FHN neurons; kDense: width; kCfc: units
+  int neurons = 1;  // FHN neurons; kDense: width; kCfc: units; kOde: the state width H
   Coupling coupling = Coupling::kInitialCondition;
   Integrator integrator = Integrator::kEuler;
   bool layernorm = true;
@@ -39,6 +41,17 @@ struct FhnLayerSpec {
   // Initial values of the per-neuron FHN parameters and whether each is trained.
   double a = 0.2, b = 0.02, g = 3.0, I = 0.0;
   bool train_a = false, train_b = false, train_g = false, train_I = false;
+
+  // kOde: the vector field f(h, t) is an MLP of ode_vf_layers Linears over [h, t], width
+  // ode_vf_width, LayerNorm and tanh after every Linear but the last; solved by ode_solver with
+  // ode_steps fixed steps (rk4) or adaptively (dopri5: ode_rtol, ode_atol, at most ode_max_steps
+  // attempted steps).
+  int ode_vf_width = 128;
+  int ode_vf_layers = 3;
+  OdeSolver ode_solver = OdeSolver::kRk4;
+  int ode_steps = 4;
+  double ode_rtol = 1e-7, ode_atol = 1e-9;
+  int ode_max_steps = 1000;
 
   int steps() const;  // t_end / dt; throws if it does not divide
 };
@@ -67,6 +80,12 @@ enum class ParamKind : int {
   kFhnB,       // (N)
   kFhnG,       // (N)
   kFhnI,       // (N)
+  // The Neural ODE block's vector field, several of each per layer in table order: f0.weight,
+  // f0.bias, norm0.weight, norm0.bias, f1.weight, ... (models/ode_block.h).
+  kOdeWeight,   // (out, in)
+  kOdeBias,     // (out)
+  kOdeLnGamma,  // (V)
+  kOdeLnBeta,   // (V)
 };
 
 struct ParamTensor {

@@ -295,7 +295,7 @@ TEST(BaselineConfig, BadValuesNameTheKey) {
             "f.toml:1: hidden = [ 4, 9999999999 ] is out of range for a list of integers");
   Config bad;
   bad.model = "transformer";
-  EXPECT_EQ(error_of([&] { bad.validate(); }), "model = 'transformer' is unknown (expected dynpmnn, mlp or cfc)");
+  EXPECT_EQ(error_of([&] { bad.validate(); }), "model = 'transformer' is unknown (expected dynpmnn, mlp, cfc or node)");
   bad.model = "mlp";
   bad.hidden = {8, 0};
   EXPECT_EQ(error_of([&] { bad.validate(); }), "hidden = 8,0 must hold widths > 0");

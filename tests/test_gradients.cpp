@@ -88,6 +88,7 @@ std::vector<double> make_params(const ModelSpec& spec, const ParamTable& table, 
         case ParamKind::kFhnB: q[i] = 0.3 + 0.2 * u(gen); break;  // larger than the paper's 0.02 so w matters
         case ParamKind::kFhnG: q[i] = 2.0 + 0.5 * u(gen); break;
         case ParamKind::kFhnI: q[i] = 0.3 * u(gen); break;
+        default: break;  // the Neural ODE's tensors: tests/test_node.cpp
       }
     }
   }
