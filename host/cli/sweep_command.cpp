@@ -49,6 +49,7 @@
 #include "host/cli/train_run.h"
 #include "host/config.h"
 #include "host/config_io.h"
+#include "host/run_data.h"
 #include "host/run_folder.h"
 
 namespace dynpmnn {
@@ -421,7 +422,7 @@ int run_sweep(SweepOptions options) {
              grid.base.device);
 
   std::optional<SplitData> data;
-  if (!todo.empty()) data = load_california(grid.base.data);
+  if (!todo.empty()) data = load_run_data(grid.base);
 
   std::atomic<std::size_t> next{0};
   std::mutex print;
