@@ -119,7 +119,8 @@ double number_at(const CsvText& csv, const std::string& source, std::size_t row,
     const std::string why = field.empty() ? "empty field, expected a number"
                             : non_finite  ? shown(field) + " is not a finite number"
                                           : shown(field) + " is not a number";
-    fail_line(source, csv.lines[row], fmt::format("column '{}': {}", csv.header[static_cast<std::size_t>(column)], why));
+    fail_line(source, csv.lines[row],
+              fmt::format("column '{}': {}", csv.header[static_cast<std::size_t>(column)], why));
   }
   return *value;
 }
@@ -187,7 +188,8 @@ SplitData make_splits(const CsvText& csv, const std::string& source, const CsvOp
         throw DataError(fmt::format("features: '{}' is listed twice", names[j]));
     }
   }
-  if (names.empty()) throw DataError(fmt::format("{}: no feature columns besides the target '{}'", source, options.target));
+  if (names.empty())
+    throw DataError(fmt::format("{}: no feature columns besides the target '{}'", source, options.target));
   std::vector<int> columns;
   for (const std::string& name : names) columns.push_back(column_index(csv, source, name, "features"));
   const int F = static_cast<int>(columns.size());
@@ -351,8 +353,9 @@ CsvText parse_csv(std::string_view text, const std::string& name) {
     }
     std::vector<std::string> fields = split_fields(line, csv.delimiter, name, line_number);
     if (fields.size() != csv.header.size())
-      fail_line(name, line_number, fmt::format("{} fields, the header has {} columns (delimiter '{}')", fields.size(),
-                                               csv.header.size(), csv.delimiter == '\t' ? "\\t" : std::string(1, csv.delimiter)));
+      fail_line(name, line_number,
+                fmt::format("{} fields, the header has {} columns (delimiter '{}')", fields.size(), csv.header.size(),
+                            csv.delimiter == '\t' ? "\\t" : std::string(1, csv.delimiter)));
     csv.rows.push_back(std::move(fields));
     csv.lines.push_back(line_number);
   }
@@ -363,7 +366,8 @@ CsvText parse_csv(std::string_view text, const std::string& name) {
 CsvText read_csv(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
-    throw DataError(fmt::format("{}: {}", path, std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
+    throw DataError(
+        fmt::format("{}: {}", path, std::filesystem::exists(path, ec) ? "not a regular file" : "no such file"));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": cannot be opened");
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};

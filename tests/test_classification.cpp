@@ -260,7 +260,8 @@ TEST(Classification, CheckpointKeepsTheClassLabels) {
   init_params(spec, table, 0, params);
   const auto backend = make_cpu_backend(spec, train_hyper(cfg));
   backend->set_params(params);
-  Checkpoint ck = make_checkpoint(cfg, table, Scaler{{0, 1}, {1, 2}}, {"x", "y"}, initial_train_state(params), *backend);
+  Checkpoint ck =
+      make_checkpoint(cfg, table, Scaler{{0, 1}, {1, 2}}, {"x", "y"}, initial_train_state(params), *backend);
   ck.class_labels = {"east", "north", "west"};
   const std::string bytes = serialize_checkpoint(ck);
   EXPECT_EQ(static_cast<unsigned char>(bytes[8]), kCheckpointVersionClasses);
@@ -294,7 +295,9 @@ TEST(Classification, CheckpointKeepsTheClassLabels) {
 
 class ClassificationCli : public testing::CliFixture {
  protected:
-  nlohmann::json last_json(const testing::CliResult& r) const { return nlohmann::json::parse(testing::last_line(r.out)); }
+  nlohmann::json last_json(const testing::CliResult& r) const {
+    return nlohmann::json::parse(testing::last_line(r.out));
+  }
   std::string train_args(const fs::path& csv, const fs::path& out) const {
     return fmt::format("train --data {} --target kind --task classification --device cpu --epochs 8 --set neurons=8 "
                        "--set dt=0.1 --set t_end=1 --set lr=0.02 --set batch_size=16 --set weight_decay=0 "
@@ -348,6 +351,38 @@ TEST_F(ClassificationCli, TrainEvalAndPredictOnACsv) {
   }
   EXPECT_EQ(rows, 180);
   EXPECT_GE(right, 0.9 * rows);
+}
+
+TEST_F(ClassificationCli, ResumedRunEqualsTheUninterruptedOneAndInspectReadsIt) {
+  const fs::path csv = dir_ / "blobs.csv";
+  testing::write_file(csv, blobs_csv(30, 3));
+  const std::string args = fmt::format("train --data {} --target kind --task classification --device cpu --epochs 4 "
+                                       "--set neurons=3 --set dt=0.1 --set t_end=1 --set lr=0.01 -q --out ",
+                                       testing::quote(csv));
+  const testing::CliResult full = run(args + testing::quote(dir_ / "full"));
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  const testing::CliResult cut = run(args + testing::quote(dir_ / "cut"), "DYNPMNN_TEST_STOP_AFTER_EPOCH=2 ");
+  ASSERT_EQ(cut.exit_code, 75) << cut.err;
+  const testing::CliResult resumed = run("train --resume " + testing::quote(dir_ / "cut") + " -q");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  nlohmann::json a = last_json(full), b = last_json(resumed);
+  for (const char* volatile_key : {"run_dir", "epoch_seconds"}) {
+    a.erase(volatile_key);
+    b.erase(volatile_key);
+  }
+  EXPECT_EQ(a, b);  // the CPU backend continues bit for bit, class labels and all
+  // A CSV with other classes cannot continue or be evaluated as this run.
+  testing::write_file(dir_ / "other.csv", blobs_csv(30, 4) + "1,1,1,south\n1,2,1,south\n");
+  const testing::CliResult other =
+      run("eval " + testing::quote(dir_ / "full") + " --data " + testing::quote(dir_ / "other.csv"));
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_TRUE(contains(other.err, "holds the classes east, north, south, west, the model was trained on east, "
+                                  "north, west"))
+      << other.err;
+
+  const testing::CliResult inspect = run("inspect " + testing::quote(dir_ / "full") + " --neurons 1 --samples 2");
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_TRUE(fs::exists(dir_ / "full" / "inspect" / "params_layer0.png"));
 }
 
 TEST_F(ClassificationCli, RegressionOnACsvAndBadInput) {

@@ -95,8 +95,9 @@ TEST(CsvSplit, FeaturesMustBeFiniteNumbers) {
            {"1.5.2", "'1.5.2' is not a number"}}) {
     std::string text = labelled_csv(20, {"a", "b"});
     text += fmt::format("7,{},a\n", value);  // line 22
-    const std::string message =
-        data_error([&] { make_csv_splits(parse_csv(text, "n.csv"), "n.csv", options("label", Task::kClassification)); });
+    const std::string message = data_error([&] {
+      make_csv_splits(parse_csv(text, "n.csv"), "n.csv", options("label", Task::kClassification));
+    });
     EXPECT_TRUE(contains(message, "n.csv: line 22: column 'x2': " + why)) << value << ": " << message;
   }
   // A regression target is a number too.
@@ -114,7 +115,8 @@ TEST(CsvSplit, FeaturesMustBeFiniteNumbers) {
 TEST(CsvSplit, ColumnErrors) {
   const CsvText csv = parse_csv(labelled_csv(20, {"a", "b"}), "c.csv");
   std::string message = data_error([&] { make_csv_splits(csv, "c.csv", options("y")); });
-  EXPECT_TRUE(contains(message, "c.csv: no column named 'y' for the target (the header has: x1, x2, label)")) << message;
+  EXPECT_TRUE(contains(message, "c.csv: no column named 'y' for the target (the header has: x1, x2, label)"))
+      << message;
   CsvOptions o = options("label", Task::kClassification);
   o.features = {"x1", "x3"};
   message = data_error([&] { make_csv_splits(csv, "c.csv", o); });
@@ -210,22 +212,26 @@ TEST(CsvSplit, SplitErrors) {
   EXPECT_TRUE(contains(message, "s.csv: split = [0.8, 0.1, 0.1] leaves the validation split without rows (8 rows in "
                                 "all, 6 / 0 / 2)"))
       << message;
-  message = data_error(
-      [&] { make_csv_splits(parse_csv(labelled_csv(8, {"a"}), "s.csv"), "s.csv", options("label", Task::kClassification)); });
+  message = data_error([&] {
+    make_csv_splits(parse_csv(labelled_csv(8, {"a"}), "s.csv"), "s.csv", options("label", Task::kClassification));
+  });
   EXPECT_TRUE(contains(message, "holds one class only ('a')")) << message;
   o.split = {0.7, 0.2, 0.2};
   message = data_error([&] { make_csv_splits(parse_csv(labelled_csv(40, {"a", "b"}), "s.csv"), "s.csv", o); });
   EXPECT_TRUE(contains(message, "must sum to 1")) << message;
 
   EXPECT_EQ(parse_split_fractions(" 0.6, 0.2 ,0.2"), (std::array<double, 3>{0.6, 0.2, 0.2}));
-  EXPECT_TRUE(contains(invalid_argument([] { parse_split_fractions("0.7,0.3"); }), "holds 2 fractions, expected three"));
+  EXPECT_TRUE(
+      contains(invalid_argument([] { parse_split_fractions("0.7,0.3"); }), "holds 2 fractions, expected three"));
   EXPECT_TRUE(contains(invalid_argument([] { parse_split_fractions("0.5,0.25,0.125"); }), "sums to 0.875"));
   EXPECT_TRUE(contains(invalid_argument([] { parse_split_fractions("0.7,x,0.3"); }), "holds 'x', not a number"));
-  EXPECT_TRUE(contains(invalid_argument([] { parse_split_fractions("1.5,-0.25,-0.25"); }), "holds 1.5, outside [0, 1]"));
+  EXPECT_TRUE(
+      contains(invalid_argument([] { parse_split_fractions("1.5,-0.25,-0.25"); }), "holds 1.5, outside [0, 1]"));
   EXPECT_TRUE(contains(invalid_argument([] { parse_split_fractions("0.5,0.2,0.2,0.1"); }), "more than three"));
   EXPECT_EQ(parse_column_list(" a, b ,c", "features"), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_TRUE(parse_column_list("  ", "features").empty());
-  EXPECT_TRUE(contains(invalid_argument([] { parse_column_list("a,,b", "features"); }), "features = 'a,,b' holds an empty"));
+  EXPECT_TRUE(
+      contains(invalid_argument([] { parse_column_list("a,,b", "features"); }), "features = 'a,,b' holds an empty"));
   EXPECT_TRUE(contains(invalid_argument([] { parse_column_list("a,b,a", "features"); }), "lists the column 'a' twice"));
 }
 
