@@ -120,8 +120,8 @@ int run_train(const TrainOptions& options) {
 
 Command add_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
-      "train", "Train a DynPMNN on California Housing, or on a CSV file (--data FILE.csv --set target=COLUMN "
-               "[--set task=classification]), and write a run folder");
+      "train", "Train a DynPMNN on California Housing, or on a CSV file (--data FILE.csv --target COLUMN "
+               "[--task classification]), and write a run folder");
   auto options = std::make_shared<TrainOptions>();
   cmd->add_option("--preset", options->preset,
                   fmt::format("Start from models/presets/NAME.toml ({})", fmt::join(preset_names(), ", ")))
