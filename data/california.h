@@ -41,6 +41,7 @@ struct SplitData {
   Scaler scaler;
   std::vector<std::string> feature_names;
   std::string source;  // the file read
+  std::vector<std::string> class_labels;  // classification (data/csv_dataset.h): class k's label; else empty
 };
 
 inline constexpr const char* kCaliforniaSha256 =

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
+#include "kernels/loss_math.h"
 #include "kernels/shuffle_math.h"
 
 namespace dynpmnn {
@@ -20,6 +23,26 @@ std::vector<std::uint32_t> epoch_permutation(std::uint64_t seed, int epoch, std:
     return keys[i] != keys[j] ? keys[i] < keys[j] : i < j;
   });
   return order;
+}
+
+int target_columns(Loss loss, const ModelSpec& spec) { return loss == Loss::kSoftmaxCrossEntropy ? 1 : spec.outputs; }
+
+void check_backend_data(const ModelSpec& spec, Loss loss, const SplitData& data) {
+  const int targets = target_columns(loss, spec);
+  for (const Dataset* d : {&data.train, &data.val, &data.test}) {
+    if (d->features != spec.inputs || d->targets != targets)
+      throw std::invalid_argument("dataset has " + std::to_string(d->features) + " features and " +
+                                  std::to_string(d->targets) + " targets; the model expects " +
+                                  std::to_string(spec.inputs) + " and " + std::to_string(targets));
+    if (d->x.size() != static_cast<std::size_t>(d->rows) * d->features ||
+        d->y.size() != static_cast<std::size_t>(d->rows) * d->targets)
+      throw std::invalid_argument("dataset arrays do not match its row count");
+    if (loss == Loss::kSoftmaxCrossEntropy)
+      for (const double label : d->y)
+        if (class_of_label(label, spec.outputs) < 0)
+          throw std::invalid_argument("class index " + std::to_string(label) + " is not an integer in [0, " +
+                                      std::to_string(spec.outputs) + ")");
+  }
 }
 
 #if !defined(DYNPMNN_HAVE_CUDA)

@@ -17,8 +17,14 @@ namespace dynpmnn {
 
 enum class Split : int { kTrain = 0, kVal = 1, kTest = 2 };
 
+// What a training step minimises: the mean squared error of the outputs against the targets
+// (regression), or the mean softmax cross-entropy of the outputs as logits against one class index
+// per row (classification; kernels/loss.h).
+enum class Loss : int { kMse = 0, kSoftmaxCrossEntropy = 1 };
+
 struct TrainHyper {
   int batch_size = 32;
+  Loss loss = Loss::kMse;
   AdamHyper adam;
   std::uint64_t seed = 0;  // shuffling; the parameters are initialised by the caller
 };
@@ -32,7 +38,7 @@ struct Divergence {
 };
 
 struct EpochStats {
-  double train_loss = 0;  // mean minibatch MSE over the epoch (up to the divergence, if any)
+  double train_loss = 0;  // mean minibatch loss (TrainHyper::loss) over the epoch (up to the divergence, if any)
   long steps = 0;
   Divergence divergence;
 };
@@ -48,11 +54,19 @@ struct OptimizerState {
 std::uint64_t shuffle_key(std::uint64_t seed, int epoch, std::uint32_t row);
 std::vector<std::uint32_t> epoch_permutation(std::uint64_t seed, int epoch, std::uint32_t rows);
 
+// Targets per row a loss reads: one per output for the MSE, one class index for the cross-entropy.
+int target_columns(Loss loss, const ModelSpec& spec);
+// set_data's checks, shared by the backends: every split's features and target columns match the
+// model and the loss, its arrays its row count, and every class index is an integer in [0, K).
+// std::invalid_argument otherwise.
+void check_backend_data(const ModelSpec& spec, Loss loss, const SplitData& data);
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;  // "cpu" or "cuda (<device name>)"
-  // Holds the three splits (the GPU copies them to the device once).
+  // Holds the three splits (the GPU copies them to the device once). With the cross-entropy loss,
+  // y holds one class index per row and the model one output (logit) per class.
   virtual void set_data(const SplitData& data) = 0;
   // Replaces the parameters (table order) and resets the Adam state and step count.
   virtual void set_params(std::span<const double> params) = 0;
@@ -65,7 +79,7 @@ class Backend {
   // One pass over the training split in epoch_permutation order, minibatches of batch_size
   // (the last one smaller), an Adam step after each. Stops at the first non-finite value.
   virtual EpochStats train_epoch(int epoch) = 0;
-  // Predictions (rows, outputs) for a split, with the current parameters.
+  // Predictions (rows, outputs) for a split, with the current parameters (logits for classification).
   virtual std::vector<double> predict(Split split) = 0;
 };
 

@@ -188,9 +188,22 @@ void validate(const Checkpoint& ck, const std::string& name) {
   if (features == 0 || features > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw CheckpointError(fmt::format("{}: {} features; a model needs at least one", name, features));
 
+  const bool classification = ck.config.task == "classification";
+  if (classification != !ck.class_labels.empty())
+    throw CheckpointError(fmt::format("{}: task = '{}' with {} class labels; a classification run has two or more, "
+                                      "a regression run none", name, ck.config.task, ck.class_labels.size()));
+  if (classification && ck.class_labels.size() < 2)
+    throw CheckpointError(fmt::format("{}: {} class label; classification needs two or more", name,
+                                      ck.class_labels.size()));
+  for (std::size_t k = 0; k < ck.class_labels.size(); ++k)
+    for (std::size_t j = 0; j < k; ++j)
+      if (ck.class_labels[j] == ck.class_labels[k])
+        throw CheckpointError(fmt::format("{}: class label '{}' appears twice (classes {} and {})", name,
+                                          printable(ck.class_labels[k]), j, k));
+  const int outputs = classification ? static_cast<int>(ck.class_labels.size()) : 1;
   std::optional<ParamTable> table;
   try {
-    table.emplace(ck.config.model_spec(static_cast<int>(features), 1));
+    table.emplace(ck.config.model_spec(static_cast<int>(features), outputs));
   } catch (const std::invalid_argument& e) {
     throw CheckpointError(fmt::format("{}: its configuration makes no model with {} features: {}", name, features,
                                       e.what()));
@@ -269,7 +282,7 @@ std::string serialize_checkpoint(const Checkpoint& ck) {
 
   Writer w;
   w.bytes(std::string_view(kCheckpointMagic, sizeof kCheckpointMagic));
-  w.u32(kCheckpointVersion);
+  w.u32(ck.class_labels.empty() ? kCheckpointVersion : kCheckpointVersionClasses);
   w.u64(0);  // the length, filled in below
   w.str(to_toml(ck.config));
   w.count(features, "features");
@@ -277,6 +290,10 @@ std::string serialize_checkpoint(const Checkpoint& ck) {
     w.str(ck.feature_names[j]);
     w.f64(ck.scaler.mean[j]);
     w.f64(ck.scaler.std[j]);
+  }
+  if (!ck.class_labels.empty()) {
+    w.count(ck.class_labels.size(), "class labels");
+    for (const std::string& label : ck.class_labels) w.str(label);
   }
   w.count(ck.tensors.size(), "tensors");
   for (const CheckpointTensor& t : ck.tensors) {
@@ -324,9 +341,9 @@ Checkpoint parse_checkpoint(std::string_view bytes, const std::string& name) {
                            kHeaderBytes));
   std::uint32_t version = 0;
   for (int i = 3; i >= 0; --i) version = (version << 8) | static_cast<unsigned char>(bytes[magic.size() + i]);
-  if (version != kCheckpointVersion)
-    throw fail(fmt::format("checkpoint format version {} (byte 8); this dynpmnn reads version {} only", version,
-                           kCheckpointVersion));
+  if (version != kCheckpointVersion && version != kCheckpointVersionClasses)
+    throw fail(fmt::format("checkpoint format version {} (byte 8); this dynpmnn reads versions {} and {}", version,
+                           kCheckpointVersion, kCheckpointVersionClasses));
   const std::uint64_t length = load_u64(bytes.data() + magic.size() + 4);
   if (length < kHeaderBytes + kChecksumBytes)
     throw fail(fmt::format("the header (byte 12) records a length of {} bytes, less than a header and a checksum: "
@@ -362,6 +379,10 @@ Checkpoint parse_checkpoint(std::string_view bytes, const std::string& name) {
     ck.feature_names.push_back(r.str("feature name"));
     ck.scaler.mean.push_back(r.f64("scaler mean"));
     ck.scaler.std.push_back(r.f64("scaler std"));
+  }
+  if (version == kCheckpointVersionClasses) {
+    const std::uint32_t classes = r.count("class count", 8);
+    for (std::uint32_t k = 0; k < classes; ++k) ck.class_labels.push_back(r.str("class label"));
   }
   const std::uint32_t tensors = r.count("tensor count", 8 + 1 + 4);
   std::uint64_t total = 0;

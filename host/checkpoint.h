@@ -8,6 +8,9 @@
 //         12   u64 length of the whole file in bytes, checksum included (tells truncation apart)
 //         20   str  config: to_toml of the resolved Config
 //              u32  F features, then F × (str name, f64 scaler mean, f64 scaler std)
+//              (version 2 only) u32 K classes, then K × str label, class k's label: a classification
+//                   run's (task = classification), whose model has K outputs; regression
+//                   checkpoints are written as version 1, without this field
 //              u32  T tensors, then T × (str name, u8 trainable, u32 rank, rank × u32 dims), the
 //                   ParamTable of the config in table order; P = Σ Π dims
 //              f64[P] current parameters (the backend's, what the next epoch starts from)
@@ -48,7 +51,8 @@ struct CheckpointError : std::runtime_error {
 };
 
 inline constexpr char kCheckpointMagic[8] = {'D', 'Y', 'N', 'P', 'M', 'N', 'N', 'C'};
-inline constexpr std::uint32_t kCheckpointVersion = 1;
+inline constexpr std::uint32_t kCheckpointVersion = 1;        // regression
+inline constexpr std::uint32_t kCheckpointVersionClasses = 2; // with class labels (classification)
 
 struct CheckpointTensor {
   std::string name;
@@ -60,6 +64,7 @@ struct Checkpoint {
   Config config;
   Scaler scaler;                           // (features) mean and std
   std::vector<std::string> feature_names;  // (features)
+  std::vector<std::string> class_labels;   // (K) classification; empty for regression
   std::vector<CheckpointTensor> tensors;   // ParamTable order
   std::vector<double> params;              // (P) the backend's current parameters
   OptimizerState optimizer;                // m, v: (P) each

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "data/csv_dataset.h"
 #include "host/config_io.h"
 #include "kernels/fhn_math.h"
 
@@ -193,6 +194,15 @@ void Config::validate() const {
   require(seed <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()), "seed",
           "must fit a signed 64-bit integer (TOML integers are signed)");
   require(device == "auto" || device == "cpu" || device == "cuda", "device", "is unknown (expected auto, cpu or cuda)");
+
+  const Task parsed_task = as_config_error([&] { return task_from_string(task); });
+  require(parsed_task == Task::kRegression || !target.empty(), "task",
+          "needs a CSV file (--data) and its class column (--set target=COLUMN)");
+  (void)as_config_error([&] { return parse_split_fractions(split); });
+  (void)as_config_error([&] { return parse_column_list(features, "features"); });
+  require(target.empty() || target.find(',') == std::string::npos, "target", "must name one column");
+  require(split_seed <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()), "split_seed",
+          "must fit a signed 64-bit integer (TOML integers are signed)");
 
   const ModelSpec spec = model_spec(8, 1);  // throws for an unknown coupling or activation
   if (model == "node") {

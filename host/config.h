@@ -13,6 +13,12 @@ namespace dynpmnn {
 struct Config {
   // data
   std::string data;  // path of cal_housing.data; empty: the look-up order of data/california.h
+  // A CSV file instead (data/csv_dataset.h, docs/datasets.md): used when target is not empty.
+  std::string target;                    // target column name; empty: California Housing
+  std::string task = "regression";       // regression | classification
+  std::string features;                  // comma-separated feature columns; empty: all but the target
+  std::string split = "0.7,0.15,0.15";   // train, validation, test fractions
+  std::uint64_t split_seed = 42;         // the split's shuffle
   // model
   std::string model = "dynpmnn";      // dynpmnn | mlp | cfc | node (docs/baselines.md)
   int layers = 1;

@@ -21,7 +21,17 @@ namespace {
 
 constexpr std::array kKeys = {
     ConfigKey{"data", &Config::data, "data",
-              "path of cal_housing.data; empty: $DYNPMNN_DATA, data/cache/, then ../shared/data/"},
+              "path of cal_housing.data; empty: $DYNPMNN_DATA, data/cache/, then ../shared/data/; or a CSV "
+              "file with a header row when target is set"},
+    ConfigKey{"target", &Config::target, "data",
+              "CSV target column (by name); empty: California Housing. docs/datasets.md has the CSV rules"},
+    ConfigKey{"task", &Config::task, "data",
+              "regression (MSE loss) or classification (softmax cross-entropy; needs target)"},
+    ConfigKey{"features", &Config::features, "data",
+              "CSV feature columns, comma-separated (\"a,b,c\"); empty: every column but the target"},
+    ConfigKey{"split", &Config::split, "data",
+              "CSV train,validation,test fractions summing to 1 (stratified by class for classification)"},
+    ConfigKey{"split_seed", &Config::split_seed, "data", "seeds the CSV split's shuffle"},
     ConfigKey{"model", &Config::model, "model",
               "dynpmnn (FHN layers), or a baseline of docs/baselines.md: mlp (keys hidden, activation, layernorm), "
               "cfc (keys neurons, backbone_*, cfc_time) or node (the Neural ODE, ode_* keys)"},

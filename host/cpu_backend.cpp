@@ -6,6 +6,7 @@
 
 #include "host/backend.h"
 #include "models/cpu_model.h"
+#include "kernels/loss.h"
 #include "kernels/ops.h"
 
 namespace dynpmnn {
@@ -25,11 +26,7 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
 
   void set_data(const SplitData& data) override {
-    for (const Dataset* d : {&data.train, &data.val, &data.test})
-      if (d->features != spec_.inputs || d->targets != spec_.outputs)
-        throw std::invalid_argument("dataset has " + std::to_string(d->features) + " features and " +
-                                    std::to_string(d->targets) + " targets; the model expects " +
-                                    std::to_string(spec_.inputs) + " and " + std::to_string(spec_.outputs));
+    check_backend_data(spec_, hyper_.loss, data);
     data_ = data;
   }
 
@@ -61,7 +58,7 @@ class CpuBackend final : public Backend {
 
   EpochStats train_epoch(int epoch) override {
     const Dataset& train = data_.train;
-    const int F = train.features, T = train.targets, B = hyper_.batch_size;
+    const int F = train.features, T = train.targets, K = spec_.outputs, B = hyper_.batch_size;
     const auto order = epoch_permutation(hyper_.seed, epoch, static_cast<std::uint32_t>(train.rows));
     EpochStats stats;
     double loss_sum = 0;
@@ -69,8 +66,8 @@ class CpuBackend final : public Backend {
       const int n = std::min(B, train.rows - start);
       xb_.resize(static_cast<std::size_t>(n) * F);
       yb_.resize(static_cast<std::size_t>(n) * T);
-      pred_.resize(static_cast<std::size_t>(n) * T);
-      dpred_.resize(static_cast<std::size_t>(n) * T);
+      pred_.resize(static_cast<std::size_t>(n) * K);
+      dpred_.resize(static_cast<std::size_t>(n) * K);
       for (int i = 0; i < n; ++i) {
         const std::size_t row = order[start + i];
         std::copy_n(train.x.begin() + row * F, F, xb_.begin() + static_cast<std::size_t>(i) * F);
@@ -79,7 +76,9 @@ class CpuBackend final : public Backend {
       const long step = start / B;
       const int bad = model_.forward(params_.data(), xb_.data(), n, pred_.data());
       if (bad != kAllFinite) return diverged(stats, loss_sum, epoch, step, bad);
-      const double loss = mse_loss_cpu(pred_.data(), yb_.data(), pred_.size(), dpred_.data());
+      const double loss = hyper_.loss == Loss::kSoftmaxCrossEntropy
+                              ? softmax_cross_entropy_cpu(pred_.data(), yb_.data(), n, K, dpred_.data())
+                              : mse_loss_cpu(pred_.data(), yb_.data(), pred_.size(), dpred_.data());
       model_.backward(params_.data(), xb_.data(), dpred_.data(), grad_.data());
       if (!std::isfinite(loss) || !all_finite(grad_)) return diverged(stats, loss_sum, epoch, step, -2);
       adam_update_all();
@@ -92,12 +91,12 @@ class CpuBackend final : public Backend {
 
   std::vector<double> predict(Split split) override {
     const Dataset& d = split == Split::kTrain ? data_.train : split == Split::kVal ? data_.val : data_.test;
-    std::vector<double> out(static_cast<std::size_t>(d.rows) * d.targets);
+    std::vector<double> out(static_cast<std::size_t>(d.rows) * spec_.outputs);
     constexpr int kChunk = 4096;
     for (int start = 0; start < d.rows; start += kChunk) {
       const int n = std::min(kChunk, d.rows - start);
       model_.forward(params_.data(), d.x.data() + static_cast<std::size_t>(start) * d.features, n,
-                     out.data() + static_cast<std::size_t>(start) * d.targets);
+                     out.data() + static_cast<std::size_t>(start) * spec_.outputs);
     }
     return out;
   }

@@ -30,6 +30,7 @@
 #include "host/device_buffer.h"
 #include "kernels/cfc_gpu.h"
 #include "kernels/fhn_gpu.h"
+#include "kernels/loss_gpu.h"
 #include "kernels/ops_gpu.h"
 #include "models/ode_block_gpu.h"
 
@@ -48,7 +49,7 @@ struct TrainState {
   int diverged_step;   // -1, or the minibatch index at which flag was first seen set
   int step;            // minibatch index of the step being run (the gather reads it)
   int steps_done;      // steps whose Adam update was applied
-  double batch_loss;   // this step's MSE
+  double batch_loss;   // this step's loss (MSE or cross-entropy)
   double loss_sum;     // Σ batch_loss over the applied steps, in step order
   AdamDeviceStep adam; // Adam's step count and bias corrections (persist across epochs)
 };
@@ -131,7 +132,7 @@ GraphMode graph_mode_from_env() {
 struct DeviceSplit {
   int rows = 0;
   DeviceBuffer<float> x;  // (rows, inputs)
-  DeviceBuffer<float> y;  // (rows, outputs)
+  DeviceBuffer<float> y;  // (rows, target_columns): targets, or one class index per row
 };
 
 // One layer's activations for batches of up to `capacity` rows, as CpuModel::LayerBuffers.
@@ -157,7 +158,7 @@ struct Activations {
   DeviceBuffer<float> pred;   // (B, outputs)
   DeviceBuffer<float> dpred;  // (B, outputs) (training)
   DeviceBuffer<float> xb;     // (B, inputs) gathered minibatch (training)
-  DeviceBuffer<float> yb;     // (B, outputs) (training)
+  DeviceBuffer<float> yb;     // (B, target_columns) (training)
   // kOde layers' blocks (null for other kinds); such a layer uses lin (h0), out (h1), d_out and
   // d_act (h0's adjoint), all (B, N).
   std::vector<std::unique_ptr<OdeBlockGpu>> odes;
@@ -211,15 +212,7 @@ class CudaBackend final : public Backend {
   std::string name() const override { return "cuda (" + device_name_ + ")"; }
 
   void set_data(const SplitData& data) override {
-    for (const Dataset* d : {&data.train, &data.val, &data.test}) {
-      if (d->features != spec_.inputs || d->targets != spec_.outputs)
-        throw std::invalid_argument("dataset has " + std::to_string(d->features) + " features and " +
-                                    std::to_string(d->targets) + " targets; the model expects " +
-                                    std::to_string(spec_.inputs) + " and " + std::to_string(spec_.outputs));
-      if (d->x.size() != static_cast<std::size_t>(d->rows) * d->features ||
-          d->y.size() != static_cast<std::size_t>(d->rows) * d->targets)
-        throw std::invalid_argument("dataset arrays do not match its row count");
-    }
+    check_backend_data(spec_, hyper_.loss, data);
     graph_.reset();  // it points at the buffers replaced here
     train_ = to_device(data.train);
     val_ = to_device(data.val);
@@ -575,11 +568,15 @@ class CudaBackend final : public Backend {
     const std::size_t total = table_.total();
     gather_rows_gpu(train_.x.data(), spec_.inputs, order_->order(), order_->rows(), &st->step, hyper_.batch_size,
                     count, A.xb.data(), stream());
-    gather_rows_gpu(train_.y.data(), spec_.outputs, order_->order(), order_->rows(), &st->step, hyper_.batch_size,
-                    count, A.yb.data(), stream());
+    gather_rows_gpu(train_.y.data(), target_columns(hyper_.loss, spec_), order_->order(), order_->rows(), &st->step,
+                    hyper_.batch_size, count, A.yb.data(), stream());
     forward(A, A.xb.data(), count, &st->flag);
-    mse_loss_gpu(A.pred.data(), A.yb.data(), static_cast<std::size_t>(count) * spec_.outputs, A.dpred.data(),
-                 &st->batch_loss, stream());
+    if (hyper_.loss == Loss::kSoftmaxCrossEntropy)
+      softmax_cross_entropy_gpu(A.pred.data(), A.yb.data(), count, spec_.outputs, A.dpred.data(), &st->batch_loss,
+                                stream());
+    else
+      mse_loss_gpu(A.pred.data(), A.yb.data(), static_cast<std::size_t>(count) * spec_.outputs, A.dpred.data(),
+                   &st->batch_loss, stream());
     backward(A, count);
     nonfinite_check_gpu(grads(), total, &st->flag, kLossOrGradient, stream());
     step_end_kernel<<<1, 1, 0, stream()>>>(st);

@@ -32,10 +32,11 @@ std::string dump(const Json& json, int indent) {
   return json.dump(indent, ' ', false, Json::error_handler_t::replace);
 }
 
-std::string metrics_line(const EpochRecord& rec) {
+// val_key: "val_mse", or "val_loss" (the cross-entropy) for classification.
+std::string metrics_line(const EpochRecord& rec, const char* val_key) {
   const nlohmann::ordered_json line = {{"epoch", rec.epoch},
                                        {"train_loss", rec.train_loss},
-                                       {"val_mse", rec.val_mse},
+                                       {val_key, rec.val_mse},
                                        {"seconds", rec.seconds},
                                        {"improved", rec.improved}};
   return dump(line, -1) + '\n';
@@ -97,11 +98,21 @@ nlohmann::ordered_json final_summary(const TrainReport& report, const fs::path& 
                                      std::string_view divergence_message) {
   nlohmann::ordered_json json;
   json["status"] = report.status;
-  json["test_rmse"] = report.test.rmse;
-  json["test_mae"] = report.test.mae;
-  json["test_r2"] = report.test.r2;
-  json["test_mse"] = report.test.mse;
-  json["val_mse"] = report.val_mse;
+  if (report.classification) {
+    json["test_accuracy"] = report.test_class.accuracy;
+    json["test_f1"] = report.test_class.macro_f1;
+    json["test_loss"] = report.test_class.loss;
+    json["val_accuracy"] = report.val_class.accuracy;
+    json["val_f1"] = report.val_class.macro_f1;
+    json["val_loss"] = report.val_mse;
+    json["test_confusion"] = report.test_class.confusion;  // (K, K) row-major: true class, predicted class
+  } else {
+    json["test_rmse"] = report.test.rmse;
+    json["test_mae"] = report.test.mae;
+    json["test_r2"] = report.test.r2;
+    json["test_mse"] = report.test.mse;
+    json["val_mse"] = report.val_mse;
+  }
   json["params"] = report.params;
   json["epochs"] = report.epochs;
   json["best_epoch"] = report.best_epoch;
@@ -117,7 +128,8 @@ nlohmann::ordered_json final_summary(const TrainReport& report, const fs::path& 
 }
 
 RunFolder::RunFolder(const Config& cfg, const ParamTable& table, const SplitData& data, const TrainState* resumed)
-    : cfg_(cfg), table_(table), scaler_(data.scaler), feature_names_(data.feature_names) {
+    : cfg_(cfg), table_(table), scaler_(data.scaler), feature_names_(data.feature_names),
+      class_labels_(data.class_labels) {
   if (resumed != nullptr) {
     path_ = cfg.out;
     if (!fs::is_directory(path_)) throw ConfigError(fmt::format("--resume {}: no such run folder", cfg.out));
@@ -145,7 +157,7 @@ RunFolder::RunFolder(const Config& cfg, const ParamTable& table, const SplitData
     // The checkpoint's history is the truth: an epoch logged after the last checkpoint was written
     // (a crash between the two) is dropped, and lost lines are restored.
     std::string lines;
-    for (const EpochRecord& rec : resumed->history) lines += metrics_line(rec);
+    for (const EpochRecord& rec : resumed->history) lines += metrics_line(rec, val_key());
     write_file_atomically(path_ / "metrics.jsonl", lines);
     metrics_.open(path_ / "metrics.jsonl", std::ios::out | std::ios::app);
   } else {
@@ -158,13 +170,13 @@ RunFolder::RunFolder(const Config& cfg, const ParamTable& table, const SplitData
 }
 
 void RunFolder::on_epoch(const EpochRecord& rec, int /*max_epochs*/) {
-  metrics_ << metrics_line(rec) << std::flush;
+  metrics_ << metrics_line(rec, val_key()) << std::flush;
   if (!metrics_) throw_errno("cannot append to " + (path_ / "metrics.jsonl").string());
 }
 
 void RunFolder::on_epoch_end(const TrainState& state, Backend& backend) {
   const std::string bytes =
-      serialize_checkpoint(make_checkpoint(cfg_, table_, scaler_, feature_names_, state, backend));
+      serialize_checkpoint(with_classes(make_checkpoint(cfg_, table_, scaler_, feature_names_, state, backend)));
   // best.bin first: were the process to die between the two, the resumed run redoes this epoch
   // and writes the same best.bin again.
   if (state.best_epoch == state.epoch) write_file_atomically(path_ / "best.bin", bytes);
@@ -185,7 +197,7 @@ void RunFolder::write_best_params(const std::vector<double>& params, int epoch, 
                        {"trainable", t.trainable},
                        {"values", std::vector<double>(first, first + static_cast<std::ptrdiff_t>(t.size))}});
   }
-  const nlohmann::ordered_json json = {{"epoch", epoch}, {"val_mse", val_mse}, {"tensors", std::move(tensors)}};
+  const nlohmann::ordered_json json = {{"epoch", epoch}, {val_key(), val_mse}, {"tensors", std::move(tensors)}};
   write_file_atomically(path_ / "best_params.json", dump(json, -1) + '\n');
 }
 

@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/checkpoint.h"
 #include "host/config.h"
 #include "host/trainer.h"
 #include "models/dynpmnn.h"
@@ -69,12 +70,19 @@ class RunFolder : public TrainObserver {
 
  private:
   void write_best_params(const std::vector<double>& params, int epoch, double val_mse);
+  // The early-stopping loss's name in the files: val_mse, or val_loss for classification.
+  const char* val_key() const { return class_labels_.empty() ? "val_mse" : "val_loss"; }
+  Checkpoint with_classes(Checkpoint ck) const {
+    ck.class_labels = class_labels_;
+    return ck;
+  }
 
   std::filesystem::path path_;
   Config cfg_;
   ParamTable table_;
   Scaler scaler_;
   std::vector<std::string> feature_names_;
+  std::vector<std::string> class_labels_;  // (K) classification; empty for regression
   std::ofstream metrics_;
   int stop_after_epoch_ = -1;  // the test hook; -1: off
 };

@@ -20,6 +20,7 @@ TrainHyper train_hyper(const Config& cfg) {
   hyper.adam.lr = cfg.lr;
   hyper.adam.weight_decay = cfg.weight_decay;
   hyper.seed = cfg.seed;
+  hyper.loss = cfg.task == "classification" ? Loss::kSoftmaxCrossEntropy : Loss::kMse;
   return hyper;
 }
 
@@ -45,6 +46,14 @@ Metrics regression_metrics(const std::vector<double>& pred, const std::vector<do
 }
 
 namespace {
+
+// What early stopping watches: the validation MSE, or the mean cross-entropy for classification.
+double validation_loss(const Config& cfg, const ModelSpec& spec, const std::vector<double>& pred,
+                       const Dataset& val) {
+  if (train_hyper(cfg).loss == Loss::kSoftmaxCrossEntropy)
+    return classification_metrics(pred, val.y, spec.outputs).loss;
+  return regression_metrics(pred, val.y).mse;
+}
 
 // Largest dt for which explicit Euler keeps the linearised v-equation stable,
 // |1 − dt·f'(v)| ≤ 1 with f'(v) = 3v² − 2(1 + a)v + a, over states |v| ≤ v_max.
@@ -185,8 +194,9 @@ TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend&
       if (observer) observer->on_epoch(state.history.back(), cfg.epochs);
       break;
     }
-    const Metrics val = regression_metrics(backend.predict(Split::kVal), data.val.y);
-    EpochRecord rec{epoch, st.train_loss, val.mse, secs, false};
+    const double val_loss = validation_loss(cfg, spec, backend.predict(Split::kVal), data.val);
+    EpochRecord rec{epoch, st.train_loss, val_loss, secs, false};
+    const Metrics val{val_loss};  // .mse: the early-stopping loss below
     if (std::isfinite(val.mse) && val.mse < state.best_val) {
       // Restore the lowest validation MSE seen; min_delta only decides whether patience resets.
       state.best_val = val.mse;
@@ -218,6 +228,13 @@ TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend&
 
   // Test with the best weights (the initial ones if no epoch produced a finite validation MSE).
   backend.set_params(state.best_params);
+  if (train_hyper(cfg).loss == Loss::kSoftmaxCrossEntropy) {
+    rep.classification = true;
+    rep.val_class = classification_metrics(backend.predict(Split::kVal), data.val.y, spec.outputs);
+    rep.val_mse = rep.val_class.loss;
+    rep.test_class = classification_metrics(backend.predict(Split::kTest), data.test.y, spec.outputs);
+    return rep;
+  }
   rep.val = regression_metrics(backend.predict(Split::kVal), data.val.y);
   rep.val_mse = rep.val.mse;
   rep.test = regression_metrics(backend.predict(Split::kTest), data.test.y);

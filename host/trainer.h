@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "host/backend.h"
+#include "host/class_metrics.h"
 #include "host/config.h"
 
 namespace dynpmnn {
@@ -17,7 +18,7 @@ namespace dynpmnn {
 struct EpochRecord {
   int epoch = 0;  // 1-based
   double train_loss = 0;
-  double val_mse = 0;
+  double val_mse = 0;  // the early-stopping loss: validation MSE, or cross-entropy for classification
   double seconds = 0;  // training pass of this epoch only (no validation)
   bool improved = false;  // new best validation MSE (by more than min_delta)
 };
@@ -31,9 +32,12 @@ struct TrainReport {
   std::string status;  // "ok", "early_stopped" or "diverged"
   int epochs = 0;      // epochs run
   int best_epoch = 0;  // 0: the initial weights were never beaten
-  double val_mse = 0;  // of the restored best weights
-  Metrics test;
+  double val_mse = 0;  // of the restored best weights; for classification their val cross-entropy
+  Metrics test;        // regression only
   Metrics val;
+  bool classification = false;
+  ClassMetrics test_class;  // classification only
+  ClassMetrics val_class;
   std::size_t params = 0;  // trainable
   double epoch_seconds = 0;  // mean training time per epoch
   std::string backend;

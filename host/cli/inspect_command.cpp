@@ -21,6 +21,7 @@
 #include "host/checkpoint.h"
 #include "host/cli/command.h"
 #include "host/config.h"
+#include "host/run_data.h"
 #include "kernels/fhn_math.h"
 #include "models/cpu_model.h"
 #include "models/dynpmnn.h"
@@ -387,20 +388,22 @@ int run_inspect(const InspectOptions& options) {
     throw ConfigError(fmt::format("{}: no such file (a run folder holds best.bin from its first epoch on)",
                                   checkpoint_path.string()));
   const Checkpoint ck = load_checkpoint(checkpoint_path);
-  if (ck.feature_names != california_feature_names())
+  const Config& cfg = ck.config;
+  if (!uses_csv(cfg) && ck.feature_names != california_feature_names())
     throw DataError(fmt::format("{} was trained on the features {}, this dynpmnn derives {}",
                                 checkpoint_path.string(), fmt::join(ck.feature_names, ", "),
                                 fmt::join(california_feature_names(), ", ")));
   const Config& cfg = ck.config;
-  const ModelSpec spec = cfg.model_spec(static_cast<int>(ck.feature_names.size()), 1);
+  const int outputs = ck.class_labels.empty() ? 1 : static_cast<int>(ck.class_labels.size());
+  const ModelSpec spec = cfg.model_spec(static_cast<int>(ck.feature_names.size()), outputs);
   if (!spec.has_fhn_layers())
     throw ConfigError(fmt::format("{}: model = '{}' has no FitzHugh-Nagumo layers; inspect draws FHN neurons only",
                                   checkpoint_path.string(), cfg.model));
   const ParamTable table(spec);
 
   // The inputs as the model saw them in training: standardised with the checkpoint's scaler.
-  const std::string data_path = locate_california(options.data.empty() ? cfg.data : options.data);
-  const SplitData data = make_california_splits(read_california_raw(data_path), data_path, ck.scaler);
+  const SplitData data = load_run_data(cfg, options.data, ck.scaler, ck.class_labels);
+  const std::string& data_path = data.source;
   const int samples = std::min(options.samples, data.test.rows);
   if (samples < 1) throw DataError(fmt::format("{}: the test split has no rows", data_path));
 
@@ -458,7 +461,8 @@ Command add_inspect_command(CLI::App& app) {
   cmd->add_option("--samples", options->samples, "Trajectories of the first S rows of the test split")
       ->check(CLI::Range(1, 10000))
       ->type_name("S");
-  cmd->add_option("--data", options->data, "cal_housing.data (default: the run's, then the usual look-up)")
+  cmd->add_option("--data", options->data,
+                  "cal_housing.data or the run's CSV file (default: the run's, then the usual look-up)")
       ->type_name("PATH");
   return {cmd, [options] { return run_inspect(*options); }};
 }

@@ -24,13 +24,16 @@
 #include "data/california.h"
 #include "host/backend.h"
 #include "host/checkpoint.h"
+#include "host/class_metrics.h"
 #include "host/cli/command.h"
 #include "host/cli/train_run.h"
 #include "host/config.h"
 #include "host/config_io.h"
 #include "host/progress.h"
+#include "host/run_data.h"
 #include "host/run_folder.h"
 #include "host/trainer.h"
+#include "kernels/loss_math.h"
 #include "models/dynpmnn.h"
 
 namespace dynpmnn {
@@ -42,10 +45,19 @@ constexpr const char* kVersion = "0.1.0";
 // The keys with a flag of their own (--epochs N is --set epochs=N), for what is changed most
 // often, with the flag's value name.
 constexpr std::pair<const char*, const char*> kFlagKeys[] = {
-    {"epochs", "N"}, {"seed", "S"}, {"device", "cpu|cuda|auto"}, {"out", "DIR"}, {"data", "PATH"}};
+    {"epochs", "N"}, {"seed", "S"}, {"device", "cpu|cuda|auto"}, {"out", "DIR"}, {"data", "PATH"},
+    {"target", "COLUMN"}, {"task", "regression|classification"}};
 
 std::string json_line(const nlohmann::ordered_json& json) {
   return json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+// A CSV field, quoted where it holds a delimiter, a quote or a line break.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",;\t\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + '"';
 }
 
 // Keys that may go with --resume: the rest would change the run being continued.
@@ -99,7 +111,7 @@ int run_train(const TrainOptions& options) {
     cfg = resume_config(options, *resumed, checkpoint_path);
   }
   cfg.validate();
-  const SplitData data = load_california(cfg.data);
+  const SplitData data = load_run_data(cfg);
   const TrainRunResult result =
       train_run(cfg, data, std::move(resumed), options.quiet ? RunOutput::kQuiet : RunOutput::kProgress);
   std::cout << json_line(result.summary) << std::endl;
@@ -107,7 +119,9 @@ int run_train(const TrainOptions& options) {
 }
 
 Command add_train_command(CLI::App& app) {
-  CLI::App* cmd = app.add_subcommand("train", "Train a DynPMNN on California Housing and write a run folder");
+  CLI::App* cmd = app.add_subcommand(
+      "train", "Train a DynPMNN on California Housing, or on a CSV file (--data FILE.csv --target COLUMN "
+               "[--task classification]), and write a run folder");
   auto options = std::make_shared<TrainOptions>();
   cmd->add_option("--preset", options->preset,
                   fmt::format("Start from models/presets/NAME.toml ({})", fmt::join(preset_names(), ", ")))
@@ -163,8 +177,9 @@ BestModel load_best_model(const std::string& run_dir) {
   BestModel best;
   best.path = (std::filesystem::path(run_dir) / "best.bin").string();
   best.ck = load_checkpoint(best.path);
-  require_same_features(best.ck, best.path, california_feature_names());
-  best.spec = best.ck.config.model_spec(static_cast<int>(best.ck.feature_names.size()), 1);
+  if (!uses_csv(best.ck.config)) require_same_features(best.ck, best.path, california_feature_names());
+  const int outputs = best.ck.class_labels.empty() ? 1 : static_cast<int>(best.ck.class_labels.size());
+  best.spec = best.ck.config.model_spec(static_cast<int>(best.ck.feature_names.size()), outputs);
   return best;
 }
 
@@ -175,24 +190,33 @@ struct EvalOptions {
 int run_eval(const EvalOptions& options) {
   const BestModel best = load_best_model(options.run_dir);
   const Config& cfg = best.ck.config;
-  const std::string path = locate_california(options.data.empty() ? cfg.data : options.data);
   // Standardised with the checkpoint's scaler, as the model saw its inputs in training (for the
   // file it trained on this is the scaler that file gives).
-  const SplitData data = make_california_splits(read_california_raw(path), path, best.ck.scaler);
+  const SplitData data = load_run_data(cfg, options.data, best.ck.scaler, best.ck.class_labels);
+  const std::string& path = data.source;
   const std::unique_ptr<Backend> backend =
       make_backend(options.device.empty() ? cfg.device : options.device, best.spec, train_hyper(cfg));
   backend->set_data(data);
   backend->set_params(best.ck.state.best_params);
   const Split split = options.split == "train" ? Split::kTrain : options.split == "val" ? Split::kVal : Split::kTest;
   const Dataset& d = split == Split::kTrain ? data.train : split == Split::kVal ? data.val : data.test;
-  const Metrics m = regression_metrics(backend->predict(split), d.y);
   nlohmann::ordered_json json;
   json["split"] = options.split;
   json["rows"] = d.rows;
-  json["rmse"] = m.rmse;
-  json["mae"] = m.mae;
-  json["r2"] = m.r2;
-  json["mse"] = m.mse;
+  if (!best.ck.class_labels.empty()) {
+    const ClassMetrics m = classification_metrics(backend->predict(split), d.y, best.spec.outputs);
+    json["accuracy"] = m.accuracy;
+    json["f1"] = m.macro_f1;
+    json["loss"] = m.loss;
+    json["classes"] = best.ck.class_labels;
+    json["confusion"] = m.confusion;
+  } else {
+    const Metrics m = regression_metrics(backend->predict(split), d.y);
+    json["rmse"] = m.rmse;
+    json["mae"] = m.mae;
+    json["r2"] = m.r2;
+    json["mse"] = m.mse;
+  }
   json["best_epoch"] = best.ck.state.best_epoch;
   json["checkpoint"] = best.path;
   json["data"] = path;
@@ -203,14 +227,16 @@ int run_eval(const EvalOptions& options) {
 
 Command add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
-      "eval", "Metrics (rmse, mae, r2, mse) of a run's best model (RUN_DIR/best.bin) as one JSON line on stdout");
+      "eval", "Metrics (rmse, mae, r2, mse; for classification accuracy, f1, loss) of a run's best model "
+              "(RUN_DIR/best.bin) as one JSON line on stdout");
   auto options = std::make_shared<EvalOptions>();
   cmd->add_option("run_dir", options->run_dir, "The run folder")->required()->type_name("RUN_DIR");
-  cmd->add_option("--split", options->split, "Which split of the paper's split to evaluate")
+  cmd->add_option("--split", options->split, "Which split of the run's split to evaluate")
       ->check(CLI::IsMember({"test", "val", "train"}))
       ->type_name("test|val|train");
   cmd->add_option("--device", options->device, "cpu, cuda or auto (default: the run's)")->type_name("cpu|cuda|auto");
-  cmd->add_option("--data", options->data, "cal_housing.data (default: the run's, then the usual look-up)")
+  cmd->add_option("--data", options->data,
+                  "cal_housing.data or the run's CSV file (default: the run's, then the usual look-up)")
       ->type_name("PATH");
   return {cmd, [options] { return run_eval(*options); }};
 }
@@ -222,27 +248,51 @@ struct PredictOptions {
 int run_predict(const PredictOptions& options) {
   const BestModel best = load_best_model(options.run_dir);
   const Config& cfg = best.ck.config;
-  const Table raw = read_california_inputs(options.input);
+  const int features = static_cast<int>(best.ck.feature_names.size());
   SplitData data;
   data.feature_names = best.ck.feature_names;
   data.scaler = best.ck.scaler;
   data.source = options.input;
-  const int features = static_cast<int>(best.ck.feature_names.size());
   for (Dataset* d : {&data.train, &data.val, &data.test}) d->features = features;
-  data.test.rows = raw.rows;
-  data.test.x = california_features(raw, options.input);
+  if (uses_csv(cfg)) {
+    const Table table = csv_feature_table(read_csv(options.input), options.input, best.ck.feature_names);
+    data.test.rows = table.rows;
+    data.test.x = table.values;
+  } else {
+    const Table raw = read_california_inputs(options.input);
+    data.test.rows = raw.rows;
+    data.test.x = california_features(raw, options.input);
+  }
   data.scaler.apply(data.test.x, features);
-  data.test.y.assign(static_cast<std::size_t>(raw.rows), 0.0);
+  data.test.y.assign(static_cast<std::size_t>(data.test.rows), 0.0);
   const std::unique_ptr<Backend> backend =
       make_backend(options.device.empty() ? cfg.device : options.device, best.spec, train_hyper(cfg));
   backend->set_data(data);
   backend->set_params(best.ck.state.best_params);
   const std::vector<double> predictions = backend->predict(Split::kTest);
-  std::string csv = "MedHouseVal\n";
-  for (const double p : predictions) csv += fmt::format("{}\n", p);
+  std::string csv;
+  const std::vector<std::string>& labels = best.ck.class_labels;
+  if (!labels.empty()) {
+    // The predicted label, then each class's probability: a column p_<label> per class.
+    const int K = static_cast<int>(labels.size());
+    csv = csv_field(cfg.target);
+    for (const std::string& label : labels) csv += "," + csv_field("p_" + label);
+    csv += "\n";
+    const std::vector<int> predicted = predicted_classes(predictions, K);
+    std::vector<double> probs(static_cast<std::size_t>(K));
+    for (std::size_t i = 0; i < predicted.size(); ++i) {
+      softmax_row(predictions.data() + i * static_cast<std::size_t>(K), K, probs.data());
+      csv += csv_field(labels[static_cast<std::size_t>(predicted[i])]);
+      for (const double p : probs) csv += fmt::format(",{}", p);
+      csv += "\n";
+    }
+  } else {
+    csv = (uses_csv(cfg) ? csv_field(cfg.target) : std::string("MedHouseVal")) + "\n";
+    for (const double p : predictions) csv += fmt::format("{}\n", p);
+  }
   write_file_atomically(options.output, csv);
   nlohmann::ordered_json json;
-  json["rows"] = raw.rows;
+  json["rows"] = data.test.rows;
   json["output"] = options.output;
   json["checkpoint"] = best.path;
   json["backend"] = backend->name();
@@ -252,16 +302,20 @@ int run_predict(const PredictOptions& options) {
 
 Command add_predict_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
-      "predict", "Predict MedHouseVal ($100k) with a run's best model (RUN_DIR/best.bin) for raw California rows");
+      "predict", "Predict with a run's best model (RUN_DIR/best.bin): MedHouseVal ($100k) for raw California rows, "
+                 "or the target (the class label and its probabilities) for rows of a CSV run's columns");
   auto options = std::make_shared<PredictOptions>();
   cmd->add_option("run_dir", options->run_dir, "The run folder")->required()->type_name("RUN_DIR");
   cmd->add_option("--input", options->input,
-                  "CSV of raw rows in cal_housing.data's column order: longitude, latitude, housingMedianAge, "
-                  "totalRooms, totalBedrooms, population, households, medianIncome, optionally medianHouseValue "
-                  "(ignored); the first line may be a header of exactly those names")
+                  "California runs: CSV of raw rows in cal_housing.data's column order: longitude, latitude, "
+                  "housingMedianAge, totalRooms, totalBedrooms, population, households, medianIncome, optionally "
+                  "medianHouseValue (ignored); the first line may be a header of exactly those names. CSV runs: a CSV "
+                  "with a header holding the run's feature columns (others, the target too, are ignored)")
       ->required()
       ->type_name("CSV");
-  cmd->add_option("--output", options->output, "CSV to write: a MedHouseVal header, then one prediction per row")
+  cmd->add_option("--output", options->output,
+                  "CSV to write: a MedHouseVal (CSV runs: the target's) header, then one prediction per row; for "
+                  "classification the predicted label, then one column p_<label> per class")
       ->required()
       ->type_name("CSV");
   cmd->add_option("--device", options->device, "cpu, cuda or auto (default: the run's)")->type_name("cpu|cuda|auto");

@@ -49,6 +49,7 @@
 #include "host/cli/train_run.h"
 #include "host/config.h"
 #include "host/config_io.h"
+#include "host/run_data.h"
 #include "host/run_folder.h"
 #include "host/cli/sweep.h"
 
@@ -406,7 +407,7 @@ int run_sweep(SweepOptions options) {
              grid.base.device);
 
   std::optional<SplitData> data;
-  if (!todo.empty()) data = load_california(grid.base.data);
+  if (!todo.empty()) data = load_run_data(grid.base);
 
   if (data) run_points(todo, *data, jobs);
 

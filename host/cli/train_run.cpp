@@ -9,6 +9,7 @@
 
 #include "host/config_io.h"
 #include "host/progress.h"
+#include "host/run_data.h"
 #include "host/run_folder.h"
 #include "host/trainer.h"
 
@@ -50,8 +51,12 @@ TrainRunResult train_run(const Config& cfg, const SplitData& data, std::optional
     const std::string checkpoint_path = (std::filesystem::path(cfg.out) / "checkpoint.bin").string();
     require_same_features(*resumed, checkpoint_path, data.feature_names);
     require_same_scaler(*resumed, checkpoint_path, data);
+    if (resumed->class_labels != data.class_labels)
+      throw DataError(fmt::format("{} holds the classes {}, {} was trained on {}", data.source,
+                                  fmt::join(data.class_labels, ", "), checkpoint_path,
+                                  fmt::join(resumed->class_labels, ", ")));
   }
-  const ModelSpec spec = cfg.model_spec(data.train.features, data.train.targets);
+  const ModelSpec spec = cfg.model_spec(data.train.features, model_outputs(data));
   const ParamTable table(spec);
 
   const std::unique_ptr<Backend> backend = make_backend(cfg.device, spec, train_hyper(cfg));
