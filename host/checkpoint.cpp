@@ -349,6 +349,9 @@ Checkpoint parse_checkpoint(std::string_view bytes, const std::string& name) {
   const std::string toml = r.str("configuration");
   const std::string where = fmt::format("{} (configuration at byte {})", name, config_at);
   try {
+    // Checkpoints written before the key existed stored trained FHN parameters as the values
+    // themselves: without the key they read as raw, while every newer file names it.
+    ck.config.fhn_param_space = "raw";
     apply_config_text(ck.config, toml, where);
     ck.config.validate();
   } catch (const ConfigError& e) {

@@ -25,6 +25,7 @@ struct Config {
   double clip = 0.0;                  // 0: none
   double fhn_a = 0.2, fhn_b = 0.02, fhn_g = 3.0, fhn_I = 0.0;
   bool train_a = false, train_b = false, train_g = false, train_I = false;
+  std::string fhn_param_space = "physical";  // physical (trained a, b, g kept in range by a map) | raw
   // training
   int epochs = 100;
   int batch_size = 32;

@@ -41,6 +41,9 @@ constexpr std::array kKeys = {
     ConfigKey{"train_b", &Config::train_b, "model", "train b per neuron (else fixed)"},
     ConfigKey{"train_g", &Config::train_g, "model", "train g per neuron (else fixed)"},
     ConfigKey{"train_I", &Config::train_I, "model", "train I per neuron (else fixed)"},
+    ConfigKey{"fhn_param_space", &Config::fhn_param_space, "model",
+              "trained a, b, g as physical (a = sigmoid, b, g = softplus of a free value: they stay in range) "
+              "or raw (the values themselves, as before)"},
     ConfigKey{"epochs", &Config::epochs, "training", "most epochs to run (0: evaluate the initial weights)"},
     ConfigKey{"batch_size", &Config::batch_size, "training", "minibatch size"},
     ConfigKey{"lr", &Config::lr, "training", "Adam learning rate"},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/fhn_param_map.h"
 #include "kernels/ops.h"
 
 namespace dynpmnn {
@@ -29,6 +30,7 @@ void CpuModel<T>::resize(int B) {
     L.out.resize(B * 2 * N);
     L.d_out.resize(B * 2 * N);
     L.d_act.resize(B * D);
+    L.fhn_phys.resize(spec_.layers[l].param_maps().any() ? 4 * N : 0);
   }
 }
 
@@ -52,10 +54,11 @@ int CpuModel<T>::forward(const T* params, const T* x, int B, T* pred) {
       pre_act = L.normed.data();
     }
     activation_forward_cpu(S.activation, pre_act, static_cast<std::size_t>(B) * D, L.act.data());
-    const FhnParamPtrs<T> p{params + table_.at(l, ParamKind::kFhnA).offset,
-                            params + table_.at(l, ParamKind::kFhnB).offset,
-                            params + table_.at(l, ParamKind::kFhnG).offset,
-                            params + table_.at(l, ParamKind::kFhnI).offset};
+    const FhnParamPtrs<T> raw{params + table_.at(l, ParamKind::kFhnA).offset,
+                              params + table_.at(l, ParamKind::kFhnB).offset,
+                              params + table_.at(l, ParamKind::kFhnG).offset,
+                              params + table_.at(l, ParamKind::kFhnI).offset};
+    const FhnParamPtrs<T> p = fhn_param_map_forward_cpu(S.param_maps(), raw, S.neurons, L.fhn_phys.data());
     const bool finite = fhn_forward_cpu(spec_.fhn_shape(l, B), L.act.data(), p, L.out.data(), L.ckpt_v.data(),
                                         L.ckpt_w.data());
     if (!finite && first_bad == kAllFinite) first_bad = l;
@@ -92,13 +95,16 @@ void CpuModel<T>::backward(const T* params, const T* x, const T* dpred, T* grad)
     auto& L = layers_[l];
     const int D = spec_.linear_width(l);
     const int in_w = spec_.layer_input_width(l);
-    const FhnParamPtrs<T> fp{p(l, ParamKind::kFhnA), p(l, ParamKind::kFhnB), p(l, ParamKind::kFhnG),
-                             p(l, ParamKind::kFhnI)};
+    const FhnParamPtrs<T> raw{p(l, ParamKind::kFhnA), p(l, ParamKind::kFhnB), p(l, ParamKind::kFhnG),
+                              p(l, ParamKind::kFhnI)};
+    // Recomputed rather than kept from forward: backward takes params, and the map is 4N cheap ops.
+    const FhnParamPtrs<T> fp = fhn_param_map_forward_cpu(S.param_maps(), raw, S.neurons, L.fhn_phys.data());
     auto trained = [&](ParamKind k) { return table_.at(l, k).trainable ? g(l, k) : nullptr; };
     const FhnGradPtrs<T> fg{trained(ParamKind::kFhnA), trained(ParamKind::kFhnB), trained(ParamKind::kFhnG),
                             trained(ParamKind::kFhnI)};
     fhn_backward_cpu(spec_.fhn_shape(l, B), L.act.data(), fp, L.ckpt_v.data(), L.ckpt_w.data(), L.d_out.data(),
                      L.d_act.data(), fg);
+    fhn_param_map_backward_cpu(S.param_maps(), raw, S.neurons, fg);
     // Activation, in place on d_act.
     const T* pre_act = S.layernorm ? L.normed.data() : L.lin.data();
     activation_backward_cpu(S.activation, pre_act, L.d_act.data(), static_cast<std::size_t>(B) * D,

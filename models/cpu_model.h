@@ -40,6 +40,7 @@ class CpuModel {
     std::vector<T> out;      // (B, 2N)
     std::vector<T> d_out;    // (B, 2N)
     std::vector<T> d_act;    // (B, D)
+    std::vector<T> fhn_phys; // (4, N) the mapped FHN parameters (fhn_param_map.h), where a map applies
   };
   void resize(int B);
 
