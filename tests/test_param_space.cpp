@@ -323,9 +323,19 @@ TEST(FhnParamSpace, ConfigKeyParsesValidatesAndRoundTrips) {
   EXPECT_NE(config_error(cfg).find("fhn_g = 0 must be > 0"), std::string::npos) << config_error(cfg);
 }
 
-TEST(FhnParamSpace, CheckpointsWrittenBeforeTheKeyReadAsRaw) {
-  const Checkpoint ck = load_checkpoint(fs::path(DYNPMNN_SOURCE_DIR) / "fuzz/corpus/checkpoint/neurons1_epoch2.bin");
-  EXPECT_EQ(ck.config.fhn_param_space, "raw");
+// The fuzz corpus's checkpoints predate the key: the one that trains a stored a itself (raw); the
+// one that trains none reads as the default, so that a rerun sweep still recognises its point.
+TEST(FhnParamSpace, CheckpointsWrittenBeforeTheKeyReadAsRawWhereTheyTrainedFhnParameters) {
+  const fs::path corpus = fs::path(DYNPMNN_SOURCE_DIR) / "fuzz/corpus/checkpoint";
+  const Checkpoint trains_a = load_checkpoint(corpus / "two_layers_epoch0.bin");
+  ASSERT_TRUE(trains_a.config.train_a);
+  EXPECT_EQ(trains_a.config.fhn_param_space, "raw");
+  EXPECT_EQ(trains_a.config.model_spec(8, 1).layers[0].param_maps().a, FhnParamMap::kIdentity);
+  const Checkpoint trains_none = load_checkpoint(corpus / "neurons1_epoch2.bin");
+  ASSERT_FALSE(trains_none.config.train_a || trains_none.config.train_b || trains_none.config.train_g ||
+               trains_none.config.train_I);
+  EXPECT_EQ(trains_none.config.fhn_param_space, "physical");
+  EXPECT_NE(to_toml(trains_none.config).find("fhn_param_space = \"physical\""), std::string::npos);
 }
 
 // ---- what users read ----------------------------------------------------------------------------
