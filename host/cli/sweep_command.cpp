@@ -1,6 +1,8 @@
 // dynpmnn sweep GRID.toml: the cross product of a grid of configuration keys, one run folder per
 // point (OUT/<index>-<key=value ...>) trained through the same train_run as `dynpmnn train`, several
-// at once on the CPU, and OUT/results.csv and OUT/results.md sorted by validation MSE.
+// at once (--jobs threads, each run with its own backend: on cuda its own stream, cuBLAS handle and
+// device memory, the runs sharing the one GPU), and OUT/results.csv and OUT/results.md sorted by
+// validation MSE.
 //
 // The grid file:
 //   preset = "paper-california"          # optional: the configuration to start from
@@ -397,11 +399,11 @@ int run_sweep(SweepOptions options) {
     std::string why;
     if (!cuda_available(&why)) throw ConfigError("device = 'cuda' but " + why);
   }
-  int jobs = options.jobs > 0 ? options.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (grid.base.device == "cuda" && jobs > 1) {
-    fmt::print(stderr, "dynpmnn: sweep: on cuda the runs go one at a time (--jobs {} ignored)\n", jobs);
-    jobs = 1;
-  }
+  // On cuda one run at a time unless asked: each concurrent run holds its own device memory.
+  const bool on_cuda = grid.base.device == "cuda";
+  const int jobs = options.jobs > 0 ? options.jobs
+                   : on_cuda        ? 1
+                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const fs::path out = options.out.empty() ? fs::path("sweeps") / grid.name : fs::path(options.out);
   std::vector<SweepRun> runs = expand(grid, out);
 
@@ -432,6 +434,8 @@ int run_sweep(SweepOptions options) {
       const auto start = std::chrono::steady_clock::now();
       bool already = false;
       execute(r, *data, already);
+      if (on_cuda && jobs > 1 && failed(r) && r.status.find("out of memory") != std::string::npos)
+        r.status += fmt::format(" (--jobs {}: that many runs share the GPU; lower --jobs)", jobs);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const std::lock_guard lock(print);
       ++done;
@@ -500,7 +504,9 @@ Command add_sweep_command(CLI::App& app) {
                   "Folder of the run folders and results (default sweeps/<grid name>); rerunning with the same one "
                   "skips finished runs and resumes interrupted ones")
       ->type_name("DIR");
-  cmd->add_option("--jobs,-j", options->jobs, "Runs at once on the CPU (default: the hardware threads; 1 on cuda)")
+  cmd->add_option("--jobs,-j", options->jobs,
+                  "Runs at once (default: the hardware threads on cpu, 1 on cuda; on cuda each run has its own "
+                  "stream and device memory on the one GPU)")
       ->check(CLI::PositiveNumber)
       ->type_name("N");
   cmd->add_option("--device", options->device, "cpu, cuda or auto (default: the grid's, else auto)")
