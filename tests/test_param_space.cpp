@@ -294,8 +294,11 @@ TEST(FhnParamSpace, ConfigKeyParsesValidatesAndRoundTrips) {
   Config cfg;
   EXPECT_EQ(cfg.fhn_param_space, "physical");
   EXPECT_EQ(cfg.model_spec(8, 1).layers[0].param_space, FhnParamSpace::kPhysical);
+  apply_override(cfg, "train_b=true");
+  EXPECT_EQ(cfg.model_spec(8, 1).layers[0].param_maps().b, FhnParamMap::kSoftplus);
   apply_override(cfg, "fhn_param_space=raw");
   EXPECT_EQ(cfg.model_spec(8, 1).layers[0].param_space, FhnParamSpace::kRaw);
+  EXPECT_FALSE(cfg.model_spec(8, 1).layers[0].param_maps().any()) << "raw: the values themselves, as before";
   EXPECT_NE(to_toml(cfg).find("fhn_param_space = \"raw\""), std::string::npos);
   Config back;
   apply_config_text(back, to_toml(cfg), "to_toml");
@@ -325,6 +328,19 @@ TEST(FhnParamSpace, ConfigKeyParsesValidatesAndRoundTrips) {
 
 // The fuzz corpus's checkpoints predate the key: the one that trains a stored a itself (raw); the
 // one that trains none reads as the default, so that a rerun sweep still recognises its point.
+TEST(FhnParamSpace, ModelSpecRefusesInitialValuesOutsideTheMapsRange) {
+  ModelSpec spec = two_layer_model(FhnParamSpace::kPhysical);
+  spec.layers[1].b = -0.5;
+  try {
+    const ParamTable table(spec);
+    FAIL() << "b = -0.5 cannot be softplus(θ)";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 1: b = -0.5"), std::string::npos) << e.what();
+  }
+  spec.layers[1].param_space = FhnParamSpace::kRaw;
+  EXPECT_NO_THROW(ParamTable{spec});
+}
+
 TEST(FhnParamSpace, CheckpointsWrittenBeforeTheKeyReadAsRawWhereTheyTrainedFhnParameters) {
   const fs::path corpus = fs::path(DYNPMNN_SOURCE_DIR) / "fuzz/corpus/checkpoint";
   const Checkpoint trains_a = load_checkpoint(corpus / "two_layers_epoch0.bin");
