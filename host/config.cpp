@@ -105,7 +105,8 @@ void Config::validate() const {
           "is unknown (expected physical or raw)");
   if (fhn_param_space == "physical") {
     constexpr std::string_view kWhy = "with fhn_param_space = 'physical' (or set fhn_param_space = 'raw')";
-    require(!train_a || (fhn_a > 0 && fhn_a < 1), "fhn_a", fmt::format("must be in (0, 1) to train a = sigmoid(θ) {}", kWhy));
+    require(!train_a || (fhn_a > 0 && fhn_a < 1), "fhn_a",
+            fmt::format("must be in (0, 1) to train a = sigmoid(θ) {}", kWhy));
     require(!train_b || fhn_b > 0, "fhn_b", fmt::format("must be > 0 to train b = softplus(θ) {}", kWhy));
     require(!train_g || fhn_g > 0, "fhn_g", fmt::format("must be > 0 to train g = softplus(θ) {}", kWhy));
   }

@@ -87,7 +87,8 @@ class ParamTable {
 };
 
 // PyTorch's defaults: Linear weights and biases U(−1/√fan_in, 1/√fan_in), LayerNorm gamma 1 and
-// beta 0, FHN parameters at the spec's values (stored through the inverse of the tensor's map). Deterministic for a seed, on every machine.
+// beta 0, FHN parameters at the spec's values (stored through the inverse of the tensor's map).
+// Deterministic for a seed, on every machine.
 void init_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t seed, std::span<double> out);
 
 // The parameters as the model uses them: every tensor's map applied to the stored values (a copy of

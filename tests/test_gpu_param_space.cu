@@ -55,7 +55,8 @@ TEST(FhnParamMapGpu, ForwardAndBackwardMatchTheCpuReference) {
     const std::vector<float> phys_h = phys.download();
     std::vector<float> got_all;
     for (int k = 0; k < 4; ++k) {
-      const std::vector<float>& row = k == 2 ? raw[2] : std::vector<float>(phys_h.begin() + k * N, phys_h.begin() + (k + 1) * N);
+      const std::vector<float>& row =
+          k == 2 ? raw[2] : std::vector<float>(phys_h.begin() + k * N, phys_h.begin() + (k + 1) * N);
       got_all.insert(got_all.end(), row.begin(), row.end());
     }
     EXPECT_TRUE(test::all_close("mapped", got_all, map_rows_cpu(maps, raw, N), kMapAtol, kMapRtol));

@@ -118,6 +118,9 @@ TEST(CudaBackendConcurrency, ThreeRunsAtOnceMatchOneAtATimeBitForBit) {
 
 class GpuSweep : public testing::CliFixture {};
 
+constexpr const char* kRunNames[] = {"1-dt=0.1_t_end=0.6_seed=0", "2-dt=0.2_t_end=0.6_seed=0",
+                                     "3-dt=0.3_t_end=0.6_seed=0"};
+
 TEST_F(GpuSweep, JobsThreeOnCudaTrainsConcurrentlyAndMatchesJobsOne) {
   DYNPMNN_REQUIRE_GPU();
   if (!have_data()) GTEST_SKIP() << data_missing_;
@@ -136,14 +139,14 @@ TEST_F(GpuSweep, JobsThreeOnCudaTrainsConcurrentlyAndMatchesJobsOne) {
     EXPECT_EQ(results[k]["finished"], 3) << r.err;
     EXPECT_EQ(results[k]["failed"], 0) << r.err;
     EXPECT_TRUE(testing::contains(r.err, std::string(jobs[k]) + " at a time on cuda")) << r.err;
-    for (const char* run_name : {"1-dt=0.1_t_end=0.6_seed=0", "2-dt=0.2_t_end=0.6_seed=0", "3-dt=0.3_t_end=0.6_seed=0"}) {
+    for (const char* run_name : kRunNames) {
       const auto final_json = nlohmann::json::parse(testing::read_file(out / run_name / "final.json"));
       EXPECT_NE(final_json["backend"].get<std::string>().find("cuda"), std::string::npos) << final_json.dump();
     }
   }
   // Concurrency changes nothing: each run computes alone on its own stream, in a fixed order.
   EXPECT_EQ(results[0]["best"], results[1]["best"]);
-  for (const char* run_name : {"1-dt=0.1_t_end=0.6_seed=0", "2-dt=0.2_t_end=0.6_seed=0", "3-dt=0.3_t_end=0.6_seed=0"}) {
+  for (const char* run_name : kRunNames) {
     const auto a = nlohmann::json::parse(testing::read_file(dir_ / "out3" / run_name / "final.json"));
     const auto b = nlohmann::json::parse(testing::read_file(dir_ / "out1" / run_name / "final.json"));
     EXPECT_EQ(a["val_mse"], b["val_mse"]) << run_name;

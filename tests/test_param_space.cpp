@@ -30,7 +30,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool close(double got, double ref, double atol, double rtol) { return std::abs(got - ref) <= atol + rtol * std::abs(ref); }
+bool close(double got, double ref, double atol, double rtol) {
+  return std::abs(got - ref) <= atol + rtol * std::abs(ref);
+}
 
 // ---- the maps ----------------------------------------------------------------------------------
 
