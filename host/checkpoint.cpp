@@ -366,7 +366,16 @@ Checkpoint parse_checkpoint(std::string_view bytes, const std::string& name) {
   const std::string toml = r.str("configuration");
   const std::string where = fmt::format("{} (configuration at byte {})", name, config_at);
   try {
+    // Checkpoints written before fhn_param_space existed stored trained FHN parameters as the values
+    // themselves: without the key they read as raw (as physical where nothing is trained, where
+    // the two are the same, so that such a run still matches its configuration). Every newer file
+    // names the key; the empty value marks its absence.
+    ck.config.fhn_param_space.clear();
     apply_config_text(ck.config, toml, where);
+    if (ck.config.fhn_param_space.empty()) {
+      const Config& c = ck.config;
+      ck.config.fhn_param_space = c.train_a || c.train_b || c.train_g || c.train_I ? "raw" : "physical";
+    }
     ck.config.validate();
   } catch (const ConfigError& e) {
     const std::string what = e.what();

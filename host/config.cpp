@@ -78,6 +78,7 @@ ModelSpec Config::model_spec(int inputs, int outputs) const {
   layer.train_b = train_b;
   layer.train_g = train_g;
   layer.train_I = train_I;
+  layer.param_space = as_config_error([&] { return fhn_param_space_from_string(fhn_param_space); });
   ModelSpec spec;
   spec.inputs = inputs;
   spec.outputs = outputs;
@@ -171,6 +172,15 @@ void Config::validate() const {
   require(finite(fhn_b), "fhn_b", "must be finite");
   require(finite(fhn_g), "fhn_g", "must be finite");
   require(finite(fhn_I), "fhn_I", "must be finite");
+  require(fhn_param_space == "physical" || fhn_param_space == "raw", "fhn_param_space",
+          "is unknown (expected physical or raw)");
+  if (fhn_param_space == "physical") {
+    constexpr std::string_view kWhy = "with fhn_param_space = 'physical' (or set fhn_param_space = 'raw')";
+    require(!train_a || (fhn_a > 0 && fhn_a < 1), "fhn_a",
+            fmt::format("must be in (0, 1) to train a = sigmoid(θ) {}", kWhy));
+    require(!train_b || fhn_b > 0, "fhn_b", fmt::format("must be > 0 to train b = softplus(θ) {}", kWhy));
+    require(!train_g || fhn_g > 0, "fhn_g", fmt::format("must be > 0 to train g = softplus(θ) {}", kWhy));
+  }
   if (model == "mlp") {
     require(!hidden.empty(), "hidden", "must list at least one width for model = mlp");
     require(hidden.size() <= static_cast<std::size_t>(kMaxLayers), "hidden",

@@ -32,6 +32,7 @@ struct Config {
   double clip = 0.0;                  // 0: none
   double fhn_a = 0.2, fhn_b = 0.02, fhn_g = 3.0, fhn_I = 0.0;
   bool train_a = false, train_b = false, train_g = false, train_I = false;
+  std::string fhn_param_space = "physical";  // physical (trained a, b, g kept in range by a map) | raw
   // baselines (docs/baselines.md)
   std::vector<int> hidden = {512, 256, 128};  // mlp: widths of the dense layers
   int backbone_units = 128;                   // cfc: ncps's backbone_units

@@ -56,6 +56,9 @@ constexpr std::array kKeys = {
     ConfigKey{"train_b", &Config::train_b, "model", "train b per neuron (else fixed)"},
     ConfigKey{"train_g", &Config::train_g, "model", "train g per neuron (else fixed)"},
     ConfigKey{"train_I", &Config::train_I, "model", "train I per neuron (else fixed)"},
+    ConfigKey{"fhn_param_space", &Config::fhn_param_space, "model",
+              "trained a, b, g as physical (a = sigmoid, b, g = softplus of a free value: they stay in range) "
+              "or raw (the values themselves, as before)"},
     ConfigKey{"hidden", &Config::hidden, "model", "model = mlp: widths of the dense layers, e.g. 512,256,128"},
     ConfigKey{"backbone_units", &Config::backbone_units, "model", "model = cfc: width of each backbone dense layer"},
     ConfigKey{"backbone_layers", &Config::backbone_layers, "model",

@@ -31,6 +31,7 @@
 #include "kernels/cfc_gpu.h"
 #include "kernels/fhn_gpu.h"
 #include "kernels/loss_gpu.h"
+#include "kernels/fhn_param_map_gpu.h"
 #include "kernels/ops_gpu.h"
 #include "models/ode_block_gpu.h"
 
@@ -200,9 +201,18 @@ class CudaBackend final : public Backend {
     state_ = DeviceBuffer<TrainState>(1);
     host_state_ = PinnedBuffer<TrainState>(1);
     reset_state();
+    std::size_t phys_floats = 0;
     for (int l = 0; l < layers(); ++l) {
       layer_params_.push_back(layer_pointers(params(), l, false));
       layer_grads_.push_back(layer_pointers(grads(), l, true));
+      if (spec_.layers[l].param_maps().any()) phys_floats += 4 * static_cast<std::size_t>(spec_.layers[l].neurons);
+    }
+    // The mapped FHN parameters of every layer that has a map (fhn_param_map_gpu.h).
+    fhn_phys_ = DeviceBuffer<float>(phys_floats);
+    for (int l = 0, at = 0; l < layers(); ++l) {
+      const bool mapped = spec_.layers[l].param_maps().any();
+      layer_phys_.push_back(mapped ? fhn_phys_.data() + at : nullptr);
+      if (mapped) at += 4 * spec_.layers[l].neurons;
     }
     DYNPMNN_CUDA_CHECK(cudaStreamSynchronize(stream()));
   }
@@ -494,7 +504,10 @@ class CudaBackend final : public Backend {
         continue;
       }
       activation_forward_gpu(S.activation, pre_act, static_cast<std::size_t>(B) * D, L.act.data(), stream());
-      fhn_forward_gpu(spec_.fhn_shape(l, B), L.act.data(), FhnParamPtrs<float>{P.a, P.b, P.g, P.I}, L.out.data(),
+      const FhnParamPtrs<float> physical =
+          fhn_param_map_forward_gpu(S.param_maps(), FhnParamPtrs<float>{P.a, P.b, P.g, P.I}, S.neurons, layer_phys_[l],
+                                    stream());
+      fhn_forward_gpu(spec_.fhn_shape(l, B), L.act.data(), physical, L.out.data(),
                       A.training ? L.ckpt_v.data() : nullptr, A.training ? L.ckpt_w.data() : nullptr, flag, l,
                       stream());
     }
@@ -528,9 +541,13 @@ class CudaBackend final : public Backend {
       const float* d_lin = L.d_act.data();
       switch (S.kind) {
         case LayerKind::kFhn: {
-          fhn_backward_gpu(spec_.fhn_shape(l, B), L.act.data(), FhnParamPtrs<float>{P.a, P.b, P.g, P.I},
-                           L.ckpt_v.data(), L.ckpt_w.data(), L.d_out.data(), L.d_act.data(),
-                           FhnGradPtrs<float>{G.a, G.b, G.g, G.I}, fhn_workspace_.data(), stream());
+          // The forward of this step wrote the mapped values; Adam has not run since.
+          const FhnParamPtrs<float> raw{P.a, P.b, P.g, P.I};
+          const FhnParamPtrs<float> physical = fhn_physical_ptrs(S.param_maps(), raw, S.neurons, layer_phys_[l]);
+          const FhnGradPtrs<float> fhn_grads{G.a, G.b, G.g, G.I};
+          fhn_backward_gpu(spec_.fhn_shape(l, B), L.act.data(), physical, L.ckpt_v.data(), L.ckpt_w.data(),
+                           L.d_out.data(), L.d_act.data(), fhn_grads, fhn_workspace_.data(), stream());
+          fhn_param_map_backward_gpu(S.param_maps(), raw, S.neurons, fhn_grads, stream());
           const float* pre_act = S.layernorm ? L.normed.data() : L.lin.data();
           activation_backward_gpu(S.activation, pre_act, L.d_act.data(), static_cast<std::size_t>(B) * D,
                                   L.d_act.data(), stream());
@@ -627,6 +644,8 @@ class CudaBackend final : public Backend {
   DeviceBuffer<TrainState> state_;           // (1)
   PinnedBuffer<TrainState> host_state_;      // (1) the epoch's one read-back
   std::vector<LayerParams> layer_params_, layer_grads_;
+  DeviceBuffer<float> fhn_phys_;             // (Σ over mapped layers of 4·N) mapped FHN parameters
+  std::vector<float*> layer_phys_;           // per layer: its (4, N) slot of fhn_phys_, or null
   DeviceSplit train_, val_, test_;
   std::unique_ptr<EpochOrderGpu> order_;
   Activations train_acts_;

@@ -189,9 +189,11 @@ void RunFolder::on_best(const std::vector<double>& params, const EpochRecord& re
 }
 
 void RunFolder::write_best_params(const std::vector<double>& params, int epoch, double val_mse) {
+  // Physical values (a, b, g as the neurons use them), not the stored θ of a reparametrised tensor.
+  const std::vector<double> physical = physical_params(table_, params);
   nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
   for (const ParamTensor& t : table_.tensors()) {
-    const auto first = params.begin() + static_cast<std::ptrdiff_t>(t.offset);
+    const auto first = physical.begin() + static_cast<std::ptrdiff_t>(t.offset);
     tensors.push_back({{"name", t.name},
                        {"shape", t.shape},
                        {"trainable", t.trainable},

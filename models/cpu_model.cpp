@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernels/cfc.h"
+#include "kernels/fhn_param_map.h"
 #include "kernels/ops.h"
 
 namespace dynpmnn {
@@ -45,6 +46,7 @@ void CpuModel<T>::resize(int B) {
     L.out.resize(B * out_w);
     L.d_out.resize(B * out_w);
     L.d_act.resize(B * D);
+    L.fhn_phys.resize(fhn && spec_.layers[l].param_maps().any() ? 4 * spec_.layers[l].neurons : 0);
   }
 }
 
@@ -84,10 +86,11 @@ int CpuModel<T>::forward(const T* params, const T* x, int B, T* pred) {
     }
     bool finite = true;
     if (S.kind == LayerKind::kFhn) {
-      const FhnParamPtrs<T> p{params + table_.at(l, ParamKind::kFhnA).offset,
-                              params + table_.at(l, ParamKind::kFhnB).offset,
-                              params + table_.at(l, ParamKind::kFhnG).offset,
-                              params + table_.at(l, ParamKind::kFhnI).offset};
+      const FhnParamPtrs<T> raw{params + table_.at(l, ParamKind::kFhnA).offset,
+                                params + table_.at(l, ParamKind::kFhnB).offset,
+                                params + table_.at(l, ParamKind::kFhnG).offset,
+                                params + table_.at(l, ParamKind::kFhnI).offset};
+      const FhnParamPtrs<T> p = fhn_param_map_forward_cpu(S.param_maps(), raw, S.neurons, L.fhn_phys.data());
       finite = fhn_forward_cpu(spec_.fhn_shape(l, B), L.act.data(), p, L.out.data(), L.ckpt_v.data(),
                                L.ckpt_w.data());
     } else {
@@ -136,13 +139,16 @@ void CpuModel<T>::backward(const T* params, const T* x, const T* dpred, T* grad)
     const int D = spec_.linear_width(l);
     switch (S.kind) {
       case LayerKind::kFhn: {
-        const FhnParamPtrs<T> fp{p(l, ParamKind::kFhnA), p(l, ParamKind::kFhnB), p(l, ParamKind::kFhnG),
-                                 p(l, ParamKind::kFhnI)};
+        const FhnParamPtrs<T> raw{p(l, ParamKind::kFhnA), p(l, ParamKind::kFhnB), p(l, ParamKind::kFhnG),
+                                  p(l, ParamKind::kFhnI)};
+        // Recomputed rather than kept from forward: backward takes params, and the map is 4N cheap ops.
+        const FhnParamPtrs<T> fp = fhn_param_map_forward_cpu(S.param_maps(), raw, S.neurons, L.fhn_phys.data());
         auto trained = [&](ParamKind k) { return table_.at(l, k).trainable ? g(l, k) : nullptr; };
         const FhnGradPtrs<T> fg{trained(ParamKind::kFhnA), trained(ParamKind::kFhnB), trained(ParamKind::kFhnG),
                                 trained(ParamKind::kFhnI)};
         fhn_backward_cpu(spec_.fhn_shape(l, B), L.act.data(), fp, L.ckpt_v.data(), L.ckpt_w.data(), L.d_out.data(),
                          L.d_act.data(), fg);
+        fhn_param_map_backward_cpu(S.param_maps(), raw, S.neurons, fg);
         break;
       }
       case LayerKind::kDense: break;  // the activation's backward below reads d_out

@@ -49,6 +49,7 @@ class CpuModel {
     std::vector<T> out;      // (B, 2N); dense, CfC: (B, N)
     std::vector<T> d_out;    // (B, 2N); dense, CfC: (B, N)
     std::vector<T> d_act;    // (B, D) gradient at the activation's output, then at the Linear's
+    std::vector<T> fhn_phys; // (4, N) the mapped FHN parameters (fhn_param_map.h), where a map applies
   };
   void resize(int B);
 

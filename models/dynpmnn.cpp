@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 #include <stdexcept>
 
 namespace dynpmnn {
@@ -50,6 +51,13 @@ void validate_ode_layer(const FhnLayerSpec& L, const std::string& where) {
 
 }  // namespace
 
+FhnParamMaps FhnLayerSpec::param_maps() const {
+  const bool mapped = param_space == FhnParamSpace::kPhysical;
+  auto pick = [&](bool trained, FhnParamMap map) { return trained && mapped ? map : FhnParamMap::kIdentity; };
+  return {pick(train_a, FhnParamMap::kSigmoid), pick(train_b, FhnParamMap::kSoftplus),
+          pick(train_g, FhnParamMap::kSoftplus), pick(train_I, FhnParamMap::kIdentity)};
+}
+
 void ModelSpec::validate() const {
   if (inputs <= 0) throw std::invalid_argument("model: inputs must be > 0");
   if (outputs <= 0) throw std::invalid_argument("model: outputs must be > 0");
@@ -81,6 +89,13 @@ void ModelSpec::validate() const {
     if (std::isnan(L.clip)) throw std::invalid_argument(where + "clip is NaN");
     for (double v : {L.a, L.b, L.g, L.I})
       if (!std::isfinite(v)) throw std::invalid_argument(where + "FHN parameters must be finite");
+    const FhnParamMaps maps = L.param_maps();
+    const std::pair<const char*, std::pair<FhnParamMap, double>> mapped[] = {
+        {"a", {maps.a, L.a}}, {"b", {maps.b, L.b}}, {"g", {maps.g, L.g}}};
+    for (const auto& [name, mv] : mapped)
+      if (!fhn_param_map_in_range(mv.first, mv.second))
+        throw std::invalid_argument(where + name + " = " + std::to_string(mv.second) + " is outside the range of its " +
+                                    to_string(mv.first) + " map (a in (0, 1), b and g > 0)");
   }
 }
 
@@ -126,8 +141,9 @@ FhnShape ModelSpec::fhn_shape(int layer, int batch) const {
 
 ParamTable::ParamTable(const ModelSpec& spec) {
   spec.validate();
-  auto add = [&](std::string name, ParamKind kind, int layer, std::vector<int> shape, bool trainable) {
-    ParamTensor t{std::move(name), kind, layer, std::move(shape), total_, 1, trainable};
+  auto add = [&](std::string name, ParamKind kind, int layer, std::vector<int> shape, bool trainable,
+                 FhnParamMap map = FhnParamMap::kIdentity) {
+    ParamTensor t{std::move(name), kind, layer, std::move(shape), total_, 1, trainable, map};
     for (int d : t.shape) t.size *= static_cast<std::size_t>(d);
     total_ += t.size;
     tensors_.push_back(std::move(t));
@@ -166,10 +182,11 @@ ParamTable::ParamTable(const ModelSpec& spec) {
       add(p + "norm.bias", ParamKind::kLnBeta, l, {D}, true);
     }
     if (L.kind != LayerKind::kFhn) continue;
-    add(p + "fhn.a", ParamKind::kFhnA, l, {L.neurons}, L.train_a);
-    add(p + "fhn.b", ParamKind::kFhnB, l, {L.neurons}, L.train_b);
-    add(p + "fhn.g", ParamKind::kFhnG, l, {L.neurons}, L.train_g);
-    add(p + "fhn.I", ParamKind::kFhnI, l, {L.neurons}, L.train_I);
+    const FhnParamMaps maps = L.param_maps();
+    add(p + "fhn.a", ParamKind::kFhnA, l, {L.neurons}, L.train_a, maps.a);
+    add(p + "fhn.b", ParamKind::kFhnB, l, {L.neurons}, L.train_b, maps.b);
+    add(p + "fhn.g", ParamKind::kFhnG, l, {L.neurons}, L.train_g, maps.g);
+    add(p + "fhn.I", ParamKind::kFhnI, l, {L.neurons}, L.train_I, maps.I);
   }
   const int last = spec.layer_output_width(static_cast<int>(spec.layers.size()) - 1);
   add("readout.weight", ParamKind::kWeight, -1, {spec.outputs, last}, true);
@@ -235,12 +252,21 @@ void init_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t s
       case ParamKind::kOdeLnBeta: std::fill(p, p + t.size, 0.0); break;
       case ParamKind::kLnGamma: std::fill(p, p + t.size, 1.0); break;
       case ParamKind::kLnBeta: std::fill(p, p + t.size, 0.0); break;
-      case ParamKind::kFhnA: std::fill(p, p + t.size, L->a); break;
-      case ParamKind::kFhnB: std::fill(p, p + t.size, L->b); break;
-      case ParamKind::kFhnG: std::fill(p, p + t.size, L->g); break;
-      case ParamKind::kFhnI: std::fill(p, p + t.size, L->I); break;
+      case ParamKind::kFhnA: std::fill(p, p + t.size, fhn_param_map_inverse(t.map, L->a)); break;
+      case ParamKind::kFhnB: std::fill(p, p + t.size, fhn_param_map_inverse(t.map, L->b)); break;
+      case ParamKind::kFhnG: std::fill(p, p + t.size, fhn_param_map_inverse(t.map, L->g)); break;
+      case ParamKind::kFhnI: std::fill(p, p + t.size, fhn_param_map_inverse(t.map, L->I)); break;
     }
   }
+}
+
+std::vector<double> physical_params(const ParamTable& table, std::span<const double> stored) {
+  if (stored.size() != table.total()) throw std::invalid_argument("physical_params: wrong parameter array size");
+  std::vector<double> out(stored.begin(), stored.end());
+  for (const auto& t : table.tensors())
+    if (t.map != FhnParamMap::kIdentity)
+      for (std::size_t i = t.offset; i < t.offset + t.size; ++i) out[i] = fhn_param_map_forward(t.map, out[i]);
+  return out;
 }
 
 }  // namespace dynpmnn

@@ -13,6 +13,7 @@
 #include "kernels/elementwise_math.h"
 #include "kernels/fhn.h"
 #include "kernels/ode_math.h"
+#include "kernels/fhn_param_map.h"
 
 namespace dynpmnn {
 
@@ -41,6 +42,9 @@ struct FhnLayerSpec {
   // Initial values of the per-neuron FHN parameters and whether each is trained.
   double a = 0.2, b = 0.02, g = 3.0, I = 0.0;
   bool train_a = false, train_b = false, train_g = false, train_I = false;
+  // How the trained ones are stored (kPhysical: through fhn_param_map_math.h's maps). kRaw here, as
+  // before the maps existed; the config key fhn_param_space defaults to physical.
+  FhnParamSpace param_space = FhnParamSpace::kRaw;
 
   // kOde: the vector field f(h, t) is an MLP of ode_vf_layers Linears over [h, t], width
   // ode_vf_width, LayerNorm and tanh after every Linear but the last; solved by ode_solver with
@@ -54,6 +58,8 @@ struct FhnLayerSpec {
   int ode_max_steps = 1000;
 
   int steps() const;  // t_end / dt; throws if it does not divide
+  // Per parameter: the identity unless it is trained and param_space is kPhysical.
+  FhnParamMaps param_maps() const;
 };
 
 struct ModelSpec {
@@ -96,6 +102,9 @@ struct ParamTensor {
   std::size_t offset = 0;
   std::size_t size = 0;
   bool trainable = true;
+  // How a stored value becomes the value the model uses (not the identity only for a trained FHN
+  // parameter under FhnParamSpace::kPhysical); physical_params() applies it.
+  FhnParamMap map = FhnParamMap::kIdentity;
 };
 
 class ParamTable {
@@ -114,7 +123,12 @@ class ParamTable {
 };
 
 // PyTorch's defaults: Linear weights and biases U(−1/√fan_in, 1/√fan_in), LayerNorm gamma 1 and
-// beta 0, FHN parameters at the spec's values. Deterministic for a seed, on every machine.
+// beta 0, FHN parameters at the spec's values (stored through the inverse of the tensor's map).
+// Deterministic for a seed, on every machine.
 void init_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t seed, std::span<double> out);
+
+// The parameters as the model uses them: every tensor's map applied to the stored values (a copy of
+// `stored` when no map applies). What users read (best_params.json, inspect) is this.
+std::vector<double> physical_params(const ParamTable& table, std::span<const double> stored);
 
 }  // namespace dynpmnn

@@ -405,6 +405,27 @@ TEST(Resume, FromACheckpointIsBitIdenticalOnTheCpu) {
   EXPECT_NE(forgetful.report.history[2].train_loss, whole.report.history[2].train_loss);
 }
 
+// Trained a, b, g in physical space: the checkpoint stores θ, and resuming continues bit for bit.
+TEST(Resume, ReparametrisedFhnParametersResumeBitIdentical) {
+  Config cfg = resumable_config();
+  cfg.train_a = cfg.train_b = cfg.train_g = true;
+  cfg.epochs = 3;
+  const SplitData data = testing::synthetic_data(300, 8);
+  const ParamTable table(cfg.model_spec(8, 1));
+  ASSERT_EQ(table.at(0, ParamKind::kFhnB).map, FhnParamMap::kSoftplus);
+  Snapshot snapshot(cfg, table, data, 1);
+  const TrainedRun whole = train_fresh(cfg, data, &snapshot);
+  const Checkpoint ck = parse_checkpoint(snapshot.bytes(), "snapshot");
+  EXPECT_EQ(ck.config.fhn_param_space, "physical");
+  const std::size_t b = table.at(0, ParamKind::kFhnB).offset;
+  EXPECT_LT(ck.params[b], 0.0) << "θ_b of b near 0.02 is about -3.9: the checkpoint must hold θ, not b";
+  const TrainedRun resumed = resume(snapshot.bytes(), data, true);
+  ASSERT_EQ(resumed.report.history.size(), whole.report.history.size());
+  for (std::size_t i = 0; i < whole.report.history.size(); ++i)
+    EXPECT_EQ(resumed.report.history[i].train_loss, whole.report.history[i].train_loss) << i;
+  EXPECT_EQ(resumed.best, whole.best);
+}
+
 TEST(Resume, ARunThatRanOutOfPatienceStaysStopped) {
   Config cfg = resumable_config();
   cfg.epochs = 30;

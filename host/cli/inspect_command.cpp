@@ -408,6 +408,7 @@ int run_inspect(const InspectOptions& options) {
   if (samples < 1) throw DataError(fmt::format("{}: the test split has no rows", data_path));
 
   const std::vector<double>& params = ck.state.best_params;
+  const std::vector<double> physical = physical_params(table, params);  // θ of a mapped tensor → a, b, g
   CpuModel<double> model(spec, table);
   std::vector<double> prediction(static_cast<std::size_t>(samples) * spec.outputs);
   model.forward(params.data(), data.test.x.data(), samples, prediction.data());
@@ -426,8 +427,8 @@ int run_inspect(const InspectOptions& options) {
     std::vector<double>* fields[4] = {&layer.a, &layer.b, &layer.g, &layer.I};
     for (int k = 0; k < 4; ++k) {
       const ParamTensor& tensor = table.at(l, kinds[k]);
-      fields[k]->assign(params.begin() + static_cast<std::ptrdiff_t>(tensor.offset),
-                        params.begin() + static_cast<std::ptrdiff_t>(tensor.offset + tensor.size));
+      fields[k]->assign(physical.begin() + static_cast<std::ptrdiff_t>(tensor.offset),
+                        physical.begin() + static_cast<std::ptrdiff_t>(tensor.offset + tensor.size));
       layer.train[k] = tensor.trainable;
     }
     const int neurons = std::min(options.neurons, layer.neurons());

@@ -48,14 +48,15 @@ std::string folder_safe(std::string text);
 // and its validated configuration; a point Config::validate refuses is marked skipped.
 std::vector<SweepRun> expand(const Grid& grid, const std::filesystem::path& out);
 
-// Trains every run of `todo`, `jobs` at a time, one progress line on stderr as each ends: a folder
-// with final.json is read back, one with a checkpoint of the same configuration is resumed.
-void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs);
+// Trains every run of `todo`, `jobs` at a time (on cuda each with its own backend, stream and
+// memory), one progress line on stderr as each ends: a folder with final.json is read back, one
+// with a checkpoint of the same configuration is resumed.
+void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs, bool on_cuda);
 
 // "auto" becomes "cuda" or "cpu" (said on stderr); "cuda" without a device is a ConfigError.
 std::string resolve_sweep_device(const std::string& device, const char* command);
-// Runs at once: `asked`, or the hardware threads when 0; 1 on cuda.
-int sweep_jobs(const std::string& device, int asked, const char* command);
+// Runs at once: `asked`, else the hardware threads on the CPU and 1 on cuda.
+int sweep_jobs(const std::string& device, int asked);
 
 // A metric of final.json as text ("" when absent, "nan" when not finite).
 std::string number(const nlohmann::ordered_json& summary, const char* key, const char* format = "{:.6g}");

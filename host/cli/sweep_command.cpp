@@ -1,6 +1,8 @@
 // dynpmnn sweep GRID.toml: the cross product of a grid of configuration keys, one run folder per
 // point (OUT/<index>-<key=value ...>) trained through the same train_run as `dynpmnn train`, several
-// at once on the CPU, and OUT/results.csv and OUT/results.md sorted by validation MSE.
+// at once (--jobs threads, each run with its own backend: on cuda its own stream, cuBLAS handle and
+// device memory, the runs sharing the one GPU), and OUT/results.csv and OUT/results.md sorted by
+// validation MSE.
 //
 // The grid file:
 //   preset = "paper-california"          # optional: the configuration to start from
@@ -387,7 +389,7 @@ int run_sweep(SweepOptions options) {
   Grid grid = read_grid(grid_path);
   if (!options.device.empty()) grid.base.device = options.device;
   grid.base.device = resolve_sweep_device(grid.base.device, "sweep");
-  const int jobs = sweep_jobs(grid.base.device, options.jobs, "sweep");
+  const int jobs = sweep_jobs(grid.base.device, options.jobs);
   const fs::path out = options.out.empty() ? fs::path("sweeps") / grid.name : fs::path(options.out);
   std::vector<SweepRun> runs = expand(grid, out);
 
@@ -409,7 +411,7 @@ int run_sweep(SweepOptions options) {
   std::optional<SplitData> data;
   if (!todo.empty()) data = load_run_data(grid.base);
 
-  if (data) run_points(todo, *data, jobs);
+  if (data) run_points(todo, *data, jobs, grid.base.device == "cuda");
 
   sort_results(runs);
   const fs::path csv = out / "results.csv", md = out / "results.md";
@@ -457,16 +459,13 @@ std::string resolve_sweep_device(const std::string& device, const char* command)
   return device;
 }
 
-int sweep_jobs(const std::string& device, int asked, const char* command) {
-  const int jobs = asked > 0 ? asked : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (device == "cuda" && jobs > 1) {
-    fmt::print(stderr, "dynpmnn: {}: on cuda the runs go one at a time (--jobs {} ignored)\n", command, jobs);
-    return 1;
-  }
-  return jobs;
+int sweep_jobs(const std::string& device, int asked) {
+  // On cuda one run at a time unless asked: each concurrent run holds its own device memory.
+  if (asked > 0) return asked;
+  return device == "cuda" ? 1 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs) {
+void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs, bool on_cuda) {
   std::atomic<std::size_t> next{0};
   std::mutex print;
   std::size_t done = 0;
@@ -476,6 +475,8 @@ void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int j
       const auto start = std::chrono::steady_clock::now();
       bool already = false;
       execute(r, data, already);
+      if (on_cuda && jobs > 1 && failed(r) && r.status.find("out of memory") != std::string::npos)
+        r.status += fmt::format(" (--jobs {}: that many runs share the GPU; lower --jobs)", jobs);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const std::lock_guard lock(print);
       ++done;
@@ -511,7 +512,9 @@ Command add_sweep_command(CLI::App& app) {
                   "Folder of the run folders and results (default sweeps/<grid name>); rerunning with the same one "
                   "skips finished runs and resumes interrupted ones")
       ->type_name("DIR");
-  cmd->add_option("--jobs,-j", options->jobs, "Runs at once on the CPU (default: the hardware threads; 1 on cuda)")
+  cmd->add_option("--jobs,-j", options->jobs,
+                  "Runs at once (default: the hardware threads on cpu, 1 on cuda; on cuda each run has its own "
+                  "stream and device memory on the one GPU)")
       ->check(CLI::PositiveNumber)
       ->type_name("N");
   cmd->add_option("--device", options->device, "cpu, cuda or auto (default: the grid's, else auto)")

@@ -42,6 +42,7 @@
 #include "host/config.h"
 #include "host/config_io.h"
 #include "host/plot.h"
+#include "host/run_data.h"
 #include "host/run_folder.h"
 
 namespace dynpmnn {
@@ -279,7 +280,7 @@ int run_table(const TableOptions& options) {
                                                    : fs::path(options.table_file);
   const Table table = read_table(path);
   const std::string device = resolve_sweep_device(options.device.empty() ? "auto" : options.device, "table");
-  const int jobs = sweep_jobs(device, options.jobs, "table");
+  const int jobs = sweep_jobs(device, options.jobs);
   const fs::path out = options.out.empty() ? fs::path("tables") / path.stem() : fs::path(options.out);
 
   // Every model's seeds are points of a one-point grid; all of them go to the runners together.
@@ -303,7 +304,8 @@ int run_table(const TableOptions& options) {
   fmt::print(stderr, "dynpmnn: table: {} models × {} seeds in {}, {} at a time on {}\n", table.models.size(),
              table.seeds.size(), out.string(), std::min<std::size_t>(jobs, std::max<std::size_t>(todo.size(), 1)),
              device);
-  if (!todo.empty()) run_points(todo, load_california(table.models.front().cfg.data), jobs);
+  // The models share one data set: the first model's (its data, target, features and split keys).
+  if (!todo.empty()) run_points(todo, load_run_data(table.models.front().cfg), jobs, device == "cuda");
 
   std::vector<ModelResult> results;
   std::string csv = "model,seed,status,test_rmse,test_mae,test_r2,val_mse,params,epochs,epoch_seconds,run_dir\n";
@@ -383,7 +385,7 @@ Command add_table_command(CLI::App& app) {
   cmd->add_option("--doc", options->doc,
                   "Also write the Markdown here (e.g. docs/results.md) and the curves into its stem folder")
       ->type_name("FILE.md");
-  cmd->add_option("--jobs,-j", options->jobs, "Runs at once on the CPU (default: the hardware threads; 1 on cuda)")
+  cmd->add_option("--jobs,-j", options->jobs, "Runs at once (default: the hardware threads on the CPU, 1 on cuda)")
       ->check(CLI::PositiveNumber)
       ->type_name("N");
   cmd->add_option("--device", options->device, "cpu, cuda or auto (default auto)")
