@@ -393,7 +393,6 @@ int run_inspect(const InspectOptions& options) {
     throw DataError(fmt::format("{} was trained on the features {}, this dynpmnn derives {}",
                                 checkpoint_path.string(), fmt::join(ck.feature_names, ", "),
                                 fmt::join(california_feature_names(), ", ")));
-  const Config& cfg = ck.config;
   const int outputs = ck.class_labels.empty() ? 1 : static_cast<int>(ck.class_labels.size());
   const ModelSpec spec = cfg.model_spec(static_cast<int>(ck.feature_names.size()), outputs);
   if (!spec.has_fhn_layers())
