@@ -431,11 +431,11 @@ class CudaBackend final : public Backend {
       const bool fhn = S.kind == LayerKind::kFhn;
       LayerBuffers L;
       if (S.kind == LayerKind::kOde) {
-        L.lin = DeviceBuffer<float>(B * N);
-        L.out = DeviceBuffer<float>(B * N);
+        L.lin = DeviceBuffer<float>(B * O);
+        L.out = DeviceBuffer<float>(B * O);
         if (training) {
-          L.d_out = DeviceBuffer<float>(B * N);
-          L.d_act = DeviceBuffer<float>(B * N);
+          L.d_out = DeviceBuffer<float>(B * O);
+          L.d_act = DeviceBuffer<float>(B * O);
         }
         A.odes[l] = std::make_unique<OdeBlockGpu>(ode_layout(spec_, table_, l), l, *cublas_, capacity, training);
         A.layers.push_back(std::move(L));
