@@ -293,6 +293,7 @@ int run_table(const TableOptions& options) {
     grid.base.device = device;
     grid.seeds = table.seeds;
     per_model.push_back(expand(grid, out / model.slug));
+    for (SweepRun& r : per_model.back()) r.label = model.name + ", seed " + r.seed;  // for the progress lines
   }
   for (auto& runs : per_model)
     for (SweepRun& r : runs)
