@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -44,8 +45,10 @@ class ScopedEnv {
 ModelSpec mapped_spec(int neurons) {
   FhnLayerSpec L;
   L.neurons = neurons;
-  L.dt = 0.5;
-  L.t_end = 10;
+  // dt = 0.5 diverged on both backends (explicit Euler past its limit for LayerNorm'd states); the
+  // test is about concurrency, so the runs must train: dt 0.1, 20 steps.
+  L.dt = 0.1;
+  L.t_end = 2;
   L.train_a = L.train_b = L.train_g = L.train_I = true;
   L.param_space = FhnParamSpace::kPhysical;
   ModelSpec spec;
@@ -110,6 +113,7 @@ TEST(CudaBackendConcurrency, ThreeRunsAtOnceMatchOneAtATimeBitForBit) {
   for (int j = 0; j < 3; ++j) {
     SCOPED_TRACE("job " + std::to_string(j));
     ASSERT_EQ(errors[j], "");
+    for (double loss : alone[j].loss) ASSERT_TRUE(std::isfinite(loss)) << "the run diverged; pick a stable config";
     EXPECT_EQ(together[j].loss, alone[j].loss);
     EXPECT_TRUE(test::bitwise_equal("params", test::convert<float>(together[j].params),
                                     test::convert<float>(alone[j].params)));
