@@ -19,10 +19,15 @@
 #include "kernels/ops.h"
 #include "kernels/ops_gpu.h"
 #include "models/dynpmnn.h"
+#include "tests/backend_test_util.h"
 #include "tests/gpu_test_util.h"
 
 namespace dynpmnn {
 namespace {
+
+using test::ScopedEnv;
+using test::params_of;
+using test::param_tolerance;
 
 struct CfcShape {
   int batch, units;
@@ -137,34 +142,6 @@ ModelSpec spec_of(std::vector<FhnLayerSpec> layers) {
   spec.outputs = 1;
   spec.layers = std::move(layers);
   return spec;
-}
-
-std::vector<double> params_of(const Backend& b, std::size_t n) {
-  std::vector<double> p(n);
-  b.get_params(p);
-  return p;
-}
-
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_.c_str(), old_->c_str(), 1);
-    else unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
-
-// As test_gpu_backend.cu's param_tolerance: 1e-3·lr per Adam step (a thousandth of one step's
-// size, so a missing or wrong step shows) plus float's rounding of the parameter.
-double param_tolerance(const TrainHyper& h, long steps, double theta) {
-  return 1e-3 * h.adam.lr * static_cast<double>(steps) + 1e-6 * std::abs(theta);
 }
 
 // Two epochs on both backends (CUDA graph required), compared after each; then predictions of the

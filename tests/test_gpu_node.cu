@@ -15,11 +15,16 @@
 #include "kernels/ops_gpu.h"
 #include "models/ode_block.h"
 #include "models/ode_block_gpu.h"
+#include "tests/backend_test_util.h"
 #include "tests/gpu_test_util.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
 namespace {
+
+using test::ScopedEnv;
+using test::params_of;
+using test::param_tolerance;
 
 // Odd sizes: H, V, H+1 and B share no factor with a warp or a block.
 ModelSpec node_spec(OdeSolver solver, int H, int V, int vf_layers) {
@@ -141,17 +146,6 @@ TrainHyper hyper() {
   return h;
 }
 
-std::vector<double> params_of(const Backend& b, std::size_t n) {
-  std::vector<double> p(n);
-  b.get_params(p);
-  return p;
-}
-
-// As tests/test_gpu_backend.cu's tolerance: about 1e-3·lr per Adam step plus float rounding.
-double param_tolerance(const TrainHyper& h, long steps, double theta) {
-  return 1e-3 * h.adam.lr * static_cast<double>(steps) + 1e-6 * std::abs(theta);
-}
-
 TEST(OdeCudaBackend, Rk4EpochMatchesCpuBackend) {
   DYNPMNN_REQUIRE_GPU();
   const ModelSpec spec = node_spec(OdeSolver::kRk4, 16, 24, 3);
@@ -205,22 +199,6 @@ TEST(OdeCudaBackend, Dopri5TrainsOnTheStreamLikeCpu) {
   ASSERT_EQ(sg.steps, sc.steps);
   EXPECT_NEAR(sg.train_loss, sc.train_loss, 1e-3 * std::abs(sc.train_loss));
 }
-
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_.c_str(), old_->c_str(), 1);
-    else unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
 
 TEST(OdeCudaBackend, Rk4GraphAndStreamPathsAreBitIdentical) {
   DYNPMNN_REQUIRE_GPU();

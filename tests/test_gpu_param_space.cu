@@ -11,11 +11,15 @@
 #include "kernels/fhn_param_map.h"
 #include "kernels/fhn_param_map_gpu.h"
 #include "models/dynpmnn.h"
+#include "tests/backend_test_util.h"
 #include "tests/gpu_test_util.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
 namespace {
+
+using test::params_of;
+using test::param_tolerance;
 
 // Float arithmetic of exp and log1p against double: a few ulps, far under 1e-6 relative.
 constexpr double kMapRtol = 1e-6, kMapAtol = 1e-7;
@@ -98,17 +102,6 @@ ModelSpec mapped_spec(int neurons) {
   ModelSpec spec;
   spec.layers = {L};
   return spec;
-}
-
-std::vector<double> params_of(const Backend& b, std::size_t n) {
-  std::vector<double> p(n);
-  b.get_params(p);
-  return p;
-}
-
-// As test_gpu_backend.cu's param_tolerance: 1e-3·lr per Adam step plus float rounding of θ.
-double param_tolerance(double lr, long steps, double theta) {
-  return 1e-3 * lr * static_cast<double>(steps) + 1e-6 * std::abs(theta);
 }
 
 TEST(CudaBackendParamSpace, PhysicalSpaceEpochsMatchCpuBackend) {

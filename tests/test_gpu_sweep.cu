@@ -15,30 +15,17 @@
 #include "host/backend.h"
 #include "models/dynpmnn.h"
 #include "tests/cli_runner.h"
+#include "tests/backend_test_util.h"
 #include "tests/gpu_test_util.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
 namespace {
 
+using test::ScopedEnv;
+using test::params_of;
+
 namespace fs = std::filesystem;
-
-// Sets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_.c_str(), old_->c_str(), 1);
-    else unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
 
 // One layer with every FHN parameter trained through the maps, so the concurrent runs exercise
 // the parameter-map kernels inside the captured graph too.
@@ -54,12 +41,6 @@ ModelSpec mapped_spec(int neurons) {
   ModelSpec spec;
   spec.layers = {L};
   return spec;
-}
-
-std::vector<double> params_of(const Backend& b, std::size_t n) {
-  std::vector<double> p(n);
-  b.get_params(p);
-  return p;
 }
 
 // Three backends, each its own stream, cuBLAS handle and memory, training at once from three
