@@ -3,15 +3,20 @@
 // after Adam steps in float against double.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "host/backend.h"
 #include "models/dynpmnn.h"
+#include "tests/gpu_test_util.h"
 
 namespace dynpmnn::test {
 
@@ -61,6 +66,47 @@ inline double param_tolerance(double lr, long steps, double theta) {
 
 inline double param_tolerance(const TrainHyper& h, long steps, double theta) {
   return param_tolerance(h.adam.lr, steps, theta);
+}
+
+struct BackendPair {
+  std::unique_ptr<Backend> cpu, gpu;
+};
+
+// The CPU and CUDA backends of one model, both from p0 on data, trained `epochs` epochs side by
+// side. After each epoch: neither diverged, each took steps_per_epoch minibatches, the mean losses
+// agree within loss_rtol, the float parameters are within param_tolerance of the double ones, and
+// training moved them by more than ten times that (so the comparison is not of two untouched
+// copies). Returns the backends for checks of the caller's own.
+inline BackendPair train_both_and_compare(const ModelSpec& spec, const TrainHyper& hyper, const SplitData& data,
+                                          const std::vector<double>& p0, int epochs, long steps_per_epoch,
+                                          double loss_rtol) {
+  BackendPair b{make_cpu_backend(spec, hyper), make_cuda_backend(spec, hyper)};
+  for (Backend* backend : {b.cpu.get(), b.gpu.get()}) {
+    backend->set_data(data);
+    backend->set_params(p0);
+  }
+  long steps = 0;
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
+    SCOPED_TRACE("epoch " + std::to_string(epoch));
+    const EpochStats sc = b.cpu->train_epoch(epoch);
+    const EpochStats sg = b.gpu->train_epoch(epoch);
+    EXPECT_FALSE(sc.divergence.diverged);
+    EXPECT_FALSE(sg.divergence.diverged) << "layer " << sg.divergence.layer << " step " << sg.divergence.step;
+    EXPECT_EQ(sg.steps, steps_per_epoch);
+    EXPECT_EQ(sc.steps, steps_per_epoch);
+    if (sc.divergence.diverged || sg.divergence.diverged || sg.steps != sc.steps) return b;
+    steps += sg.steps;
+    EXPECT_NEAR(sg.train_loss, sc.train_loss, loss_rtol * std::abs(sc.train_loss));
+    const auto pc = params_of(*b.cpu, p0.size());
+    const auto pg = params_of(*b.gpu, p0.size());
+    std::vector<double> extra(pc.size());
+    for (std::size_t i = 0; i < pc.size(); ++i) extra[i] = param_tolerance(hyper, steps, pc[i]);
+    EXPECT_TRUE(all_close("params", convert<float>(pg), pc, 0, 0, extra));
+    double moved = 0;
+    for (std::size_t i = 0; i < pc.size(); ++i) moved = std::max(moved, std::abs(pc[i] - p0[i]));
+    EXPECT_GT(moved, 10 * param_tolerance(hyper, steps, 0)) << "training must move the parameters beyond the tolerance";
+  }
+  return b;
 }
 
 }  // namespace dynpmnn::test

@@ -86,39 +86,17 @@ TEST(CudaBackend, EpochsMatchCpuBackend) {
   const TrainHyper hyper = paper_hyper();
   const SplitData data = synthetic_data(2000, 300, 200, 1.0, 5);  // 62 full batches and one of 16
   const auto p0 = initial_params(spec, 3);
-  auto cpu = make_cpu_backend(spec, hyper);
-  auto gpu = make_cuda_backend(spec, hyper);
+  {  // get_params returns what was set, rounded to float.
+    auto fresh = make_cuda_backend(spec, hyper);
+    fresh->set_data(data);
+    fresh->set_params(p0);
+    const auto p_set = params_of(*fresh, p0.size());
+    for (std::size_t i = 0; i < p0.size(); ++i) ASSERT_EQ(p_set[i], static_cast<double>(static_cast<float>(p0[i])));
+  }
+  // The loss is a mean of batch MSEs near 1 computed with parameters within the tolerance; 1e-4
+  // relative is far above float rounding and far below one step's change.
+  const auto [cpu, gpu] = test::train_both_and_compare(spec, hyper, data, p0, 2, 63, 1e-4);
   EXPECT_EQ(gpu->name().rfind("cuda (", 0), 0u) << gpu->name();
-  for (Backend* b : {cpu.get(), gpu.get()}) {
-    b->set_data(data);
-    b->set_params(p0);
-  }
-  // get_params returns what was set, rounded to float.
-  const auto p_set = params_of(*gpu, p0.size());
-  for (std::size_t i = 0; i < p0.size(); ++i) ASSERT_EQ(p_set[i], static_cast<double>(static_cast<float>(p0[i])));
-
-  long steps = 0;
-  for (int epoch = 1; epoch <= 2; ++epoch) {
-    SCOPED_TRACE("epoch " + std::to_string(epoch));
-    const EpochStats sc = cpu->train_epoch(epoch);
-    const EpochStats sg = gpu->train_epoch(epoch);
-    ASSERT_FALSE(sc.divergence.diverged);
-    ASSERT_FALSE(sg.divergence.diverged) << "layer " << sg.divergence.layer << " step " << sg.divergence.step;
-    ASSERT_EQ(sg.steps, 63);
-    ASSERT_EQ(sg.steps, sc.steps);
-    steps += sg.steps;
-    // The loss is a mean of batch MSEs near 1 computed with parameters within the tolerance
-    // above; 1e-4 relative is far above float rounding and far below one step's change.
-    EXPECT_NEAR(sg.train_loss, sc.train_loss, 1e-4 * std::abs(sc.train_loss));
-    const auto pc = params_of(*cpu, p0.size());
-    const auto pg = params_of(*gpu, p0.size());
-    std::vector<double> extra(pc.size());
-    for (std::size_t i = 0; i < pc.size(); ++i) extra[i] = param_tolerance(hyper, steps, pc[i]);
-    EXPECT_TRUE(test::all_close("params", test::convert<float>(pg), pc, 0, 0, extra));
-    double moved = 0;
-    for (std::size_t i = 0; i < pc.size(); ++i) moved = std::max(moved, std::abs(pc[i] - p0[i]));
-    EXPECT_GT(moved, 10 * param_tolerance(hyper, steps, 0)) << "training must move the parameters beyond the tolerance";
-  }
 
   // Predictions: the GPU's forward against the CPU's with the very same (GPU-trained) weights, so
   // only the forward's float rounding remains (20 Euler steps, LayerNorm, SiLU: ~1e-6 relative).

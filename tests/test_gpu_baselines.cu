@@ -157,32 +157,7 @@ void expect_epochs_match(const ModelSpec& spec) {
   const ParamTable table(spec);
   std::vector<double> p0(table.total());
   init_params(spec, table, 3, p0);
-  auto cpu = make_cpu_backend(spec, hyper);
-  auto gpu = make_cuda_backend(spec, hyper);
-  for (Backend* b : {cpu.get(), gpu.get()}) {
-    b->set_data(data);
-    b->set_params(p0);
-  }
-  long steps = 0;
-  for (int epoch = 1; epoch <= 2; ++epoch) {
-    SCOPED_TRACE("epoch " + std::to_string(epoch));
-    const EpochStats sc = cpu->train_epoch(epoch);
-    const EpochStats sg = gpu->train_epoch(epoch);
-    ASSERT_FALSE(sc.divergence.diverged);
-    ASSERT_FALSE(sg.divergence.diverged) << "layer " << sg.divergence.layer << " step " << sg.divergence.step;
-    ASSERT_EQ(sg.steps, 32);
-    ASSERT_EQ(sg.steps, sc.steps);
-    steps += sg.steps;
-    EXPECT_NEAR(sg.train_loss, sc.train_loss, 1e-4 * std::abs(sc.train_loss));
-    const auto pc = params_of(*cpu, p0.size());
-    const auto pg = params_of(*gpu, p0.size());
-    std::vector<double> extra(pc.size());
-    for (std::size_t i = 0; i < pc.size(); ++i) extra[i] = param_tolerance(hyper, steps, pc[i]);
-    EXPECT_TRUE(test::all_close("params", test::convert<float>(pg), pc, 0, 0, extra));
-    double moved = 0;
-    for (std::size_t i = 0; i < pc.size(); ++i) moved = std::max(moved, std::abs(pc[i] - p0[i]));
-    EXPECT_GT(moved, 10 * param_tolerance(hyper, steps, 0)) << "training must move the parameters beyond the tolerance";
-  }
+  const auto [cpu, gpu] = test::train_both_and_compare(spec, hyper, data, p0, 2, 32, 1e-4);
   auto cpu_same = make_cpu_backend(spec, hyper);
   cpu_same->set_data(data);
   cpu_same->set_params(params_of(*gpu, p0.size()));

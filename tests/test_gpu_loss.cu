@@ -13,6 +13,7 @@
 #include "kernels/loss.h"
 #include "kernels/loss_gpu.h"
 #include "models/dynpmnn.h"
+#include "tests/backend_test_util.h"
 #include "tests/gpu_test_util.h"
 
 namespace dynpmnn {
@@ -125,35 +126,9 @@ TEST(CudaBackendClassification, EpochsMatchCpuBackend) {
   const ParamTable table(spec);
   std::vector<double> p0(table.total());
   init_params(spec, table, 4, p0);
-  auto cpu = make_cpu_backend(spec, hyper);
-  auto gpu = make_cuda_backend(spec, hyper);
-  for (Backend* b : {cpu.get(), gpu.get()}) {
-    b->set_data(data);
-    b->set_params(p0);
-  }
-  long steps = 0;
-  for (int epoch = 1; epoch <= 2; ++epoch) {
-    SCOPED_TRACE("epoch " + std::to_string(epoch));
-    const EpochStats sc = cpu->train_epoch(epoch);
-    const EpochStats sg = gpu->train_epoch(epoch);
-    ASSERT_FALSE(sc.divergence.diverged);
-    ASSERT_FALSE(sg.divergence.diverged) << "layer " << sg.divergence.layer << " step " << sg.divergence.step;
-    ASSERT_EQ(sg.steps, 22);
-    ASSERT_EQ(sc.steps, 22);
-    steps += sg.steps;
-    // Mean batch cross-entropies near log 3 from float parameters a few ulps apart per step.
-    EXPECT_NEAR(sg.train_loss, sc.train_loss, 1e-3 * std::abs(sc.train_loss));
-    // Parameters: the tolerance of test_gpu_backend.cu (1e-3·lr per Adam step plus float rounding),
-    // which a gradient pointing elsewhere exceeds many times. (Adam does not see the gradient's
-    // scale; the kernel test above checks that against the CPU reference.)
-    std::vector<double> pc(p0.size()), pg(p0.size());
-    cpu->get_params(pc);
-    gpu->get_params(pg);
-    std::vector<double> extra(pc.size());
-    for (std::size_t i = 0; i < pc.size(); ++i)
-      extra[i] = 1e-3 * hyper.adam.lr * static_cast<double>(steps) + 1e-6 * std::abs(pc[i]);
-    EXPECT_TRUE(all_close("params", test::convert<float>(pg), pc, 0, 0, extra));
-  }
+  // Mean batch cross-entropies near log 3, so 1e-3 relative; parameters within the tolerance of
+  // backend_test_util.h (Adam does not see the gradient's scale; the kernel test above checks that).
+  const auto [cpu, gpu] = test::train_both_and_compare(spec, hyper, data, p0, 2, 22, 1e-3);
   EXPECT_LT(cpu->train_epoch(3).train_loss, std::log(3.0));  // it learns
   // Logits of the GPU's forward against the CPU's with the GPU-trained weights.
   std::vector<double> pg(table.total());
