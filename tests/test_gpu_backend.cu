@@ -24,34 +24,7 @@ using test::ScopedEnv;
 using test::params_of;
 using test::initial_params;
 using test::param_tolerance;
-
-// A synthetic regression set with California's shape: 8 standardised features, a target near 2.
-// x_scale multiplies the features (to drive a model into divergence).
-SplitData synthetic_data(int train_rows, int val_rows, int test_rows, double x_scale, std::uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  auto make = [&](int rows) {
-    Dataset d;
-    d.rows = rows;
-    d.features = 8;
-    d.targets = 1;
-    d.x.resize(static_cast<std::size_t>(rows) * 8);
-    d.y.resize(rows);
-    for (int r = 0; r < rows; ++r) {
-      double* x = d.x.data() + static_cast<std::size_t>(r) * 8;
-      for (int f = 0; f < 8; ++f) x[f] = normal(gen);
-      d.y[r] = 2.0 + std::sin(x[0]) + 0.5 * x[1] * x[2] - 0.3 * x[3] + 0.1 * normal(gen);
-      for (int f = 0; f < 8; ++f) x[f] *= x_scale;
-    }
-    return d;
-  };
-  SplitData s;
-  s.train = make(train_rows);
-  s.val = make(val_rows);
-  s.test = make(test_rows);
-  s.source = "synthetic";
-  return s;
-}
+using test::paper_hyper;
 
 FhnLayerSpec stable_layer(int neurons) {
   FhnLayerSpec L;
@@ -71,20 +44,11 @@ ModelSpec spec_of(std::vector<FhnLayerSpec> layers) {
   return spec;
 }
 
-TrainHyper paper_hyper() {
-  TrainHyper h;
-  h.batch_size = 32;
-  h.adam.lr = 5e-4;
-  h.adam.weight_decay = 5e-3;
-  h.seed = 11;
-  return h;
-}
-
 TEST(CudaBackend, EpochsMatchCpuBackend) {
   DYNPMNN_REQUIRE_GPU();
   const ModelSpec spec = spec_of({stable_layer(4)});
   const TrainHyper hyper = paper_hyper();
-  const SplitData data = synthetic_data(2000, 300, 200, 1.0, 5);  // 62 full batches and one of 16
+  const SplitData data = test::synthetic_splits(2000, 300, 200, 1.0, 5);  // 62 full batches and one of 16
   const auto p0 = initial_params(spec, 3);
   {  // get_params returns what was set, rounded to float.
     auto fresh = make_cuda_backend(spec, hyper);
@@ -113,7 +77,7 @@ TEST(CudaBackend, EpochsMatchCpuBackend) {
 TEST(CudaBackend, OtherIntegratorsMatchCpuBackend) {
   DYNPMNN_REQUIRE_GPU();
   const TrainHyper hyper = paper_hyper();
-  const SplitData data = synthetic_data(320, 50, 50, 1.0, 12);  // 10 steps
+  const SplitData data = test::synthetic_splits(320, 50, 50, 1.0, 12);  // 10 steps
   for (Integrator scheme : {Integrator::kImex, Integrator::kHeun, Integrator::kRk4}) {
     SCOPED_TRACE(to_string(scheme));
     FhnLayerSpec layer = stable_layer(3);
@@ -142,7 +106,7 @@ TEST(CudaBackend, GraphAndStreamPathsAreBitIdentical) {
   DYNPMNN_REQUIRE_GPU();
   const ModelSpec spec = spec_of({stable_layer(4), stable_layer(3)});
   const TrainHyper hyper = paper_hyper();
-  const SplitData data = synthetic_data(1000, 100, 100, 1.0, 6);
+  const SplitData data = test::synthetic_splits(1000, 100, 100, 1.0, 6);
   const auto p0 = initial_params(spec, 4);
   struct Run {
     std::vector<double> losses, params;
@@ -174,7 +138,7 @@ TEST(CudaBackend, ResumeFromOptimizerStateIsBitIdentical) {
   DYNPMNN_REQUIRE_GPU();
   const ModelSpec spec = spec_of({stable_layer(4)});
   const TrainHyper hyper = paper_hyper();
-  const SplitData data = synthetic_data(700, 50, 50, 1.0, 7);
+  const SplitData data = test::synthetic_splits(700, 50, 50, 1.0, 7);
   const auto p0 = initial_params(spec, 8);
   auto straight = make_cuda_backend(spec, hyper);
   straight->set_data(data);
@@ -203,7 +167,7 @@ TEST(CudaBackend, ResumeFromOptimizerStateIsBitIdentical) {
 // report no mean loss, and leave the parameters as they were before the diverging step.
 void expect_same_divergence(const ModelSpec& spec, int expected_layer) {
   const TrainHyper hyper = paper_hyper();
-  const SplitData data = synthetic_data(500, 50, 50, 10.0, 8);
+  const SplitData data = test::synthetic_splits(500, 50, 50, 10.0, 8);
   const auto p0 = initial_params(spec, 5);
   auto cpu = make_cpu_backend(spec, hyper);
   auto gpu = make_cuda_backend(spec, hyper);
@@ -249,7 +213,7 @@ TEST(CudaBackend, PredictChunksAndTinyTrainSplit) {
   const ModelSpec spec = spec_of({stable_layer(3)});
   const TrainHyper hyper = paper_hyper();
   // 20 training rows: a single minibatch smaller than batch_size; 70000 test rows: two chunks.
-  const SplitData data = synthetic_data(20, 10, 70000, 1.0, 9);
+  const SplitData data = test::synthetic_splits(20, 10, 70000, 1.0, 9);
   const auto p0 = initial_params(spec, 6);
   auto cpu = make_cpu_backend(spec, hyper);
   auto gpu = make_cuda_backend(spec, hyper);
@@ -282,7 +246,7 @@ TEST(CudaBackend, UsageErrorsThrow) {
   auto gpu = make_cuda_backend(spec, paper_hyper());
   EXPECT_THROW(gpu->train_epoch(1), std::logic_error);  // no data, no parameters
   EXPECT_THROW(gpu->set_params(std::vector<double>(3, 0.0)), std::invalid_argument);
-  SplitData wrong = synthetic_data(10, 10, 10, 1.0, 1);
+  SplitData wrong = test::synthetic_splits(10, 10, 10, 1.0, 1);
   wrong.train.features = 7;
   EXPECT_THROW(gpu->set_data(wrong), std::invalid_argument);
   std::string why;

@@ -93,31 +93,6 @@ TEST(ActivationGpu, ReluAndLecunTanhMatchCpu) {
 
 // --- whole epochs -----------------------------------------------------------------------------
 
-SplitData synthetic_data(int train_rows, int val_rows, int test_rows, std::uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  auto make = [&](int rows) {
-    Dataset d;
-    d.rows = rows;
-    d.features = 8;
-    d.targets = 1;
-    d.x.resize(static_cast<std::size_t>(rows) * 8);
-    d.y.resize(rows);
-    for (int r = 0; r < rows; ++r) {
-      double* x = d.x.data() + static_cast<std::size_t>(r) * 8;
-      for (int f = 0; f < 8; ++f) x[f] = normal(gen);
-      d.y[r] = 2.0 + std::sin(x[0]) + 0.5 * x[1] * x[2] - 0.3 * x[3] + 0.1 * normal(gen);
-    }
-    return d;
-  };
-  SplitData s;
-  s.train = make(train_rows);
-  s.val = make(val_rows);
-  s.test = make(test_rows);
-  s.source = "synthetic";
-  return s;
-}
-
 FhnLayerSpec dense_layer(int width, Activation act, bool layernorm) {
   FhnLayerSpec L;
   L.kind = LayerKind::kDense;
@@ -148,15 +123,9 @@ ModelSpec spec_of(std::vector<FhnLayerSpec> layers) {
 // GPU-trained weights on both.
 void expect_epochs_match(const ModelSpec& spec) {
   ScopedEnv graphs("DYNPMNN_CUDA_GRAPHS", "1");  // a failed capture throws instead of falling back
-  TrainHyper hyper;
-  hyper.batch_size = 32;
-  hyper.adam.lr = 5e-4;
-  hyper.adam.weight_decay = 5e-3;
-  hyper.seed = 11;
-  const SplitData data = synthetic_data(1000, 150, 100, 5);  // 31 full batches and one of 8
-  const ParamTable table(spec);
-  std::vector<double> p0(table.total());
-  init_params(spec, table, 3, p0);
+  const TrainHyper hyper = test::paper_hyper();
+  const SplitData data = test::synthetic_splits(1000, 150, 100, 1.0, 5);  // 31 full batches and one of 8
+  const std::vector<double> p0 = test::initial_params(spec, 3);
   const auto [cpu, gpu] = test::train_both_and_compare(spec, hyper, data, p0, 2, 32, 1e-4);
   auto cpu_same = make_cpu_backend(spec, hyper);
   cpu_same->set_data(data);

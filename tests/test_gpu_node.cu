@@ -137,19 +137,10 @@ TEST(OdeBlockGpu, Dopri5MatchesCpuOnTheSameSteps) {
   compare_block(OdeSolver::kDopri5, 33, 128, 128, 4);
 }
 
-TrainHyper hyper() {
-  TrainHyper h;
-  h.batch_size = 32;
-  h.adam.lr = 5e-4;
-  h.adam.weight_decay = 5e-3;
-  h.seed = 11;
-  return h;
-}
-
 TEST(OdeCudaBackend, Rk4EpochMatchesCpuBackend) {
   DYNPMNN_REQUIRE_GPU();
   const ModelSpec spec = node_spec(OdeSolver::kRk4, 16, 24, 3);
-  const TrainHyper h = hyper();
+  const TrainHyper h = test::paper_hyper();
   const SplitData data = testing::synthetic_data(330, 5);  // 10 full batches and one of 10
   const ParamTable table(spec);
   std::vector<double> p0(table.total());
@@ -182,7 +173,7 @@ TEST(OdeCudaBackend, Rk4EpochMatchesCpuBackend) {
 TEST(OdeCudaBackend, Dopri5TrainsOnTheStreamLikeCpu) {
   DYNPMNN_REQUIRE_GPU();
   const ModelSpec spec = node_spec(OdeSolver::kDopri5, 16, 24, 3);
-  const TrainHyper h = hyper();
+  const TrainHyper h = test::paper_hyper();
   const SplitData data = testing::synthetic_data(200, 6);
   const ParamTable table(spec);
   std::vector<double> p0(table.total());
@@ -209,7 +200,7 @@ TEST(OdeCudaBackend, Rk4GraphAndStreamPathsAreBitIdentical) {
   init_params(spec, table, 5, p0);
   auto run = [&](const char* graphs) {
     ScopedEnv env("DYNPMNN_CUDA_GRAPHS", graphs);  // "1": a failed capture throws
-    auto gpu = make_cuda_backend(spec, hyper());
+    auto gpu = make_cuda_backend(spec, test::paper_hyper());
     gpu->set_data(data);
     gpu->set_params(p0);
     std::vector<double> losses;
