@@ -17,6 +17,7 @@
 #include "models/ode_block_gpu.h"
 #include "tests/backend_test_util.h"
 #include "tests/gpu_test_util.h"
+#include "tests/node_test_util.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
@@ -45,17 +46,7 @@ ModelSpec node_spec(OdeSolver solver, int H, int V, int vf_layers) {
 }
 
 std::vector<double> node_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t seed) {
-  std::vector<double> p(table.total());
-  init_params(spec, table, seed, p);
-  std::mt19937_64 gen(seed + 1);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  for (const auto& t : table.tensors())
-    for (std::size_t i = t.offset; i < t.offset + t.size; ++i) {
-      if (t.kind == ParamKind::kOdeLnGamma) p[i] = 1.0 + 0.4 * u(gen);
-      if (t.kind == ParamKind::kOdeLnBeta) p[i] = 0.3 * u(gen);
-      if (t.kind == ParamKind::kOdeWeight) p[i] *= 2.0;
-    }
-  return p;
+  return test::perturbed_ode_params(spec, table, seed, seed + 1);
 }
 
 class Stream {

@@ -23,6 +23,7 @@
 #include "models/dynpmnn.h"
 #include "models/ode_block.h"
 #include "tests/cli_runner.h"
+#include "tests/node_test_util.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
@@ -167,20 +168,8 @@ ModelSpec node_spec(OdeSolver solver, int vf_layers) {
   return spec;
 }
 
-// Initialised as PyTorch, then LayerNorm moved off gamma 1, beta 0 and the weights scaled up so the
-// vector field is strongly nonlinear over [0, 1] (the state moves by O(1)).
 std::vector<double> node_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t seed) {
-  std::vector<double> p(table.total());
-  init_params(spec, table, seed, p);
-  std::mt19937_64 gen(seed + 17);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  for (const auto& t : table.tensors())
-    for (std::size_t i = t.offset; i < t.offset + t.size; ++i) {
-      if (t.kind == ParamKind::kOdeLnGamma) p[i] = 1.0 + 0.4 * u(gen);
-      if (t.kind == ParamKind::kOdeLnBeta) p[i] = 0.3 * u(gen);
-      if (t.kind == ParamKind::kOdeWeight) p[i] *= 2.0;
-    }
-  return p;
+  return test::perturbed_ode_params(spec, table, seed, seed + 17);
 }
 
 struct Problem {
