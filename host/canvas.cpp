@@ -15,11 +15,14 @@ namespace dynpmnn {
 namespace {
 
 // stb_easy_font indexes its glyph table by (char - 32) without a check, so anything outside
-// printable ASCII (a UTF-8 preset name, a tab) must not reach it.
+// printable ASCII (a UTF-8 model name, a tab) must not reach it. A UTF-8 character becomes one
+// '?', not one per byte: its continuation bytes (10xxxxxx) are dropped.
 std::string printable(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c < 32 || c > 126) c = '?';
+  std::string out;
+  for (const unsigned char c : s) {
+    if ((c & 0xC0) == 0x80) continue;
+    out += (c < 32 || c > 126) ? '?' : static_cast<char>(c);
+  }
   return out;
 }
 

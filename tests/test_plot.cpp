@@ -16,6 +16,7 @@
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
 
+#include "host/canvas.h"
 #include "host/plot.h"
 
 namespace dynpmnn {
@@ -138,6 +139,13 @@ TEST_F(PlotTest, TitleOutsideAsciiIsDrawnSafely) {
   const fs::path path = dir_ / "title.png";
   write_loss_curve_png(path, std::vector<double>{1.0}, std::vector<double>{1.0}, "pr\xc3\xa9set\tseed\n0 \x7f\x01");
   EXPECT_TRUE(fs::is_regular_file(path));
+}
+
+// One '?' per character outside ASCII, not one per byte of its UTF-8 ("×" is two bytes, "€" three).
+TEST(CanvasText, AUtf8CharacterIsOneQuestionMark) {
+  EXPECT_EQ(Canvas::text_width("2 \xc3\x97 44"), Canvas::text_width("2 ? 44"));
+  EXPECT_EQ(Canvas::text_width("\xe2\x82\xac" "5"), Canvas::text_width("?5"));
+  EXPECT_GT(Canvas::text_width("2 \xc3\x97 44"), Canvas::text_width("2  44"));
 }
 
 TEST_F(PlotTest, UnwritablePathThrows) {
