@@ -353,6 +353,52 @@ TEST_F(ClassificationCli, TrainEvalAndPredictOnACsv) {
   EXPECT_GE(right, 0.9 * rows);
 }
 
+// A sweep of classification runs ranks them by validation cross-entropy and reports accuracy and
+// macro F1, not the regression columns (which final.json of such a run does not hold).
+TEST_F(ClassificationCli, SweepRanksByValidationLossAndReportsAccuracy) {
+  const fs::path csv = dir_ / "blobs.csv";
+  testing::write_file(csv, blobs_csv(30, 5));
+  testing::write_file(dir_ / "grid.toml", fmt::format(R"([base]
+data = "{}"
+target = "kind"
+task = "classification"
+neurons = 4
+dt = 0.1
+t_end = 1.0
+epochs = 2
+batch_size = 16
+patience = 0
+[grid]
+lr = [0.0001, 0.02]
+)",
+                                                   csv.string()));
+  const testing::CliResult r =
+      run("sweep " + testing::quote(dir_ / "grid.toml") + " --device cpu --jobs 1 --out " + testing::quote(dir_ / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "val_loss")) << r.err;
+  EXPECT_TRUE(contains(r.err, "test_accuracy")) << r.err;
+  const nlohmann::json summary = last_json(r);
+  ASSERT_TRUE(summary["best"].contains("val_loss")) << r.out;
+  ASSERT_TRUE(summary["best"].contains("test_accuracy")) << r.out;
+  std::istringstream results(testing::read_file(dir_ / "out" / "results.csv"));
+  std::string header, first, second;
+  std::getline(results, header);
+  std::getline(results, first);
+  std::getline(results, second);
+  EXPECT_EQ(header, "run,lr,seed,status,val_loss,test_accuracy,test_f1,params,epochs,epoch_seconds");
+  auto cell = [](const std::string& line, int column) {
+    std::istringstream fields(line);
+    std::string f;
+    for (int c = 0; c <= column; ++c) std::getline(fields, f, ',');
+    return f;
+  };
+  ASSERT_FALSE(cell(first, 4).empty()) << first;
+  ASSERT_FALSE(cell(second, 4).empty()) << second;
+  EXPECT_LE(std::stod(cell(first, 4)), std::stod(cell(second, 4))) << "not ranked by val_loss:\n" << first << "\n" << second;
+  EXPECT_EQ(cell(first, 1), "0.02") << "the larger lr should fit two epochs better";
+  EXPECT_TRUE(contains(testing::read_file(dir_ / "out" / "results.md"), "sorted by validation loss"));
+}
+
 TEST_F(ClassificationCli, ResumedRunEqualsTheUninterruptedOneAndInspectReadsIt) {
   const fs::path csv = dir_ / "blobs.csv";
   testing::write_file(csv, blobs_csv(30, 3));

@@ -302,16 +302,28 @@ std::string number(const nlohmann::ordered_json& summary, const char* key, const
 
 namespace {
 
-constexpr const char* kMetricColumns[] = {"val_mse", "test_rmse", "test_mae", "test_r2", "params", "epochs",
-                                          "epoch_seconds"};
+// The columns of the results and the key they are ranked by: the validation MSE and test RMSE,
+// MAE and R² for regression; the validation cross-entropy and test accuracy and macro F1 for
+// classification (what final.json holds for each task).
+struct ResultMetrics {
+  const char* val_key;
+  const char* test_key;  // the one test metric of the progress lines
+  std::vector<const char*> columns;
+};
 
-// Finished runs by validation MSE, then the diverged (by validation MSE too: their best weights
+ResultMetrics metrics_for(const Config& cfg) {
+  if (cfg.task == "classification")
+    return {"val_loss", "test_accuracy", {"val_loss", "test_accuracy", "test_f1", "params", "epochs", "epoch_seconds"}};
+  return {"val_mse", "test_rmse", {"val_mse", "test_rmse", "test_mae", "test_r2", "params", "epochs", "epoch_seconds"}};
+}
+
+// Finished runs by validation loss, then the diverged (by validation loss too: their best weights
 // were saved), the failed, and the skipped last, each in grid order on ties.
-void sort_results(std::vector<SweepRun>& runs) {
+void sort_results(std::vector<SweepRun>& runs, const char* val_key) {
   auto rank = [](const SweepRun& r) { return skipped(r) ? 3 : failed(r) ? 2 : r.status == "diverged" ? 1 : 0; };
-  auto val = [](const SweepRun& r) {
-    const double v = r.summary.contains("val_mse") && r.summary["val_mse"].is_number() ? r.summary["val_mse"].get<double>()
-                                                                                      : std::numeric_limits<double>::quiet_NaN();
+  auto val = [&](const SweepRun& r) {
+    const double v = r.summary.contains(val_key) && r.summary[val_key].is_number() ? r.summary[val_key].get<double>()
+                                                                                  : std::numeric_limits<double>::quiet_NaN();
     return std::isfinite(v) ? v : std::numeric_limits<double>::infinity();
   };
   std::stable_sort(runs.begin(), runs.end(), [&](const SweepRun& a, const SweepRun& b) {
@@ -332,15 +344,16 @@ std::vector<std::string> header(const Grid& grid) {
   std::vector<std::string> h{"run"};
   for (const GridAxis& axis : grid.axes) h.push_back(axis.key);
   h.insert(h.end(), {"seed", "status"});
-  h.insert(h.end(), std::begin(kMetricColumns), std::end(kMetricColumns));
+  const ResultMetrics m = metrics_for(grid.base);
+  h.insert(h.end(), m.columns.begin(), m.columns.end());
   return h;
 }
 
-std::vector<std::string> row(const SweepRun& r, const char* format) {
+std::vector<std::string> row(const Grid& grid, const SweepRun& r, const char* format) {
   std::vector<std::string> cells{r.folder.filename().string()};
   cells.insert(cells.end(), r.values.begin(), r.values.end());
   cells.insert(cells.end(), {r.seed, r.status});
-  for (const char* key : kMetricColumns) cells.push_back(number(r.summary, key, format));
+  for (const char* key : metrics_for(grid.base).columns) cells.push_back(number(r.summary, key, format));
   return cells;
 }
 
@@ -351,12 +364,14 @@ std::string results_csv(const Grid& grid, const std::vector<SweepRun>& runs) {
     text += "\n";
   };
   line(header(grid));
-  for (const SweepRun& r : runs) line(row(r, "{:.17g}"));
+  for (const SweepRun& r : runs) line(row(grid, r, "{:.17g}"));
   return text;
 }
 
 std::string results_md(const Grid& grid, const std::vector<SweepRun>& runs) {
-  std::string text = fmt::format("# Sweep {}: {} runs, sorted by validation MSE\n\n", grid.name, runs.size());
+  std::string text = fmt::format("# Sweep {}: {} runs, sorted by {}\n\n", grid.name, runs.size(),
+                                 metrics_for(grid.base).val_key == std::string("val_mse") ? "validation MSE"
+                                                                                          : "validation loss");
   auto line = [&](const std::vector<std::string>& cells) {
     text += "|";
     for (std::string cell : cells) {
@@ -369,7 +384,7 @@ std::string results_md(const Grid& grid, const std::vector<SweepRun>& runs) {
   const std::vector<std::string> h = header(grid);
   line(h);
   line(std::vector<std::string>(h.size(), "---"));
-  for (const SweepRun& r : runs) line(row(r, "{:.4g}"));
+  for (const SweepRun& r : runs) line(row(grid, r, "{:.4g}"));
   return text;
 }
 
@@ -413,7 +428,8 @@ int run_sweep(SweepOptions options) {
 
   if (data) run_points(todo, *data, jobs, grid.base.device == "cuda");
 
-  sort_results(runs);
+  const ResultMetrics metrics = metrics_for(grid.base);
+  sort_results(runs, metrics.val_key);
   const fs::path csv = out / "results.csv", md = out / "results.md";
   write_file_atomically(csv, results_csv(grid, runs));
   write_file_atomically(md, results_md(grid, runs));
@@ -431,16 +447,16 @@ int run_sweep(SweepOptions options) {
   const SweepRun& best = runs.front();  // a grid has at least one point
   if (!skipped(best) && !failed(best) && best.status != "diverged")
     summary["best"] = {{"run", best.folder.filename().string()},
-                       {"val_mse", best.summary.value("val_mse", 0.0)},
-                       {"test_rmse", best.summary.value("test_rmse", 0.0)}};
+                       {metrics.val_key, best.summary.value(metrics.val_key, 0.0)},
+                       {metrics.test_key, best.summary.value(metrics.test_key, 0.0)}};
   else
     summary["best"] = nullptr;
   summary["results"] = {{"csv", csv.string()}, {"md", md.string()}};
   fmt::print(stderr, "dynpmnn: sweep: {} finished ({} diverged), {} skipped, {} failed; best {}; {}\n",
              summary["finished"].get<long long>(), n_diverged, n_skipped, n_failed,
              summary["best"].is_null() ? std::string("none")
-                                       : fmt::format("{} (val_mse {:.4g})", best.label,
-                                                     best.summary.value("val_mse", 0.0)),
+                                       : fmt::format("{} ({} {:.4g})", best.label, metrics.val_key,
+                                                     best.summary.value(metrics.val_key, 0.0)),
              md.string());
   std::cout << summary.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
   return n_failed > 0 ? kExitUnexpected : kExitOk;
@@ -480,14 +496,17 @@ void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int j
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const std::lock_guard lock(print);
       ++done;
+      const ResultMetrics m = metrics_for(r.cfg);
       if (already)
-        fmt::print(stderr, "[{}/{}] {}: already finished ({}), val_mse {} test_rmse {}\n", done, todo.size(), r.label,
-                   r.status, number(r.summary, "val_mse", "{:.4g}"), number(r.summary, "test_rmse", "{:.4g}"));
+        fmt::print(stderr, "[{}/{}] {}: already finished ({}), {} {} {} {}\n", done, todo.size(), r.label, r.status,
+                   m.val_key, number(r.summary, m.val_key, "{:.4g}"), m.test_key,
+                   number(r.summary, m.test_key, "{:.4g}"));
       else if (failed(r))
         fmt::print(stderr, "[{}/{}] {}: {}\n", done, todo.size(), r.label, r.status);
       else
-        fmt::print(stderr, "[{}/{}] {}: {} val_mse {} test_rmse {} {:.1f} s\n", done, todo.size(), r.label, r.status,
-                   number(r.summary, "val_mse", "{:.4g}"), number(r.summary, "test_rmse", "{:.4g}"), seconds);
+        fmt::print(stderr, "[{}/{}] {}: {} {} {} {} {} {:.1f} s\n", done, todo.size(), r.label, r.status, m.val_key,
+                   number(r.summary, m.val_key, "{:.4g}"), m.test_key, number(r.summary, m.test_key, "{:.4g}"),
+                   seconds);
     }
   };
   std::vector<std::thread> threads;
