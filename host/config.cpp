@@ -87,29 +87,16 @@ ModelSpec Config::model_spec(int inputs, int outputs) const {
     return spec;
   }
   // The baselines (docs/baselines.md): stacks of dense layers before the readout, and the CfC head.
-  auto dense = [](int width, Activation act, bool norm) {
-    FhnLayerSpec d;
-    d.kind = LayerKind::kDense;
-    d.neurons = width;
-    d.activation = act;
-    d.layernorm = norm;
-    return d;
-  };
   if (model == "mlp") {
-    for (int width : hidden) spec.layers.push_back(dense(width, layer.activation, layernorm));
+    for (int width : hidden) spec.layers.push_back(dense_layer(width, layer.activation, layernorm));
     return spec;
   }
   if (model == "cfc") {
     const Activation act = as_config_error([&] { return activation_from_string(backbone_activation); });
-    for (int l = 0; l < backbone_layers; ++l) spec.layers.push_back(dense(backbone_units, act, false));
+    for (int l = 0; l < backbone_layers; ++l) spec.layers.push_back(dense_layer(backbone_units, act, false));
     // ncps's backbone reads [x, h]; with h0 = 0 the columns of h multiply zeros, so they are left out
     // (docs/baselines.md).
-    FhnLayerSpec cell;
-    cell.kind = LayerKind::kCfc;
-    cell.neurons = neurons;
-    cell.layernorm = false;
-    cell.cfc_time = cfc_time;
-    spec.layers.push_back(cell);
+    spec.layers.push_back(cfc_layer(neurons, cfc_time));
     return spec;
   }
   if (model == "node") return node_model_spec(inputs, outputs);

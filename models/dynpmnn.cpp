@@ -17,6 +17,24 @@ const char* to_string(LayerKind k) {
   return "?";
 }
 
+FhnLayerSpec dense_layer(int width, Activation act, bool layernorm) {
+  FhnLayerSpec L;
+  L.kind = LayerKind::kDense;
+  L.neurons = width;
+  L.activation = act;
+  L.layernorm = layernorm;
+  return L;
+}
+
+FhnLayerSpec cfc_layer(int units, double t) {
+  FhnLayerSpec L;
+  L.kind = LayerKind::kCfc;
+  L.neurons = units;
+  L.layernorm = false;
+  L.cfc_time = t;
+  return L;
+}
+
 int FhnLayerSpec::steps() const {
   if (!(dt > 0) || !std::isfinite(dt)) throw std::invalid_argument("dt must be > 0, got " + std::to_string(dt));
   if (!(t_end > 0) || !std::isfinite(t_end))

@@ -62,6 +62,11 @@ struct FhnLayerSpec {
   FhnParamMaps param_maps() const;
 };
 
+// The baselines' layers (docs/baselines.md): Linear(in → width) → optional LayerNorm → act, and
+// the CfC cell head with `units` units and elapsed time t.
+FhnLayerSpec dense_layer(int width, Activation act, bool layernorm);
+FhnLayerSpec cfc_layer(int units, double t);
+
 struct ModelSpec {
   int inputs = 8;
   int outputs = 1;

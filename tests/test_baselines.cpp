@@ -151,24 +151,6 @@ TEST(BaselinePresets, CfcLayersAndParameterCount) {
 
 // --- gradients --------------------------------------------------------------------------------
 
-FhnLayerSpec dense_layer(int width, Activation act, bool layernorm) {
-  FhnLayerSpec L;
-  L.kind = LayerKind::kDense;
-  L.neurons = width;
-  L.activation = act;
-  L.layernorm = layernorm;
-  return L;
-}
-
-FhnLayerSpec cfc_layer(int units, double t) {
-  FhnLayerSpec L;
-  L.kind = LayerKind::kCfc;
-  L.neurons = units;
-  L.layernorm = false;
-  L.cfc_time = t;
-  return L;
-}
-
 // ‖fd − an‖ / ‖an‖ per tensor for L = Σ coeff·pred, with central differences (step 1e-5: the
 // truncation error ~1e-10 relative, rounding ~1e-11) on a randomised parameter vector.
 void check_gradients(const ModelSpec& spec, std::uint64_t seed) {

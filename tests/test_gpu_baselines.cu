@@ -93,24 +93,6 @@ TEST(ActivationGpu, ReluAndLecunTanhMatchCpu) {
 
 // --- whole epochs -----------------------------------------------------------------------------
 
-FhnLayerSpec dense_layer(int width, Activation act, bool layernorm) {
-  FhnLayerSpec L;
-  L.kind = LayerKind::kDense;
-  L.neurons = width;
-  L.activation = act;
-  L.layernorm = layernorm;
-  return L;
-}
-
-FhnLayerSpec cfc_layer(int units, double t) {
-  FhnLayerSpec L;
-  L.kind = LayerKind::kCfc;
-  L.neurons = units;
-  L.layernorm = false;
-  L.cfc_time = t;
-  return L;
-}
-
 ModelSpec spec_of(std::vector<FhnLayerSpec> layers) {
   ModelSpec spec;
   spec.inputs = 8;
