@@ -131,19 +131,18 @@ long long backward_replayed_steps(int steps) {
   return total;
 }
 
-// FLOPs per pair, counting an FMA as 2, as fhn_math.h computes them (no clip; the loop-invariant
-// factors 1 + a, dt·b, 1 − dt·b·g are computed once per pair and not counted):
-//   Euler step (fhn_euler_raw), 7 instructions: v − (1 + a) 1, s = v·(…) + a 2, current − w 1,
-//     dv = (current − w) − v·s 2, v + dt·dv 2, w·(1 − dt·b·g) 1, + (dt·b)·v 2          = 11
-//   backward step (fhn_euler_step_backward), 6 instructions: 3v − 2(1 + a) 2, v·(…) + a 2,
-//     dt·lu 1, lu − dt_lu·dcubic 2, + (dt·b)·lz 2, lz·(1 − dt·b·g) − dt_lu 2             = 11
-//   with parameter gradients also grad.a 4, grad.I 1, grad.b 5, grad.g 3                = 24
-//   forward: 11·steps; backward: 11·(replayed steps) + (11 or 24)·steps.
-// (Before commit "fewer instructions per FHN step" the same step took 13 and 17/29 FLOPs: compare
-// times, not GFLOP/s, across that change.)
+// FLOPs per pair, counting an FMA as 2, as fhn_math.h's unclamped Euler stepper computes them in
+// its variables (v, z), the loop-invariant factors computed once per pair and not counted:
+//   step, 5 FMAs: v·(−dt) + dt(1 + a), v·(…) + (1 − dt·a), v·(…) + z, v·(−dt²b) + K, k·z + (…)  = 10
+//   reverse step, 4 FMAs and a multiply: m = v·(v·(−3dt) + 2dt(1 + a)) + (1 − dt·a) 4,
+//     μ·m + ζ·(−dt²b) 3, k·ζ + μ 2                                                         = 9
+//   with parameter gradients also w 2, a 4, I 1, b 4, g 2                                  = 22
+//   forward: 10·steps; backward: 10·(replayed steps) + (9 or 22)·steps.
+// (Earlier commits counted 11 and 11/24 for the (v, w) form, and 13 and 17/29 before that: compare
+// times, not GFLOP/s, across those changes.)
 double flops_per_pair(int steps, bool param_grads) {
-  return 11.0 * steps + 11.0 * static_cast<double>(backward_replayed_steps(steps)) +
-         (param_grads ? 24.0 : 11.0) * steps;
+  return 10.0 * steps + 10.0 * static_cast<double>(backward_replayed_steps(steps)) +
+         (param_grads ? 22.0 : 9.0) * steps;
 }
 
 // Fewest bytes the two passes must move: forward reads the input and parameters and writes the

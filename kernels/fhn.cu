@@ -56,9 +56,15 @@ __device__ __forceinline__ void load_initial_state(const float* in, int N, int b
   }
 }
 
-template <Coupling C, Integrator S>
-__global__ void __launch_bounds__(kThreads)
-    fhn_forward_kernel(int B, int N, int steps, float dt, float clip, const float* __restrict__ in,
+// EXPERIMENT (A/B on the device): a minimum of blocks per SM for the forward (8 caps it at 32
+// registers, full occupancy; unset, ptxas takes ~40 for the unclamped Euler, 6 blocks).
+#ifndef DYNPMNN_FHN_FWD_MIN_BLOCKS
+#define DYNPMNN_FHN_FWD_MIN_BLOCKS 1
+#endif
+
+template <Coupling C, Integrator S, bool kClip>
+__global__ void __launch_bounds__(kThreads, DYNPMNN_FHN_FWD_MIN_BLOCKS)
+    fhn_forward_kernel(int B, int N, FhnCheckpointPlan plan, float dt, float clip, const float* __restrict__ in,
                        FhnParamPtrs<float> p, float* __restrict__ out, float* __restrict__ ckpt_v,
                        float* __restrict__ ckpt_w, int* nonfinite_flag, int layer_index) {
   const int n = blockIdx.x * blockDim.x + threadIdx.x;
@@ -70,8 +76,8 @@ __global__ void __launch_bounds__(kThreads)
     float v, w, current;
     load_initial_state<C>(in, N, b, n, prm.I, v, w, current);
     const std::size_t at = static_cast<std::size_t>(b) * N + n;
-    fhn_forward_trajectory<S>(v, w, prm, current, dt, steps, clip, ckpt_v ? ckpt_v + at : nullptr,
-                           ckpt_w ? ckpt_w + at : nullptr, stride);
+    fhn_forward_trajectory_impl<S, kClip>(v, w, prm, current, dt, plan, clip, ckpt_v ? ckpt_v + at : nullptr,
+                                          ckpt_w ? ckpt_w + at : nullptr, stride);
     out[static_cast<std::size_t>(b) * 2 * N + n] = v;
     out[static_cast<std::size_t>(b) * 2 * N + N + n] = w;
     finite = finite && is_finite_value(v) && is_finite_value(w);
@@ -98,9 +104,9 @@ template <Integrator S, bool kParamGrads>
 inline constexpr int kBackwardMinBlocks =
     S != Integrator::kEuler ? 2 : (kParamGrads ? DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS : DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS);
 
-template <Coupling C, Integrator S, bool kParamGrads>
+template <Coupling C, Integrator S, bool kClip, bool kParamGrads>
 __global__ void __launch_bounds__(kThreads, kBackwardMinBlocks<S, kParamGrads>)
-    fhn_backward_kernel(int B, int N, int steps, float dt, float clip, const float* __restrict__ in,
+    fhn_backward_kernel(int B, int N, FhnCheckpointPlan plan, float dt, float clip, const float* __restrict__ in,
                         FhnParamPtrs<float> p, const float* __restrict__ ckpt_v, const float* __restrict__ ckpt_w,
                         const float* __restrict__ d_out, float* __restrict__ d_in, float* __restrict__ partial) {
   __shared__ float red[4][kThreads];
@@ -117,8 +123,8 @@ __global__ void __launch_bounds__(kThreads, kBackwardMinBlocks<S, kParamGrads>)
       float lv = d_out[row + n];
       float lw = d_out[row + N + n];
       FhnParamGrad<float> grad;
-      fhn_backward_trajectory<S>(v0, w0, prm, current, dt, steps, clip, ckpt_v ? ckpt_v + at : nullptr,
-                              ckpt_w ? ckpt_w + at : nullptr, stride, lv, lw, grad);
+      fhn_backward_trajectory_impl<S, kClip>(v0, w0, prm, current, dt, plan, clip, ckpt_v ? ckpt_v + at : nullptr,
+                                             ckpt_w ? ckpt_w + at : nullptr, stride, lv, lw, grad);
       if constexpr (C == Coupling::kInitialCondition) {
         d_in[row + n] = lv;
         d_in[row + N + n] = lw;
@@ -168,16 +174,22 @@ __global__ void fhn_param_grad_reduce_kernel(int N, int blocks, const float* __r
   if (d.I) d.I[n] = sum[3];
 }
 
-// The run-time coupling and integrator become template parameters here, in one place: f is called
-// with std::integral_constant values of both.
+// The run-time coupling, integrator and clamp (on or off) become template parameters here, in one
+// place: f is called with std::integral_constant values of all three. The clamp is a kernel of its
+// own because its reverse keeps w's states too: sharing a kernel, its register demand set the
+// unclamped one's (the paper's), which then spilled.
 template <typename F>
 void dispatch(const char* op, const FhnShape& s, F&& f) {
+  auto with_clip = [&](auto c, auto scheme) {
+    if (s.clip > 0) return f(c, scheme, std::true_type{});
+    return f(c, scheme, std::false_type{});
+  };
   auto with_coupling = [&](auto c) {
     switch (s.integrator) {
-      case Integrator::kEuler: return f(c, std::integral_constant<Integrator, Integrator::kEuler>{});
-      case Integrator::kImex: return f(c, std::integral_constant<Integrator, Integrator::kImex>{});
-      case Integrator::kHeun: return f(c, std::integral_constant<Integrator, Integrator::kHeun>{});
-      case Integrator::kRk4: return f(c, std::integral_constant<Integrator, Integrator::kRk4>{});
+      case Integrator::kEuler: return with_clip(c, std::integral_constant<Integrator, Integrator::kEuler>{});
+      case Integrator::kImex: return with_clip(c, std::integral_constant<Integrator, Integrator::kImex>{});
+      case Integrator::kHeun: return with_clip(c, std::integral_constant<Integrator, Integrator::kHeun>{});
+      case Integrator::kRk4: return with_clip(c, std::integral_constant<Integrator, Integrator::kRk4>{});
     }
     throw std::invalid_argument(std::string(op) + ": unknown integrator " +
                                 std::to_string(static_cast<int>(s.integrator)) +
@@ -219,9 +231,10 @@ void fhn_forward_gpu(const FhnShape& s, const float* in, FhnParamPtrs<float> p, 
   float* cw = s.checkpoint_elems() > 0 ? ckpt_w : nullptr;
   const float dt = static_cast<float>(s.dt);
   const float clip = static_cast<float>(s.clip);
-  dispatch(op, s, [&](auto c, auto scheme) {
-    fhn_forward_kernel<decltype(c)::value, decltype(scheme)::value><<<geo.grid, geo.block, 0, stream>>>(
-        s.batch, s.neurons, s.steps, dt, clip, in, p, out, cv, cw, nonfinite_flag, layer_index);
+  const FhnCheckpointPlan plan = fhn_checkpoint_plan(s.steps);
+  dispatch(op, s, [&](auto c, auto scheme, auto clamp) {
+    fhn_forward_kernel<decltype(c)::value, decltype(scheme)::value, decltype(clamp)::value><<<geo.grid, geo.block, 0, stream>>>(
+        s.batch, s.neurons, plan, dt, clip, in, p, out, cv, cw, nonfinite_flag, layer_index);
   });
   DYNPMNN_CUDA_CHECK_LAUNCH("fhn_forward_kernel");
 }
@@ -252,13 +265,14 @@ void fhn_backward_gpu(const FhnShape& s, const float* in, FhnParamPtrs<float> p,
   float* partial = want_params ? workspace : nullptr;
   const float dt = static_cast<float>(s.dt);
   const float clip = static_cast<float>(s.clip);
-  dispatch(op, s, [&](auto c, auto scheme) {
+  const FhnCheckpointPlan plan = fhn_checkpoint_plan(s.steps);
+  dispatch(op, s, [&](auto c, auto scheme, auto clamp) {
     if (want_params) {
-      fhn_backward_kernel<decltype(c)::value, decltype(scheme)::value, true><<<geo.grid, geo.block, 0, stream>>>(
-          s.batch, s.neurons, s.steps, dt, clip, in, p, cv, cw, d_out, d_in, partial);
+      fhn_backward_kernel<decltype(c)::value, decltype(scheme)::value, decltype(clamp)::value, true><<<geo.grid, geo.block, 0, stream>>>(
+          s.batch, s.neurons, plan, dt, clip, in, p, cv, cw, d_out, d_in, partial);
     } else {
-      fhn_backward_kernel<decltype(c)::value, decltype(scheme)::value, false><<<geo.grid, geo.block, 0, stream>>>(
-          s.batch, s.neurons, s.steps, dt, clip, in, p, cv, cw, d_out, d_in, nullptr);
+      fhn_backward_kernel<decltype(c)::value, decltype(scheme)::value, decltype(clamp)::value, false><<<geo.grid, geo.block, 0, stream>>>(
+          s.batch, s.neurons, plan, dt, clip, in, p, cv, cw, d_out, d_in, nullptr);
     }
   });
   DYNPMNN_CUDA_CHECK_LAUNCH("fhn_backward_kernel");

@@ -61,6 +61,25 @@ DYNPMNN_HD int fhn_num_checkpoints(int steps) {
   return (steps + interval - 1) / interval - 1;
 }
 
+// The checkpoint layout of a trajectory: segments − 1 checkpoints, every segment `interval` steps
+// long but the last (last_len, 1..interval). The kernels take it from the host, computed once,
+// where each thread would otherwise pay a square root and a division (the forward's 100 steps are
+// ~500 instructions: these were ~10% of them).
+struct FhnCheckpointPlan {
+  int interval = 1;
+  int segments = 0;
+  int last_len = 0;
+};
+
+DYNPMNN_HD FhnCheckpointPlan fhn_checkpoint_plan(int steps) {
+  FhnCheckpointPlan plan;
+  if (steps <= 0) return plan;
+  plan.interval = fhn_checkpoint_interval(steps);
+  plan.segments = (steps + plan.interval - 1) / plan.interval;
+  plan.last_len = steps - (plan.segments - 1) * plan.interval;
+  return plan;
+}
+
 template <typename T>
 DYNPMNN_HD T fhn_clamp(T x, T clip) {
   return x > clip ? clip : (x < -clip ? -clip : x);
@@ -295,11 +314,94 @@ DYNPMNN_HD void fhn_step_backward(T v, T w, const FhnParams<T>& p, T current, T 
   }
 }
 
-// The trajectories below are written once, with the clamp as a compile-time switch: without it
-// the per-step clip test disappears from the GPU's step loop (the paper's setting has no clip).
-// `clip` is only read when kClip.
+// The per-pair steppers the trajectories below run. A stepper holds a pair's loop-invariant
+// factors and works in its own state variables (x1, x2), which it converts from and to (v, w) at
+// the ends of the trajectory; the checkpoints hold its state, so the backward replays bit for bit
+// what the forward computed.
+//
+// The general stepper: any scheme, with or without the clamp (compile-time switch kClip: without
+// it the per-step clip test disappears from the GPU's step loop; the paper's setting has none).
 template <Integrator S, bool kClip, typename T>
-DYNPMNN_HD void fhn_advance(T& v, T& w, const FhnParams<T>& p, T current, T dt, T clip, int count) {
+struct FhnStepper {
+  FhnParams<T> p;
+  T current, dt, clip;
+
+  DYNPMNN_HD FhnStepper(const FhnParams<T>& prm, T cur, T step, T c) : p(prm), current(cur), dt(step), clip(c) {}
+  DYNPMNN_HD void enter(T, T&) const {}
+  DYNPMNN_HD void leave(T, T&) const {}
+  DYNPMNN_HD void step(T& v, T& w) const { fhn_step<S>(v, w, p, current, dt, kClip ? clip : T(0)); }
+  DYNPMNN_HD void adjoint_enter(T&, T&) const {}
+  DYNPMNN_HD void reverse(T v, T w, T& lv, T& lw, FhnParamGrad<T>& grad) const {
+    fhn_step_backward<S>(v, w, p, current, dt, kClip ? clip : T(0), lv, lw, grad);
+  }
+  DYNPMNN_HD void adjoint_leave(T&, T&, FhnParamGrad<T>&) const {}
+};
+
+// Explicit Euler without the clamp (the paper's training) in the variables (v, z), z = dt·(current − w):
+//   v' = v·(v·(dt(1 + a) − dt·v) + (1 − dt·a)) + z
+//   z' = k·z + (K − dt²b·v),       k = 1 − dt·b·g,  K = dt·current · dt·b·g
+// is the same map as fhn_euler_raw (z' = dt·(current − w') expands to it), in five FMAs a step where
+// (v, w) needs six: z is the very term v' adds. Its reverse, with (μ, ζ) the adjoints of (v, z):
+//   μ ← μ·m − dt²b·ζ,  ζ ← k·ζ + μ,    m = ∂v'/∂v = (1 − dt·a) + v·(2dt(1 + a) − 3dt·v)
+// (five instructions where (v, w) needs six). The adjoint of w is −dt·ζ, so the parameter gradients
+// are fhn_euler_step_backward's with lz = −dt·ζ; their constant factors (dt, −dt², dt²b) are applied
+// once per pair in adjoint_leave. Rounding differs from the (v, w) form's, not the map: the w the
+// pair returns is current − z/dt, accurate to ~1 ulp of max(|w|, |current|).
+template <typename T>
+struct FhnStepper<Integrator::kEuler, false, T> {
+  T current, dt, g, b;
+  T neg_dt, c1, c2, k, K, neg_dt2b, neg_3dt, two_c1, inv_dt;
+  // Raw sums of the parameter gradients' per-step terms (scaled in adjoint_leave).
+  T sum_a = 0, sum_I = 0, sum_b = 0, sum_g = 0;
+
+  DYNPMNN_HD FhnStepper(const FhnParams<T>& p, T cur, T step, T)
+      : current(cur),
+        dt(step),
+        g(p.g),
+        b(p.b),
+        neg_dt(-step),
+        c1(step * (T(1) + p.a)),
+        c2(T(1) - step * p.a),
+        k(T(1) - step * p.b * p.g),
+        K((step * cur) * (step * p.b * p.g)),
+        neg_dt2b(-(step * step * p.b)),
+        neg_3dt(T(-3) * step),
+        two_c1(T(2) * (step * (T(1) + p.a))),
+        inv_dt(T(1) / step) {}
+  DYNPMNN_HD void enter(T, T& w) const { w = dt * (current - w); }
+  DYNPMNN_HD void leave(T, T& z) const { z = current - z / dt; }
+  DYNPMNN_HD void step(T& v, T& z) const {
+    const T vn = v * (v * (v * neg_dt + c1) + c2) + z;
+    z = k * z + (v * neg_dt2b + K);
+    v = vn;
+  }
+  // On entry the adjoint of the final (v, w); after it, of (v, z).
+  DYNPMNN_HD void adjoint_enter(T&, T& lw) const { lw = -lw / dt; }
+  // (v, z): the state before the step; (mu, zeta): on entry the adjoint after it.
+  DYNPMNN_HD void reverse(T v, T z, T& mu, T& zeta, FhnParamGrad<T>&) {
+    const T m = v * (v * neg_3dt + two_c1) + c2;
+    // Parameter terms, as fhn_euler_step_backward's (dead code, dropped, when nobody reads them).
+    const T w = current - z * inv_dt;
+    sum_a += mu * (v * v - v);
+    sum_I += mu;
+    sum_b += zeta * (v - g * w);
+    sum_g += zeta * w;
+    const T mu_prev = mu * m + zeta * neg_dt2b;
+    zeta = k * zeta + mu;
+    mu = mu_prev;
+  }
+  DYNPMNN_HD void adjoint_leave(T&, T& zeta, FhnParamGrad<T>& grad) const {
+    zeta = -dt * zeta;
+    const T dt2 = dt * dt;
+    grad.a += dt * sum_a;
+    grad.I += dt * sum_I;
+    grad.b -= dt2 * sum_b;
+    grad.g += dt2 * b * sum_g;
+  }
+};
+
+template <typename Stepper, typename T>
+DYNPMNN_HD void fhn_advance(const Stepper& st, T& v, T& w, int count) {
   // Whole register blocks fully unrolled (segments are multiples of R long), then the rest: the
   // loop's counter and branch come once per R steps.
   int k = 0;
@@ -307,37 +409,48 @@ DYNPMNN_HD void fhn_advance(T& v, T& w, const FhnParams<T>& p, T current, T dt, 
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
-    for (int r = 0; r < kFhnRegisterBlock; ++r) fhn_step<S>(v, w, p, current, dt, kClip ? clip : T(0));
+    for (int r = 0; r < kFhnRegisterBlock; ++r) st.step(v, w);
   }
-  for (; k < count; ++k) fhn_step<S>(v, w, p, current, dt, kClip ? clip : T(0));
+  for (; k < count; ++k) st.step(v, w);
 }
 
 template <Integrator S, bool kClip, typename T>
-DYNPMNN_HD void fhn_forward_trajectory_impl(T& v, T& w, const FhnParams<T>& p, T current, T dt, int steps,
-                                            T clip, T* ckpt_v, T* ckpt_w, std::size_t ckpt_stride) {
-  const int interval = fhn_checkpoint_interval(steps);
-  // Segment by segment, so the step loop has no integer division (costly on the GPU), and the
-  // checkpoint offset steps by the stride (a 64-bit multiply per segment cost ~30 instructions).
+DYNPMNN_HD void fhn_forward_trajectory_impl(T& v, T& w, const FhnParams<T>& p, T current, T dt,
+                                            const FhnCheckpointPlan& plan, T clip, T* ckpt_v, T* ckpt_w,
+                                            std::size_t ckpt_stride) {
+  const FhnStepper<S, kClip, T> st(p, current, dt, clip);
+  st.enter(v, w);
+  // Every segment but the last is whole register blocks: one loop test and, when training, one
+  // checkpoint per segment; the checkpoint offset steps by the stride (a 64-bit multiply per
+  // segment cost ~30 instructions on the GPU).
   std::size_t at = 0;
-  for (int seg_start = 0; seg_start < steps; seg_start += interval) {
-    if (ckpt_v != nullptr && seg_start > 0) {
+  for (int seg = 1; seg < plan.segments; ++seg) {
+    for (int k = 0; k < plan.interval; k += kFhnRegisterBlock) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+      for (int r = 0; r < kFhnRegisterBlock; ++r) st.step(v, w);
+    }
+    if (ckpt_v != nullptr) {
       ckpt_v[at] = v;
       ckpt_w[at] = w;
       at += ckpt_stride;
     }
-    const int seg_end = steps - seg_start < interval ? steps : seg_start + interval;
-    fhn_advance<S, kClip>(v, w, p, current, dt, clip, seg_end - seg_start);
   }
+  fhn_advance(st, v, w, plan.last_len);
+  st.leave(v, w);
 }
 
 template <Integrator S, bool kClip, typename T>
-DYNPMNN_HD void fhn_backward_trajectory_impl(T v0, T w0, const FhnParams<T>& p, T current, T dt, int steps,
-                                             T clip, const T* ckpt_v, const T* ckpt_w, std::size_t ckpt_stride,
-                                             T& lv, T& lw, FhnParamGrad<T>& grad) {
+DYNPMNN_HD void fhn_backward_trajectory_impl(T v0, T w0, const FhnParams<T>& p, T current, T dt,
+                                             const FhnCheckpointPlan& plan, T clip, const T* ckpt_v,
+                                             const T* ckpt_w, std::size_t ckpt_stride, T& lv, T& lw,
+                                             FhnParamGrad<T>& grad) {
   constexpr int R = kFhnRegisterBlock;
-  const T c = kClip ? clip : T(0);
-  const int interval = fhn_checkpoint_interval(steps);
-  const int segments = (steps + interval - 1) / interval;
+  FhnStepper<S, kClip, T> st(p, current, dt, clip);
+  st.enter(v0, w0);
+  st.adjoint_enter(lv, lw);
+  const int segments = plan.segments;
   // The checkpoint of segment seg >= 1 is at (seg − 1)·stride; the offset steps back by the stride.
   std::size_t at = segments > 1 ? static_cast<std::size_t>(segments - 2) * ckpt_stride : 0;
   for (int seg = segments - 1; seg >= 0; --seg) {
@@ -347,11 +460,11 @@ DYNPMNN_HD void fhn_backward_trajectory_impl(T v0, T w0, const FhnParams<T>& p, 
       seg_w = ckpt_w[at];
       if (seg > 1) at -= ckpt_stride;
     }
-    const int seg_len = (seg == segments - 1) ? steps - seg * interval : interval;
+    const int seg_len = (seg == segments - 1) ? plan.last_len : plan.interval;
     const int blocks = (seg_len + R - 1) / R;
     for (int blk = blocks - 1; blk >= 0; --blk) {
       T v = seg_v, w = seg_w;
-      fhn_advance<S, kClip>(v, w, p, current, dt, c, blk * R);
+      fhn_advance(st, v, w, blk * R);
       const int count = (blk == blocks - 1) ? seg_len - blk * R : R;
       T sv[R], sw[R];
       // A full block, written without the r < count tests: unpredicated, the unrolled steps keep
@@ -365,12 +478,12 @@ DYNPMNN_HD void fhn_backward_trajectory_impl(T v0, T w0, const FhnParams<T>& p, 
         for (int r = 0; r < R; ++r) {
           sv[r] = v;
           sw[r] = w;
-          fhn_step<S>(v, w, p, current, dt, c);
+          st.step(v, w);
         }
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
-        for (int r = R - 1; r >= 0; --r) fhn_step_backward<S>(sv[r], sw[r], p, current, dt, c, lv, lw, grad);
+        for (int r = R - 1; r >= 0; --r) st.reverse(sv[r], sw[r], lv, lw, grad);
         continue;
       }
 #if defined(__CUDA_ARCH__)
@@ -380,17 +493,18 @@ DYNPMNN_HD void fhn_backward_trajectory_impl(T v0, T w0, const FhnParams<T>& p, 
         if (r < count) {
           sv[r] = v;
           sw[r] = w;
-          fhn_step<S>(v, w, p, current, dt, c);
+          st.step(v, w);
         }
       }
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
       for (int r = R - 1; r >= 0; --r) {
-        if (r < count) fhn_step_backward<S>(sv[r], sw[r], p, current, dt, c, lv, lw, grad);
+        if (r < count) st.reverse(sv[r], sw[r], lv, lw, grad);
       }
     }
   }
+  st.adjoint_leave(lv, lw, grad);
 }
 
 // Whole forward trajectory of one (sample, neuron). (v, w): initial state in, final state out.
@@ -399,10 +513,11 @@ DYNPMNN_HD void fhn_backward_trajectory_impl(T v0, T w0, const FhnParams<T>& p, 
 template <Integrator S = Integrator::kEuler, typename T>
 DYNPMNN_HD void fhn_forward_trajectory(T& v, T& w, const FhnParams<T>& p, T current, T dt, int steps,
                                        T clip, T* ckpt_v, T* ckpt_w, std::size_t ckpt_stride) {
+  const FhnCheckpointPlan plan = fhn_checkpoint_plan(steps);
   if (clip > T(0))
-    fhn_forward_trajectory_impl<S, true>(v, w, p, current, dt, steps, clip, ckpt_v, ckpt_w, ckpt_stride);
+    fhn_forward_trajectory_impl<S, true>(v, w, p, current, dt, plan, clip, ckpt_v, ckpt_w, ckpt_stride);
   else
-    fhn_forward_trajectory_impl<S, false>(v, w, p, current, dt, steps, clip, ckpt_v, ckpt_w, ckpt_stride);
+    fhn_forward_trajectory_impl<S, false>(v, w, p, current, dt, plan, clip, ckpt_v, ckpt_w, ckpt_stride);
 }
 
 // Whole backward of one (sample, neuron). (v0, w0): the initial state; (lv, lw): on entry the
@@ -412,11 +527,12 @@ template <Integrator S = Integrator::kEuler, typename T>
 DYNPMNN_HD void fhn_backward_trajectory(T v0, T w0, const FhnParams<T>& p, T current, T dt, int steps,
                                         T clip, const T* ckpt_v, const T* ckpt_w,
                                         std::size_t ckpt_stride, T& lv, T& lw, FhnParamGrad<T>& grad) {
+  const FhnCheckpointPlan plan = fhn_checkpoint_plan(steps);
   if (clip > T(0))
-    fhn_backward_trajectory_impl<S, true>(v0, w0, p, current, dt, steps, clip, ckpt_v, ckpt_w, ckpt_stride, lv,
+    fhn_backward_trajectory_impl<S, true>(v0, w0, p, current, dt, plan, clip, ckpt_v, ckpt_w, ckpt_stride, lv,
                                           lw, grad);
   else
-    fhn_backward_trajectory_impl<S, false>(v0, w0, p, current, dt, steps, clip, ckpt_v, ckpt_w, ckpt_stride, lv,
+    fhn_backward_trajectory_impl<S, false>(v0, w0, p, current, dt, plan, clip, ckpt_v, ckpt_w, ckpt_stride, lv,
                                            lw, grad);
 }
 

@@ -432,23 +432,95 @@ struct PlainResult {
   FhnParamGrad<double> grad;
 };
 
+// The trajectory's stepper run step by step, every state stored: what the checkpointed trajectory
+// must reproduce bit for bit.
+template <bool kClip>
+PlainResult plain_stepper(double v0, double w0, const FhnParams<double>& p, double current, double dt, int steps,
+                          double clip, double lv, double lw) {
+  FhnStepper<Integrator::kEuler, kClip, double> st(p, current, dt, clip);
+  std::vector<double> xs(steps + 1), ys(steps + 1);
+  xs[0] = v0;
+  ys[0] = w0;
+  st.enter(xs[0], ys[0]);
+  for (int k = 0; k < steps; ++k) {
+    double x = xs[k], y = ys[k];
+    st.step(x, y);
+    xs[k + 1] = x;
+    ys[k + 1] = y;
+  }
+  PlainResult r{xs[steps], ys[steps], lv, lw, {}};
+  st.leave(r.v, r.w);
+  st.adjoint_enter(r.lv, r.lw);
+  for (int k = steps - 1; k >= 0; --k) st.reverse(xs[k], ys[k], r.lv, r.lw, r.grad);
+  st.adjoint_leave(r.lv, r.lw, r.grad);
+  return r;
+}
+
 PlainResult plain_forward_backward(double v0, double w0, const FhnParams<double>& p, double current, double dt,
                                    int steps, double clip, double lv, double lw) {
+  return clip > 0 ? plain_stepper<true>(v0, w0, p, current, dt, steps, clip, lv, lw)
+                  : plain_stepper<false>(v0, w0, p, current, dt, steps, clip, lv, lw);
+}
+
+// The (v, w) Euler step and its reverse, as the paper writes them, every state stored.
+PlainResult plain_vw_euler(double v0, double w0, const FhnParams<double>& p, double current, double dt, int steps,
+                           double lv, double lw) {
   std::vector<double> vs(steps + 1), ws(steps + 1);
   vs[0] = v0;
   ws[0] = w0;
   for (int k = 0; k < steps; ++k) {
     double v = vs[k], w = ws[k];
-    fhn_euler_step(v, w, p, current, dt, clip);
+    fhn_euler_step(v, w, p, current, dt, 0.0);
     vs[k + 1] = v;
     ws[k + 1] = w;
   }
   PlainResult r{vs[steps], ws[steps], lv, lw, {}};
-  for (int k = steps - 1; k >= 0; --k) fhn_euler_step_backward(vs[k], ws[k], p, current, dt, clip, r.lv, r.lw, r.grad);
+  for (int k = steps - 1; k >= 0; --k) fhn_euler_step_backward(vs[k], ws[k], p, current, dt, 0.0, r.lv, r.lw, r.grad);
   return r;
 }
 
 double rel(double a, double b) { return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-300}); }
+
+// The unclamped Euler trajectory runs in (v, z), z = dt·(current − w) (fhn_math.h): the same map as
+// the (v, w) step, so in double the state, the input adjoints and all four parameter gradients
+// agree with it to rounding, for step sizes from small to the paper's 20 and non-zero currents
+// (where w = current − z/dt loses most). The gradients are against |value| + 1e-3·scale, the
+// scale the largest gradient of that run, since a parameter's gradient can be ~0 by cancellation.
+TEST(FhnTrajectory, ShiftedEulerStateIsTheVwEulerMap) {
+  std::mt19937_64 gen(7);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  double worst_state = 0, worst_grad = 0;
+  int runs = 0;
+  for (double dt : {0.01, 0.125, 0.5, 2.0, 20.0}) {
+    for (int steps : {1, 2, 17, 100, 500}) {
+      if (dt * steps > 60) continue;  // keep the trajectory on the attractor, not at ±Inf
+      const FhnParams<double> p{0.2 + 0.1 * u(gen), 0.02 + 0.01 * u(gen), 3.0 + 0.5 * u(gen), 0.5 * u(gen)};
+      const double v0 = 0.5 * u(gen), w0 = 0.2 * u(gen), current = p.I + 0.3 * u(gen);
+      const double lv0 = u(gen), lw0 = u(gen);
+      const PlainResult vw = plain_vw_euler(v0, w0, p, current, dt, steps, lv0, lw0);
+      if (!std::isfinite(vw.v) || !std::isfinite(vw.lv)) continue;
+      const PlainResult vz = plain_stepper<false>(v0, w0, p, current, dt, steps, 0.0, lv0, lw0);
+      ++runs;
+      for (auto [a, b] : {std::pair{vz.v, vw.v}, std::pair{vz.w, vw.w}}) {
+        const double e = std::abs(a - b) / (std::abs(b) + std::abs(current) + 1e-3);
+        worst_state = std::max(worst_state, e);
+        EXPECT_LE(e, 1e-11) << "state, dt " << dt << " steps " << steps << ": " << a << " vs " << b;
+      }
+      const double scale = std::max({std::abs(vw.lv), std::abs(vw.lw), std::abs(vw.grad.a), std::abs(vw.grad.b),
+                                     std::abs(vw.grad.g), std::abs(vw.grad.I)});
+      for (auto [a, b, what] : {std::tuple{vz.lv, vw.lv, "lv"}, std::tuple{vz.lw, vw.lw, "lw"},
+                                std::tuple{vz.grad.a, vw.grad.a, "a"}, std::tuple{vz.grad.b, vw.grad.b, "b"},
+                                std::tuple{vz.grad.g, vw.grad.g, "g"}, std::tuple{vz.grad.I, vw.grad.I, "I"}}) {
+        const double e = std::abs(a - b) / (std::abs(b) + 1e-3 * scale);
+        worst_grad = std::max(worst_grad, e);
+        EXPECT_LE(e, 1e-9) << what << ", dt " << dt << " steps " << steps << ": " << a << " vs " << b;
+      }
+    }
+  }
+  EXPECT_GE(runs, 15);
+  std::printf("[ traj     ] (v, z) against (v, w) Euler over %d runs: worst state %.2e, gradient %.2e\n", runs,
+              worst_state, worst_grad);
+}
 
 TEST(FhnTrajectory, CheckpointedBackwardEqualsFullTrajectoryBackward) {
   std::mt19937_64 gen(2024);
