@@ -57,7 +57,7 @@ __device__ __forceinline__ void load_initial_state(const float* in, int N, int b
 }
 
 // EXPERIMENT (A/B on the device): a minimum of blocks per SM for the forward (8 caps it at 32
-// registers, full occupancy; unset, ptxas takes ~40 for the unclamped Euler, 6 blocks).
+// registers, full occupancy; unset, ptxas takes 27 for the unclamped Euler, which is full already).
 #ifndef DYNPMNN_FHN_FWD_MIN_BLOCKS
 #define DYNPMNN_FHN_FWD_MIN_BLOCKS 1
 #endif
@@ -88,24 +88,29 @@ __global__ void __launch_bounds__(kThreads, DYNPMNN_FHN_FWD_MIN_BLOCKS)
 // partial: (gridDim.y, 4, N), written when kParamGrads; without it the compiler drops the
 // parameter-gradient arithmetic (all FHN parameters frozen, as in the paper). The minimum of two
 // blocks per SM caps registers at 128: with no minimum, ptxas settles on 80 and spills the Heun and
-// IMEX reverses; with it every scheme fits without a stack frame (Euler in 72-74 registers).
+// IMEX reverses; with it every scheme fits without a stack frame.
 //
-// Euler without parameter gradients (the paper's training, and the peer's benchmark) needs 68
-// registers under that cap, one block short of four per SM; capped at 64 it runs four blocks (32
-// warps instead of 24 to hide the adjoint's dependency chain) with no spill.
-// EXPERIMENT (A/B on the device): the Euler minimums.
+// Unclamped Euler without parameter gradients (the paper's training, and the peer's benchmark)
+// needs 48 registers: five blocks per SM (40 warps to hide the adjoint's dependency chains and
+// the checkpoint loads). Clamped, it keeps w's states too and needs 64 (four blocks; capped at
+// five it spilled 140 bytes). With parameter gradients, ~77: three blocks (capped at four, 60
+// bytes of spill).
+// EXPERIMENT (A/B on the device): the unclamped Euler minimums.
 #ifndef DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS
-#define DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS 4
+#define DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS 5
 #endif
 #ifndef DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS
 #define DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS 3
 #endif
-template <Integrator S, bool kParamGrads>
+template <Integrator S, bool kClip, bool kParamGrads>
 inline constexpr int kBackwardMinBlocks =
-    S != Integrator::kEuler ? 2 : (kParamGrads ? DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS : DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS);
+    S != Integrator::kEuler ? 2
+    : kParamGrads           ? DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS
+    : kClip                 ? 4
+                            : DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS;
 
 template <Coupling C, Integrator S, bool kClip, bool kParamGrads>
-__global__ void __launch_bounds__(kThreads, kBackwardMinBlocks<S, kParamGrads>)
+__global__ void __launch_bounds__(kThreads, kBackwardMinBlocks<S, kClip, kParamGrads>)
     fhn_backward_kernel(int B, int N, FhnCheckpointPlan plan, float dt, float clip, const float* __restrict__ in,
                         FhnParamPtrs<float> p, const float* __restrict__ ckpt_v, const float* __restrict__ ckpt_w,
                         const float* __restrict__ d_out, float* __restrict__ d_in, float* __restrict__ partial) {

@@ -27,12 +27,6 @@ namespace dynpmnn {
 // that the unrolled loops keep the states in registers on the GPU.
 inline constexpr int kFhnRegisterBlock = 16;
 
-// EXPERIMENT (A/B on the device, bench/profile_fhn.sh): the backward's unpredicated full-block path.
-#ifndef DYNPMNN_FHN_FULL_BLOCKS
-#define DYNPMNN_FHN_FULL_BLOCKS 1
-#endif
-inline constexpr bool kFhnFullBlockPath = DYNPMNN_FHN_FULL_BLOCKS != 0;
-
 template <typename T>
 struct FhnParams {
   T a, b, g, I;
@@ -418,27 +412,82 @@ template <Integrator S, bool kClip, typename T>
 DYNPMNN_HD void fhn_forward_trajectory_impl(T& v, T& w, const FhnParams<T>& p, T current, T dt,
                                             const FhnCheckpointPlan& plan, T clip, T* ckpt_v, T* ckpt_w,
                                             std::size_t ckpt_stride) {
+  constexpr int R = kFhnRegisterBlock;
   const FhnStepper<S, kClip, T> st(p, current, dt, clip);
   st.enter(v, w);
-  // Every segment but the last is whole register blocks: one loop test and, when training, one
-  // checkpoint per segment; the checkpoint offset steps by the stride (a 64-bit multiply per
-  // segment cost ~30 instructions on the GPU).
-  std::size_t at = 0;
+  // Every segment but the last is whole register blocks, and when training ends with one
+  // checkpoint, written through pointers that step by the stride (an index recomputed per
+  // checkpoint cost ~30 instructions on the GPU, a quarter of a 16-step segment's; 32-bit offsets
+  // measured slower than the pointers, 2026-11-27). One block a segment (up to 256 steps) is the
+  // common case and has no inner loop.
+  const bool store = ckpt_v != nullptr;
+  const bool one_block = plan.interval == R;
   for (int seg = 1; seg < plan.segments; ++seg) {
-    for (int k = 0; k < plan.interval; k += kFhnRegisterBlock) {
+    if (one_block) {
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
-      for (int r = 0; r < kFhnRegisterBlock; ++r) st.step(v, w);
+      for (int r = 0; r < R; ++r) st.step(v, w);
+    } else {
+      for (int k = 0; k < plan.interval; k += R) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+        for (int r = 0; r < R; ++r) st.step(v, w);
+      }
     }
-    if (ckpt_v != nullptr) {
-      ckpt_v[at] = v;
-      ckpt_w[at] = w;
-      at += ckpt_stride;
+    if (store) {
+      *ckpt_v = v;
+      *ckpt_w = w;
+      ckpt_v += ckpt_stride;
+      ckpt_w += ckpt_stride;
     }
   }
   fhn_advance(st, v, w, plan.last_len);
   st.leave(v, w);
+}
+
+// Replays C steps from (v, w), keeping the C states in registers, and runs them in reverse:
+// unrolled and unpredicated.
+template <int C, typename Stepper, typename T>
+DYNPMNN_HD void fhn_reverse_block(Stepper& st, T v, T w, T& lv, T& lw, FhnParamGrad<T>& grad) {
+  T sv[C], sw[C];
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int r = 0; r < C; ++r) {
+    sv[r] = v;
+    sw[r] = w;
+    st.step(v, w);
+  }
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int r = C - 1; r >= 0; --r) st.reverse(sv[r], sw[r], lv, lw, grad);
+}
+
+// The same for the C steps that start `offset` steps after a segment's start (v0, w0).
+template <int C, typename Stepper, typename T>
+DYNPMNN_HD void fhn_reverse_chunk(Stepper& st, T v0, T w0, int offset, T& lv, T& lw, FhnParamGrad<T>& grad) {
+  T v = v0, w = w0;
+  fhn_advance(st, v, w, offset);
+  fhn_reverse_block<C>(st, v, w, lv, lw, grad);
+}
+
+// The reverse of the `count` (< 2C) steps that end `end` steps after the segment's start, in chunks
+// of C, C/2, ..., 1 steps (count's binary digits), the largest last in time: the predicated form
+// of a register block issued all R steps' instructions whatever the count, ~10 times the four
+// steps a 100-step trajectory leaves after its whole blocks.
+template <int C, typename Stepper, typename T>
+DYNPMNN_HD void fhn_reverse_remainder(Stepper& st, T v0, T w0, int end, int count, T& lv, T& lw,
+                                      FhnParamGrad<T>& grad) {
+  if constexpr (C >= 1) {
+    if (count & C) {
+      end -= C;
+      fhn_reverse_chunk<C>(st, v0, w0, end, lv, lw, grad);
+    }
+    fhn_reverse_remainder<C / 2>(st, v0, w0, end, count, lv, lw, grad);
+  }
 }
 
 template <Integrator S, bool kClip, typename T>
@@ -447,60 +496,80 @@ DYNPMNN_HD void fhn_backward_trajectory_impl(T v0, T w0, const FhnParams<T>& p, 
                                              const T* ckpt_w, std::size_t ckpt_stride, T& lv, T& lw,
                                              FhnParamGrad<T>& grad) {
   constexpr int R = kFhnRegisterBlock;
+  static_assert((R & (R - 1)) == 0, "the remainder's chunks halve the register block");
   FhnStepper<S, kClip, T> st(p, current, dt, clip);
   st.enter(v0, w0);
   st.adjoint_enter(lv, lw);
   const int segments = plan.segments;
-  // The checkpoint of segment seg >= 1 is at (seg − 1)·stride; the offset steps back by the stride.
-  std::size_t at = segments > 1 ? static_cast<std::size_t>(segments - 2) * ckpt_stride : 0;
-  for (int seg = segments - 1; seg >= 0; --seg) {
-    T seg_v = v0, seg_w = w0;
-    if (seg > 0) {
-      seg_v = ckpt_v[at];
-      seg_w = ckpt_w[at];
-      if (seg > 1) at -= ckpt_stride;
+  // The checkpoint of segment seg >= 1 is at (seg − 1)·stride. Each is loaded one segment ahead,
+  // so its latency hides behind the segment after it in time (ncu: a warp's loads at each segment
+  // start were the backward's largest stall, 3.2 of 10.6 cycles per issued instruction).
+  T next_v = v0, next_w = w0;
+  if (segments > 1) {
+    ckpt_v += static_cast<std::size_t>(segments - 2) * ckpt_stride;
+    ckpt_w += static_cast<std::size_t>(segments - 2) * ckpt_stride;
+    next_v = *ckpt_v;
+    next_w = *ckpt_w;
+  }
+  auto start_of_segment = [&](int seg, T& seg_v, T& seg_w) {
+    seg_v = next_v;
+    seg_w = next_w;
+    if (seg > 1) {
+      ckpt_v -= ckpt_stride;
+      ckpt_w -= ckpt_stride;
+      next_v = *ckpt_v;
+      next_w = *ckpt_w;
+    } else {
+      next_v = v0;
+      next_w = w0;
     }
-    const int seg_len = (seg == segments - 1) ? plan.last_len : plan.interval;
-    const int blocks = (seg_len + R - 1) / R;
-    for (int blk = blocks - 1; blk >= 0; --blk) {
-      T v = seg_v, w = seg_w;
-      fhn_advance(st, v, w, blk * R);
-      const int count = (blk == blocks - 1) ? seg_len - blk * R : R;
-      T sv[R], sw[R];
-      // A full block, written without the r < count tests: unpredicated, the unrolled steps keep
-      // every state in a register of its own, where the tested form cost a branch and four
-      // register moves per Euler step on the GPU (as many instructions as the step's arithmetic).
-      // Euler only: the other schemes, scheduled freely, reach 128 registers and spill.
-      if (kFhnFullBlockPath && S == Integrator::kEuler && count == R) {
+  };
+  int seg = segments - 1;
+  if constexpr (S == Integrator::kEuler) {
+    // Whole register blocks, unpredicated: the unrolled steps keep every state in a register of
+    // its own, where a tested form cost a branch and register moves per step. Euler only: the
+    // other schemes, scheduled freely, reach 128 registers and spill. The last segment, whose
+    // tail is not a whole block, comes first; then, where a segment is one block (up to 256
+    // steps), nothing but its block.
+    for (; seg >= 0; --seg) {
+      T seg_v, seg_w;
+      start_of_segment(seg, seg_v, seg_w);
+      const int seg_len = (seg == segments - 1) ? plan.last_len : plan.interval;
+      if (seg_len == R) {
+        fhn_reverse_block<R>(st, seg_v, seg_w, lv, lw, grad);
+        continue;
+      }
+      const int whole = seg_len / R;
+      fhn_reverse_remainder<R / 2>(st, seg_v, seg_w, seg_len, seg_len - whole * R, lv, lw, grad);
+      for (int blk = whole - 1; blk >= 0; --blk) fhn_reverse_chunk<R>(st, seg_v, seg_w, blk * R, lv, lw, grad);
+    }
+  } else {
+    for (; seg >= 0; --seg) {
+      T seg_v, seg_w;
+      start_of_segment(seg, seg_v, seg_w);
+      const int seg_len = (seg == segments - 1) ? plan.last_len : plan.interval;
+      const int blocks = (seg_len + R - 1) / R;
+      for (int blk = blocks - 1; blk >= 0; --blk) {
+        T v = seg_v, w = seg_w;
+        fhn_advance(st, v, w, blk * R);
+        const int count = (blk == blocks - 1) ? seg_len - blk * R : R;
+        T sv[R], sw[R];
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
         for (int r = 0; r < R; ++r) {
-          sv[r] = v;
-          sw[r] = w;
-          st.step(v, w);
+          if (r < count) {
+            sv[r] = v;
+            sw[r] = w;
+            st.step(v, w);
+          }
         }
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
-        for (int r = R - 1; r >= 0; --r) st.reverse(sv[r], sw[r], lv, lw, grad);
-        continue;
-      }
-#if defined(__CUDA_ARCH__)
-#pragma unroll
-#endif
-      for (int r = 0; r < R; ++r) {
-        if (r < count) {
-          sv[r] = v;
-          sw[r] = w;
-          st.step(v, w);
+        for (int r = R - 1; r >= 0; --r) {
+          if (r < count) st.reverse(sv[r], sw[r], lv, lw, grad);
         }
-      }
-#if defined(__CUDA_ARCH__)
-#pragma unroll
-#endif
-      for (int r = R - 1; r >= 0; --r) {
-        if (r < count) st.reverse(sv[r], sw[r], lv, lw, grad);
       }
     }
   }
