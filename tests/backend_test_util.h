@@ -111,6 +111,17 @@ struct BackendPair {
   std::unique_ptr<Backend> cpu, gpu;
 };
 
+// The CPU and CUDA backends of one model, both holding data and starting from p0.
+inline BackendPair backend_pair(const ModelSpec& spec, const TrainHyper& hyper, const SplitData& data,
+                                const std::vector<double>& p0) {
+  BackendPair b{make_cpu_backend(spec, hyper), make_cuda_backend(spec, hyper)};
+  for (Backend* backend : {b.cpu.get(), b.gpu.get()}) {
+    backend->set_data(data);
+    backend->set_params(p0);
+  }
+  return b;
+}
+
 // The CPU and CUDA backends of one model, both from p0 on data, trained `epochs` epochs side by
 // side. After each epoch: neither diverged, each took steps_per_epoch minibatches, the mean losses
 // agree within loss_rtol, the float parameters are within param_tolerance of the double ones, and
@@ -119,11 +130,7 @@ struct BackendPair {
 inline BackendPair train_both_and_compare(const ModelSpec& spec, const TrainHyper& hyper, const SplitData& data,
                                           const std::vector<double>& p0, int epochs, long steps_per_epoch,
                                           double loss_rtol) {
-  BackendPair b{make_cpu_backend(spec, hyper), make_cuda_backend(spec, hyper)};
-  for (Backend* backend : {b.cpu.get(), b.gpu.get()}) {
-    backend->set_data(data);
-    backend->set_params(p0);
-  }
+  BackendPair b = backend_pair(spec, hyper, data, p0);
   long steps = 0;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     SCOPED_TRACE("epoch " + std::to_string(epoch));

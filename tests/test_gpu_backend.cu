@@ -84,12 +84,7 @@ TEST(CudaBackend, OtherIntegratorsMatchCpuBackend) {
     layer.integrator = scheme;
     const ModelSpec spec = spec_of({layer});
     const auto p0 = initial_params(spec, 13);
-    auto cpu = make_cpu_backend(spec, hyper);
-    auto gpu = make_cuda_backend(spec, hyper);
-    for (Backend* b : {cpu.get(), gpu.get()}) {
-      b->set_data(data);
-      b->set_params(p0);
-    }
+    auto [cpu, gpu] = test::backend_pair(spec, hyper, data, p0);
     const EpochStats sc = cpu->train_epoch(1);
     const EpochStats sg = gpu->train_epoch(1);
     ASSERT_FALSE(sg.divergence.diverged);
@@ -169,12 +164,7 @@ void expect_same_divergence(const ModelSpec& spec, int expected_layer) {
   const TrainHyper hyper = paper_hyper();
   const SplitData data = test::synthetic_splits(500, 50, 50, 10.0, 8);
   const auto p0 = initial_params(spec, 5);
-  auto cpu = make_cpu_backend(spec, hyper);
-  auto gpu = make_cuda_backend(spec, hyper);
-  for (Backend* b : {cpu.get(), gpu.get()}) {
-    b->set_data(data);
-    b->set_params(p0);
-  }
+  auto [cpu, gpu] = test::backend_pair(spec, hyper, data, p0);
   const EpochStats sc = cpu->train_epoch(1);
   const EpochStats sg = gpu->train_epoch(1);
   ASSERT_TRUE(sc.divergence.diverged) << "the CPU reference must diverge in this setting";
@@ -215,12 +205,7 @@ TEST(CudaBackend, PredictChunksAndTinyTrainSplit) {
   // 20 training rows: a single minibatch smaller than batch_size; 70000 test rows: two chunks.
   const SplitData data = test::synthetic_splits(20, 10, 70000, 1.0, 9);
   const auto p0 = initial_params(spec, 6);
-  auto cpu = make_cpu_backend(spec, hyper);
-  auto gpu = make_cuda_backend(spec, hyper);
-  for (Backend* b : {cpu.get(), gpu.get()}) {
-    b->set_data(data);
-    b->set_params(p0);
-  }
+  auto [cpu, gpu] = test::backend_pair(spec, hyper, data, p0);
   const EpochStats sc = cpu->train_epoch(3);
   const EpochStats sg = gpu->train_epoch(3);
   ASSERT_FALSE(sg.divergence.diverged);

@@ -136,12 +136,7 @@ TEST(OdeCudaBackend, Rk4EpochMatchesCpuBackend) {
   const ParamTable table(spec);
   std::vector<double> p0(table.total());
   init_params(spec, table, 3, p0);
-  auto cpu = make_cpu_backend(spec, h);
-  auto gpu = make_cuda_backend(spec, h);
-  for (Backend* b : {cpu.get(), gpu.get()}) {
-    b->set_data(data);
-    b->set_params(p0);
-  }
+  auto [cpu, gpu] = test::backend_pair(spec, h, data, p0);
   const EpochStats sc = cpu->train_epoch(1);
   const EpochStats sg = gpu->train_epoch(1);
   ASSERT_FALSE(sg.divergence.diverged) << "layer " << sg.divergence.layer;
@@ -169,12 +164,7 @@ TEST(OdeCudaBackend, Dopri5TrainsOnTheStreamLikeCpu) {
   const ParamTable table(spec);
   std::vector<double> p0(table.total());
   init_params(spec, table, 4, p0);
-  auto cpu = make_cpu_backend(spec, h);
-  auto gpu = make_cuda_backend(spec, h);
-  for (Backend* b : {cpu.get(), gpu.get()}) {
-    b->set_data(data);
-    b->set_params(p0);
-  }
+  auto [cpu, gpu] = test::backend_pair(spec, h, data, p0);
   const EpochStats sc = cpu->train_epoch(1);
   const EpochStats sg = gpu->train_epoch(1);
   ASSERT_FALSE(sg.divergence.diverged);

@@ -115,12 +115,7 @@ TEST(CudaBackendParamSpace, PhysicalSpaceEpochsMatchCpuBackend) {
   const SplitData data = testing::synthetic_data(1000, 21);
   std::vector<double> p0(table.total());
   init_params(spec, table, 4, p0);
-  auto cpu = make_cpu_backend(spec, hyper);
-  auto gpu = make_cuda_backend(spec, hyper);
-  for (Backend* b : {cpu.get(), gpu.get()}) {
-    b->set_data(data);
-    b->set_params(p0);
-  }
+  auto [cpu, gpu] = test::backend_pair(spec, hyper, data, p0);
   long steps = 0;
   for (int epoch = 1; epoch <= 2; ++epoch) {
     const EpochStats sc = cpu->train_epoch(epoch), sg = gpu->train_epoch(epoch);
