@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "host/cuda_check.h"
-#include "host/device_buffer.h"
+#include "common/cuda_check.h"
+#include "common/device_buffer.h"
 #include "kernels/fhn.h"
 #include "kernels/fhn_gpu.h"
 

@@ -5,7 +5,7 @@
 # Euler kernels, and profiles them with Nsight Compute where it can read the counters.
 # Usage: bench/profile_fhn.sh [NAME=FLAGS ...]   (default: the variants below). Writes under $OUT.
 # PROFILE_BASE_DIR=DIR also builds and times, as variant "base", the sources under DIR (an earlier
-# commit's kernels/, bench/, host/: `git archive REV kernels bench host | tar -x -C DIR`), so a
+# commit's common/, kernels/, bench/, host/: `git archive REV common kernels bench host | tar -x -C DIR`), so a
 # change is compared with what it replaces on the same card in the same call.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

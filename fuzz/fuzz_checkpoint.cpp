@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "host/checkpoint.h"
+#include "host/io/checkpoint.h"
 
 namespace {
 

@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "host/config.h"
-#include "host/config_io.h"
+#include "host/config/config.h"
+#include "host/config/config_io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "host/cuda_check.h"
+#include "common/cuda_check.h"
 #include "kernels/cfc_math.h"
 
 namespace dynpmnn {

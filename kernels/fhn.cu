@@ -18,7 +18,7 @@
 #include <string>
 #include <type_traits>
 
-#include "host/cuda_check.h"
+#include "common/cuda_check.h"
 
 namespace dynpmnn {
 

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "host/cuda_check.h"
+#include "common/cuda_check.h"
 #include "kernels/loss_math.h"
 
 namespace dynpmnn {

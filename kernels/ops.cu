@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "host/cuda_check.h"
+#include "common/cuda_check.h"
 #include "kernels/shuffle_math.h"
 
 namespace dynpmnn {

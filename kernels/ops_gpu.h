@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "host/device_buffer.h"
+#include "common/device_buffer.h"
 #include "kernels/elementwise_math.h"
 #include "kernels/fhn_gpu.h"  // kNoNonFinite
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <string>
 
-#include "host/cuda_check.h"
+#include "common/cuda_check.h"
 #include "kernels/fhn_gpu.h"  // kNoNonFinite
 #include "kernels/ode_gpu.h"
 

@@ -15,7 +15,7 @@
 #include <memory>
 #include <vector>
 
-#include "host/device_buffer.h"
+#include "common/device_buffer.h"
 #include "kernels/ops_gpu.h"
 #include "models/ode_block.h"
 

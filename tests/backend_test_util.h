@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.h"
+#include "host/runtime/backend.h"
 #include "models/dynpmnn.h"
 #include "tests/gpu_test_util.h"
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "host/device_buffer.h"
+#include "common/device_buffer.h"
 
 namespace dynpmnn::test {
 

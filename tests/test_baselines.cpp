@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/backend.h"
-#include "host/config_io.h"
-#include "host/run_folder.h"
-#include "host/trainer.h"
+#include "host/runtime/backend.h"
+#include "host/config/config_io.h"
+#include "host/io/run_folder.h"
+#include "host/training/trainer.h"
 #include "kernels/cfc.h"
 #include "kernels/cfc_math.h"
 #include "kernels/ops.h"

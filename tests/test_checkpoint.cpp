@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.h"
-#include "host/checkpoint.h"
-#include "host/config_io.h"
-#include "host/trainer.h"
+#include "host/runtime/backend.h"
+#include "host/io/checkpoint.h"
+#include "host/config/config_io.h"
+#include "host/training/trainer.h"
 #include "tests/cli_runner.h"
 #include "tests/synthetic_data.h"
 

@@ -14,11 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "data/csv_dataset.h"
-#include "host/backend.h"
-#include "host/checkpoint.h"
-#include "host/class_metrics.h"
-#include "host/config.h"
-#include "host/trainer.h"
+#include "host/runtime/backend.h"
+#include "host/io/checkpoint.h"
+#include "host/training/class_metrics.h"
+#include "host/config/config.h"
+#include "host/training/trainer.h"
 #include "kernels/loss.h"
 #include "kernels/loss_math.h"
 #include "models/cpu_model.h"

@@ -18,9 +18,9 @@
 #include <nlohmann/json.hpp>
 
 #include "data/california.h"
-#include "host/backend.h"
-#include "host/config_io.h"
-#include "host/progress.h"
+#include "host/runtime/backend.h"
+#include "host/config/config_io.h"
+#include "host/report/progress.h"
 #include "models/dynpmnn.h"
 #include "tests/cli_runner.h"
 

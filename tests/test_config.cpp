@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "host/config.h"
-#include "host/config_io.h"
+#include "host/config/config.h"
+#include "host/config/config_io.h"
 
 namespace dynpmnn {
 namespace {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "data/california.h"
-#include "host/backend.h"
+#include "host/runtime/backend.h"
 #include "models/dynpmnn.h"
 #include "tests/backend_test_util.h"
 #include "tests/gpu_test_util.h"

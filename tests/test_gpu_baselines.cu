@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "data/california.h"
-#include "host/backend.h"
+#include "host/runtime/backend.h"
 #include "kernels/cfc.h"
 #include "kernels/cfc_gpu.h"
 #include "kernels/ops.h"

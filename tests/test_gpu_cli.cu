@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "host/device_buffer.h"
+#include "common/device_buffer.h"
 #include "tests/cli_runner.h"
 #include "tests/gpu_test_util.h"
 

@@ -9,7 +9,7 @@
 #include <tuple>
 #include <vector>
 
-#include "host/backend.h"
+#include "host/runtime/backend.h"
 #include "kernels/loss.h"
 #include "kernels/loss_gpu.h"
 #include "models/dynpmnn.h"

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.h"
-#include "host/cuda_check.h"
+#include "host/runtime/backend.h"
+#include "common/cuda_check.h"
 #include "kernels/ops_gpu.h"
 #include "models/ode_block.h"
 #include "models/ode_block_gpu.h"

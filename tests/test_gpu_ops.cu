@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.h"
-#include "host/device_buffer.h"
+#include "host/runtime/backend.h"
+#include "common/device_buffer.h"
 #include "kernels/elementwise_math.h"
 #include "kernels/fhn.h"
 #include "kernels/fhn_gpu.h"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.h"
+#include "host/runtime/backend.h"
 #include "kernels/fhn_param_map.h"
 #include "kernels/fhn_param_map_gpu.h"
 #include "models/dynpmnn.h"

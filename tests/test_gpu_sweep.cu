@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "host/backend.h"
+#include "host/runtime/backend.h"
 #include "models/dynpmnn.h"
 #include "tests/cli_runner.h"
 #include "tests/backend_test_util.h"

@@ -20,10 +20,10 @@
 #include <nlohmann/json.hpp>
 
 #include "data/california.h"
-#include "host/backend.h"
-#include "host/checkpoint.h"
-#include "host/config_io.h"
-#include "host/run_folder.h"
+#include "host/runtime/backend.h"
+#include "host/io/checkpoint.h"
+#include "host/config/config_io.h"
+#include "host/io/run_folder.h"
 #include "tests/cli_runner.h"
 
 namespace dynpmnn {

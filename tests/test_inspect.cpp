@@ -18,7 +18,7 @@
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
 
-#include "host/canvas.h"
+#include "host/report/canvas.h"
 #include "tests/cli_runner.h"
 
 namespace dynpmnn {

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.h"
-#include "host/config.h"
-#include "host/config_io.h"
-#include "host/trainer.h"
+#include "host/runtime/backend.h"
+#include "host/config/config.h"
+#include "host/config/config_io.h"
+#include "host/training/trainer.h"
 #include "kernels/ops.h"
 #include "models/cpu_model.h"
 #include "models/dynpmnn.h"

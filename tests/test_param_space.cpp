@@ -15,10 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/backend.h"
-#include "host/checkpoint.h"
-#include "host/config.h"
-#include "host/config_io.h"
+#include "host/runtime/backend.h"
+#include "host/io/checkpoint.h"
+#include "host/config/config.h"
+#include "host/config/config_io.h"
 #include "kernels/fhn_param_map.h"
 #include "models/cpu_model.h"
 #include "models/dynpmnn.h"

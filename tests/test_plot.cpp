@@ -16,8 +16,8 @@
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
 
-#include "host/canvas.h"
-#include "host/plot.h"
+#include "host/report/canvas.h"
+#include "host/report/plot.h"
 
 namespace dynpmnn {
 namespace {

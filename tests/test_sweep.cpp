@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/cli/command.h"
-#include "host/run_folder.h"
+#include "host/io/run_folder.h"
 #include "tests/cli_runner.h"
 
 namespace dynpmnn {

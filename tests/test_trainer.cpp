@@ -5,8 +5,8 @@
 #include <cmath>
 #include <random>
 
-#include "host/backend.h"
-#include "host/trainer.h"
+#include "host/runtime/backend.h"
+#include "host/training/trainer.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {

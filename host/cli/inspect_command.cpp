@@ -17,11 +17,11 @@
 #include <nlohmann/json.hpp>
 
 #include "data/california.h"
-#include "host/canvas.h"
-#include "host/checkpoint.h"
+#include "host/report/canvas.h"
+#include "host/io/checkpoint.h"
 #include "host/cli/command.h"
-#include "host/config.h"
-#include "host/run_data.h"
+#include "host/config/config.h"
+#include "host/io/run_data.h"
 #include "kernels/fhn_math.h"
 #include "models/cpu_model.h"
 #include "models/dynpmnn.h"

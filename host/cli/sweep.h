@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/california.h"
-#include "host/config.h"
+#include "host/config/config.h"
 
 namespace dynpmnn {
 

@@ -42,17 +42,17 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "host/toml.h"
+#include "host/config/toml.h"
 
 #include "data/california.h"
-#include "host/backend.h"
-#include "host/checkpoint.h"
+#include "host/runtime/backend.h"
+#include "host/io/checkpoint.h"
 #include "host/cli/command.h"
 #include "host/cli/train_run.h"
-#include "host/config.h"
-#include "host/config_io.h"
-#include "host/run_data.h"
-#include "host/run_folder.h"
+#include "host/config/config.h"
+#include "host/config/config_io.h"
+#include "host/io/run_data.h"
+#include "host/io/run_folder.h"
 #include "host/cli/sweep.h"
 
 namespace dynpmnn {

@@ -35,16 +35,16 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "host/toml.h"
+#include "host/config/toml.h"
 
 #include "data/california.h"
 #include "host/cli/command.h"
 #include "host/cli/sweep.h"
-#include "host/config.h"
-#include "host/config_io.h"
-#include "host/plot.h"
-#include "host/run_data.h"
-#include "host/run_folder.h"
+#include "host/config/config.h"
+#include "host/config/config_io.h"
+#include "host/report/plot.h"
+#include "host/io/run_data.h"
+#include "host/io/run_folder.h"
 
 namespace dynpmnn {
 namespace {

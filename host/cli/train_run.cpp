@@ -7,11 +7,11 @@
 
 #include <fmt/format.h>
 
-#include "host/config_io.h"
-#include "host/progress.h"
-#include "host/run_data.h"
-#include "host/run_folder.h"
-#include "host/trainer.h"
+#include "host/config/config_io.h"
+#include "host/report/progress.h"
+#include "host/io/run_data.h"
+#include "host/io/run_folder.h"
+#include "host/training/trainer.h"
 
 namespace dynpmnn {
 

@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "data/california.h"
-#include "host/backend.h"
-#include "host/checkpoint.h"
-#include "host/config.h"
+#include "host/runtime/backend.h"
+#include "host/io/checkpoint.h"
+#include "host/config/config.h"
 #include "models/dynpmnn.h"
 
 namespace dynpmnn {

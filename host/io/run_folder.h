@@ -25,9 +25,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/checkpoint.h"
-#include "host/config.h"
-#include "host/trainer.h"
+#include "host/io/checkpoint.h"
+#include "host/config/config.h"
+#include "host/training/trainer.h"
 #include "models/dynpmnn.h"
 
 namespace dynpmnn {

@@ -1,4 +1,4 @@
-#include "host/run_folder.h"
+#include "host/io/run_folder.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,9 +10,9 @@
 
 #include <fmt/format.h>
 
-#include "host/checkpoint.h"
-#include "host/config_io.h"
-#include "host/plot.h"
+#include "host/io/checkpoint.h"
+#include "host/config/config_io.h"
+#include "host/report/plot.h"
 
 namespace dynpmnn {
 

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/config.h"
+#include "host/config/config.h"
 
 namespace dynpmnn {
 

@@ -1,4 +1,4 @@
-#include "host/progress.h"
+#include "host/report/progress.h"
 
 #include <unistd.h>
 

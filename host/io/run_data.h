@@ -8,7 +8,7 @@
 
 #include "data/california.h"
 #include "data/csv_dataset.h"
-#include "host/config.h"
+#include "host/config/config.h"
 
 namespace dynpmnn {
 

@@ -1,4 +1,4 @@
-#include "host/canvas.h"
+#include "host/report/canvas.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "host/plot.h"
+#include "host/report/plot.h"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "host/canvas.h"
+#include "host/report/canvas.h"
 
 namespace dynpmnn {
 

@@ -1,5 +1,5 @@
 // The CUDA backend: the DynPMNN trained in float32 on one GPU, mirroring models/cpu_model.cpp and
-// host/cpu_backend.cpp step for step (same epoch order, same minibatches, same Adam, same
+// host/runtime/cpu_backend.cpp step for step (same epoch order, same minibatches, same Adam, same
 // divergence rules), so the two backends differ only by float rounding.
 //
 // The baselines (docs/baselines.md) run through the same code: each layer switches on its kind
@@ -25,9 +25,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "host/backend.h"
-#include "host/cuda_check.h"
-#include "host/device_buffer.h"
+#include "host/runtime/backend.h"
+#include "common/cuda_check.h"
+#include "common/device_buffer.h"
 #include "kernels/cfc_gpu.h"
 #include "kernels/fhn_gpu.h"
 #include "kernels/loss_gpu.h"

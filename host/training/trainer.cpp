@@ -1,5 +1,5 @@
 #include <algorithm>
-#include "host/trainer.h"
+#include "host/training/trainer.h"
 
 #include <chrono>
 #include <cmath>

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.h"
-#include "host/class_metrics.h"
-#include "host/config.h"
+#include "host/runtime/backend.h"
+#include "host/training/class_metrics.h"
+#include "host/config/config.h"
 
 namespace dynpmnn {
 

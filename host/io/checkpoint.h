@@ -39,9 +39,9 @@
 #include <vector>
 
 #include "data/california.h"
-#include "host/backend.h"
-#include "host/config.h"
-#include "host/trainer.h"
+#include "host/runtime/backend.h"
+#include "host/config/config.h"
+#include "host/training/trainer.h"
 #include "models/dynpmnn.h"
 
 namespace dynpmnn {

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "host/backend.h"
+#include "host/runtime/backend.h"
 #include "models/cpu_model.h"
 #include "kernels/loss.h"
 #include "kernels/ops.h"

@@ -1,4 +1,4 @@
-#include "host/backend.h"
+#include "host/runtime/backend.h"
 
 #include <algorithm>
 #include <numeric>

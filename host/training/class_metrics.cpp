@@ -1,4 +1,4 @@
-#include "host/class_metrics.h"
+#include "host/training/class_metrics.h"
 
 #include <cstddef>
 #include <stdexcept>

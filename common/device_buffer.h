@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "host/cuda_check.h"
+#include "common/cuda_check.h"
 
 namespace dynpmnn {
 

@@ -1,4 +1,4 @@
-#include "host/config.h"
+#include "host/config/config.h"
 
 #include <cmath>
 #include <cstdint>
@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "data/csv_dataset.h"
-#include "host/config_io.h"
+#include "host/config/config_io.h"
 #include "kernels/fhn_math.h"
 
 namespace dynpmnn {

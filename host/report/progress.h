@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "host/trainer.h"
+#include "host/training/trainer.h"
 
 namespace dynpmnn {
 

@@ -1,4 +1,4 @@
-#include "host/checkpoint.h"
+#include "host/io/checkpoint.h"
 
 #include <bit>
 #include <cerrno>
@@ -11,8 +11,8 @@
 
 #include <fmt/format.h>
 
-#include "host/config_io.h"
-#include "host/run_folder.h"
+#include "host/config/config_io.h"
+#include "host/io/run_folder.h"
 
 namespace dynpmnn {
 

@@ -1,4 +1,4 @@
-#include "host/run_data.h"
+#include "host/io/run_data.h"
 
 #include <stdexcept>
 

@@ -1,4 +1,4 @@
-#include "host/config_io.h"
+#include "host/config/config_io.h"
 
 #include <algorithm>
 #include <array>
@@ -13,7 +13,7 @@
 #include <utility>
 
 #include <fmt/format.h>
-#include "host/toml.h"
+#include "host/config/toml.h"
 
 namespace dynpmnn {
 
