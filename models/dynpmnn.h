@@ -1,8 +1,10 @@
 // A DynPMNN: a stack of FitzHugh–Nagumo layers and a linear readout. Each layer:
 //   Linear(in → 2N or N) → optional LayerNorm → activation → N FHN neurons → (v_T, w_T) (2N values)
-// The baselines of docs/baselines.md are stacks of other layer kinds (LayerKind) before the same readout.
-// This file holds the architecture (ModelSpec), the table that lays all parameters out in one flat
-// array (shared by both backends, the optimizer and checkpoints) and the initialisation.
+// The baselines of docs/baselines.md are stacks of other layer kinds before the same readout. Each
+// kind is a unit (models/layer_unit.h, models/layers/) that owns its parameters, buffers and CPU and
+// CUDA halves. This file holds the architecture (ModelSpec), the table that lays all parameters
+// out in one flat array (shared by both backends, the optimizer and checkpoints) and the
+// initialisation.
 #pragma once
 
 #include <cstdint>
@@ -17,20 +19,16 @@
 
 namespace dynpmnn {
 
-// What a layer computes. The fields of FhnLayerSpec below that a kind does not use are ignored.
-//   kFhn:   the DynPMNN layer above; output 2N.
-//   kDense: Linear(in → N) → optional LayerNorm → activation; output N.
-//   kCfc:   the closed-form continuous-time cell (Hasani et al. 2022, ncps's CfCCell "default") as
-//           one step from h0 = 0: Linear(in → 4N) → gate (kernels/cfc_math.h); output N.
-//   kOde:   Linear(in → N) followed by the Neural ODE block of models/ode_block.h over t ∈ [0, 1];
-//           output N (the state width H).
-enum class LayerKind : int { kFhn = 0, kDense = 1, kCfc = 2, kOde = 3 };
-
-const char* to_string(LayerKind k);
-
-struct FhnLayerSpec {
-  LayerKind kind = LayerKind::kFhn;
-  int neurons = 1;  // FHN neurons; kDense: width; kCfc: units; kOde: the state width H
+// One layer of a model. `kind` names its unit in the layer registry (models/layer_unit.h): "fhn",
+// "dense", "cfc" and "ode" are built in (models/layers/), and a unit registered elsewhere (a test's
+// toy layer, say) is as good. The unit decides what the layer computes and which of the fields
+// below it reads; the others are ignored.
+struct LayerSpec {
+  std::string kind = "fhn";
+  // How many units the layer has: an FHN layer's neurons, a dense layer's outputs, a CfC layer's
+  // cells, a Neural ODE block's state width. What it outputs per unit is the unit's business (an
+  // FHN neuron gives (v_T, w_T), two values).
+  int units = 1;
   Coupling coupling = Coupling::kInitialCondition;
   Integrator integrator = Integrator::kEuler;
   bool layernorm = true;
@@ -38,15 +36,15 @@ struct FhnLayerSpec {
   double dt = 20.0;
   double t_end = 500.0;
   double clip = 0.0;  // <= 0: none
-  double cfc_time = 1.0;  // kCfc: the elapsed time t of the gate σ(t_a·t + t_b)
+  double cfc_time = 1.0;  // cfc: the elapsed time t of the gate σ(t_a·t + t_b)
   // Initial values of the per-neuron FHN parameters and whether each is trained.
   double a = 0.2, b = 0.02, g = 3.0, I = 0.0;
   bool train_a = false, train_b = false, train_g = false, train_I = false;
-  // How the trained ones are stored (kPhysical: through fhn_param_map_math.h's maps). kRaw here, as
-  // before the maps existed; the config key fhn_param_space defaults to physical.
-  FhnParamSpace param_space = FhnParamSpace::kRaw;
+  // How the trained ones are stored (kPhysical: through fhn_param_map_math.h's maps; kRaw: as they
+  // are, the only space before the maps existed). The config key fhn_param_space reads this default.
+  FhnParamSpace param_space = FhnParamSpace::kPhysical;
 
-  // kOde: the vector field f(h, t) is an MLP of ode_vf_layers Linears over [h, t], width
+  // ode: the vector field f(h, t) is an MLP of ode_vf_layers Linears over [h, t], width
   // ode_vf_width, LayerNorm and tanh after every Linear but the last; solved by ode_solver with
   // ode_steps fixed steps (rk4) or adaptively (dopri5: ode_rtol, ode_atol, at most ode_max_steps
   // attempted steps).
@@ -57,29 +55,23 @@ struct FhnLayerSpec {
   double ode_rtol = 1e-7, ode_atol = 1e-9;
   int ode_max_steps = 1000;
 
-  int steps() const;  // t_end / dt; throws if it does not divide
+  // t_end / dt, validated where the spec is (ModelSpec::validate names the layer); throws
+  // std::invalid_argument if it is not a whole number of steps in [1, 1e8].
+  int steps() const;
   // Per parameter: the identity unless it is trained and param_space is kPhysical.
   FhnParamMaps param_maps() const;
 };
 
-// The baselines' layers (docs/baselines.md): Linear(in → width) → optional LayerNorm → act, and
-// the CfC cell head with `units` units and elapsed time t.
-FhnLayerSpec dense_layer(int width, Activation act, bool layernorm);
-FhnLayerSpec cfc_layer(int units, double t);
-
 struct ModelSpec {
   int inputs = 8;
   int outputs = 1;
-  std::vector<FhnLayerSpec> layers;
+  std::vector<LayerSpec> layers;
 
-  void validate() const;  // throws std::invalid_argument naming the layer and field
-  FhnShape fhn_shape(int layer, int batch) const;  // kFhn layers only
-  // Width of the layer's Linear: kFhn 2N (initial-condition coupling) or N (current); kDense N;
-  // kCfc 4N (ff1, ff2, t_a, t_b).
-  int linear_width(int layer) const;
+  // Throws std::invalid_argument naming the layer and field: the one check of every layer's
+  // values (each unit's own checks included), so what is built from a validated spec trusts it.
+  void validate() const;
   int layer_input_width(int layer) const;
-  int layer_output_width(int layer) const;  // kFhn 2N (v_T, w_T); the other kinds N
-  bool has_fhn_layers() const;
+  int layer_output_width(int layer) const;  // what the layer's unit outputs per sample
 };
 
 enum class ParamKind : int {
@@ -97,6 +89,19 @@ enum class ParamKind : int {
   kOdeBias,     // (out)
   kOdeLnGamma,  // (V)
   kOdeLnBeta,   // (V)
+  // A tensor only its own unit reads, by its offset (a test's toy layer, say).
+  kOther,
+};
+
+// How init_params fills a tensor: PyTorch's U(−1/√fan_in, 1/√fan_in) for Linear weights and
+// biases, or a constant (LayerNorm's 1 and 0, an FHN parameter's stored starting value).
+struct ParamInit {
+  enum class Rule : int { kUniformFanIn = 0, kConstant = 1 };
+  Rule rule = Rule::kConstant;
+  double value = 0;  // kUniformFanIn: the fan-in; kConstant: the value
+
+  static ParamInit uniform_fan_in(int fan_in) { return {Rule::kUniformFanIn, static_cast<double>(fan_in)}; }
+  static ParamInit constant(double v) { return {Rule::kConstant, v}; }
 };
 
 struct ParamTensor {
@@ -110,11 +115,16 @@ struct ParamTensor {
   // How a stored value becomes the value the model uses (not the identity only for a trained FHN
   // parameter under FhnParamSpace::kPhysical); physical_params() applies it.
   FhnParamMap map = FhnParamMap::kIdentity;
+  ParamInit init;
 };
 
 class ParamTable {
  public:
+  // Validates spec, then asks each layer's unit for its tensors in layer order; the readout last.
   explicit ParamTable(const ModelSpec& spec);
+  // Appends a tensor at the end of the table (units call it while the table is built).
+  void add(std::string name, ParamKind kind, int layer, std::vector<int> shape, bool trainable, ParamInit init,
+           FhnParamMap map = FhnParamMap::kIdentity);
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   std::size_t total() const { return total_; }
   std::size_t trainable_count() const;
@@ -127,9 +137,9 @@ class ParamTable {
   std::size_t total_ = 0;
 };
 
-// PyTorch's defaults: Linear weights and biases U(−1/√fan_in, 1/√fan_in), LayerNorm gamma 1 and
-// beta 0, FHN parameters at the spec's values (stored through the inverse of the tensor's map).
-// Deterministic for a seed, on every machine.
+// Every tensor by its ParamInit, in table order (the units chose PyTorch's defaults: Linear weights
+// and biases U(−1/√fan_in, 1/√fan_in), LayerNorm gamma 1 and beta 0, FHN parameters at the spec's
+// values stored through the inverse of the tensor's map). Deterministic for a seed, on every machine.
 void init_params(const ModelSpec& spec, const ParamTable& table, std::uint64_t seed, std::span<double> out);
 
 // The parameters as the model uses them: every tensor's map applied to the stored values (a copy of

@@ -7,14 +7,15 @@
 
 #include "kernels/ode.h"
 #include "kernels/ops.h"
+#include "models/layers/ode_layer.h"
 
 namespace dynpmnn {
 
 OdeLayout ode_layout(const ModelSpec& spec, const ParamTable& table, int layer) {
-  const FhnLayerSpec& L = spec.layers.at(layer);
-  if (L.kind != LayerKind::kOde) throw std::logic_error("ode_layout: layer " + std::to_string(layer) + " is not kOde");
+  const LayerSpec& L = spec.layers.at(layer);
+  if (L.kind != kOdeLayer) throw std::logic_error("ode_layout: layer " + std::to_string(layer) + " is not an ode layer");
   OdeLayout o;
-  o.H = L.neurons;
+  o.H = L.units;
   o.V = L.ode_vf_width;
   o.vf_layers = L.ode_vf_layers;
   o.solver = L.ode_solver;

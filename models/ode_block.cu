@@ -33,8 +33,8 @@ OdeTerms<float> single(const float* x, double w) {
 
 }  // namespace
 
-OdeBlockGpu::OdeBlockGpu(OdeLayout layout, int layer_index, const CublasContext& ctx, int capacity, bool keep_records)
-    : layout_(std::move(layout)), layer_(layer_index), ctx_(ctx), capacity_(capacity), keep_records_(keep_records) {
+OdeBlockGpu::OdeBlockGpu(OdeLayout layout, int layer_index, const CublasContext& ctx, int capacity, OdeRecords records)
+    : layout_(std::move(layout)), layer_(layer_index), ctx_(ctx), capacity_(capacity), record_mode_(records) {
   if (capacity_ <= 0) throw std::invalid_argument("OdeBlockGpu: capacity must be > 0");
   const std::size_t n = static_cast<std::size_t>(capacity_) * layout_.H;
   for (int i = 0; i < kOdeMaxTerms; ++i) k_.emplace_back(n);
@@ -51,7 +51,7 @@ OdeBlockGpu::OdeBlockGpu(OdeLayout layout, int layer_index, const CublasContext&
   host_sum_ = PinnedBuffer<double>(1);
   scratch_ = make_eval();
   // rk4's records up front, so that nothing is allocated while a training step is being captured.
-  if (keep_records_ && layout_.solver == OdeSolver::kRk4)
+  if (record_mode_ == OdeRecords::kKeep && layout_.solver == OdeSolver::kRk4)
     for (int i = 0; i < kRk4Tableau.stages * layout_.steps; ++i) records_.push_back(make_eval());
 }
 
@@ -70,7 +70,7 @@ std::unique_ptr<OdeBlockGpu::Eval> OdeBlockGpu::make_eval() const {
 }
 
 OdeBlockGpu::Eval& OdeBlockGpu::at(std::size_t record) {
-  if (!keep_records_ || record == kScratchRecord) return *scratch_;
+  if (record_mode_ != OdeRecords::kKeep || record == kScratchRecord) return *scratch_;
   while (records_.size() <= record) records_.push_back(make_eval());
   return *records_[record];
 }
@@ -216,7 +216,7 @@ bool OdeBlockGpu::forward_adaptive(const float* params, const float* h0, float* 
 }
 
 void OdeBlockGpu::backward(const float* params, const float* dh1, float* dh0, float* grad) {
-  if (!keep_records_) throw std::logic_error("OdeBlockGpu::backward: this block keeps no records (inference)");
+  if (record_mode_ != OdeRecords::kKeep) throw std::logic_error("OdeBlockGpu::backward: this block keeps no records (inference)");
   const RkTableau& tab = tableau_of(layout_.solver);
   const OdeLayout& o = layout_;
   const std::size_t n = static_cast<std::size_t>(batch_) * o.H;

@@ -21,12 +21,14 @@
 
 namespace dynpmnn {
 
+// kKeep: training, every evaluation is stored for the backward; kScratchOnly: inference, which
+// keeps nothing (one scratch evaluation).
+enum class OdeRecords : int { kScratchOnly = 0, kKeep = 1 };
+
 class OdeBlockGpu {
  public:
-  // capacity: the largest batch. keep_records: training (store every evaluation for the backward);
-  // false for inference, which keeps nothing (one scratch evaluation). rk4's records are allocated
-  // here, dopri5's as the steps come.
-  OdeBlockGpu(OdeLayout layout, int layer_index, const CublasContext& ctx, int capacity, bool keep_records);
+  // capacity: the largest batch. rk4's records are allocated here, dopri5's as the steps come.
+  OdeBlockGpu(OdeLayout layout, int layer_index, const CublasContext& ctx, int capacity, OdeRecords records);
 
   bool capturable() const { return layout_.solver == OdeSolver::kRk4; }
 
@@ -35,7 +37,7 @@ class OdeBlockGpu {
   // throws OdeStepLimitError past ode_max_steps.
   void forward(const float* params, const float* h0, int B, float* h1, int* flag);
 
-  // After a forward with keep_records: dh1 (B, H) → dh0 (B, H) (overwritten); the vector field's
+  // After a forward with OdeRecords::kKeep: dh1 (B, H) → dh0 (B, H) (overwritten); the vector field's
   // gradient region [first, end) of grad is overwritten.
   void backward(const float* params, const float* dh1, float* dh0, float* grad);
 
@@ -61,7 +63,7 @@ class OdeBlockGpu {
   int layer_;
   const CublasContext& ctx_;
   int capacity_;
-  bool keep_records_;
+  OdeRecords record_mode_;
   int batch_ = 0;
   std::vector<std::unique_ptr<Eval>> records_;
   std::unique_ptr<Eval> scratch_;

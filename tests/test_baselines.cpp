@@ -24,6 +24,9 @@
 #include "models/dynpmnn.h"
 #include "tests/cli_runner.h"
 #include "tests/synthetic_data.h"
+#include "models/layers/fhn_layer.h"
+#include "models/layers/dense_layer.h"
+#include "models/layers/cfc_layer.h"
 
 namespace dynpmnn {
 namespace {
@@ -113,8 +116,8 @@ TEST(BaselinePresets, MlpHasThePapersParameterCount) {
   ASSERT_EQ(spec.layers.size(), 3u);
   const int widths[3] = {512, 256, 128};
   for (int l = 0; l < 3; ++l) {
-    EXPECT_EQ(spec.layers[l].kind, LayerKind::kDense);
-    EXPECT_EQ(spec.layers[l].neurons, widths[l]);
+    EXPECT_EQ(spec.layers[l].kind, kDenseLayer);
+    EXPECT_EQ(spec.layers[l].units, widths[l]);
     EXPECT_EQ(spec.layers[l].activation, Activation::kRelu);
     EXPECT_FALSE(spec.layers[l].layernorm);
     EXPECT_EQ(spec.layer_output_width(l), widths[l]);
@@ -123,7 +126,7 @@ TEST(BaselinePresets, MlpHasThePapersParameterCount) {
   EXPECT_EQ(table.total(), 168961u);  // the paper's count for its DNN (512-256-128)
   EXPECT_EQ(table.trainable_count(), 168961u);
   EXPECT_EQ(table.at(-1, ParamKind::kWeight).shape, (std::vector<int>{1, 128}));
-  EXPECT_FALSE(spec.has_fhn_layers());
+  EXPECT_FALSE(has_fhn_layers(spec));
 }
 
 TEST(BaselinePresets, CfcLayersAndParameterCount) {
@@ -131,14 +134,14 @@ TEST(BaselinePresets, CfcLayersAndParameterCount) {
   cfg.validate();
   const ModelSpec spec = cfg.model_spec(8, 1);
   ASSERT_EQ(spec.layers.size(), 2u);
-  EXPECT_EQ(spec.layers[0].kind, LayerKind::kDense);
-  EXPECT_EQ(spec.layers[0].neurons, 128);
+  EXPECT_EQ(spec.layers[0].kind, kDenseLayer);
+  EXPECT_EQ(spec.layers[0].units, 128);
   EXPECT_EQ(spec.layers[0].activation, Activation::kLecunTanh);
   EXPECT_FALSE(spec.layers[0].layernorm);
-  EXPECT_EQ(spec.layers[1].kind, LayerKind::kCfc);
-  EXPECT_EQ(spec.layers[1].neurons, 64);
+  EXPECT_EQ(spec.layers[1].kind, kCfcLayer);
+  EXPECT_EQ(spec.layers[1].units, 64);
   EXPECT_EQ(spec.layers[1].cfc_time, 1.0);
-  EXPECT_EQ(spec.linear_width(1), 256);
+  EXPECT_EQ(ParamTable(spec).at(1, ParamKind::kWeight).shape[0], 256);  // the CfC head's Linear: 4N
   EXPECT_EQ(spec.layer_output_width(1), 64);
   const ParamTable table(spec);
   EXPECT_EQ(table.at(1, ParamKind::kWeight).name, "layer1.cfc.weight");
@@ -194,7 +197,7 @@ void check_gradients(const ModelSpec& spec, std::uint64_t seed) {
   }
 }
 
-ModelSpec spec_with(std::vector<FhnLayerSpec> layers, int inputs = 5, int outputs = 2) {
+ModelSpec spec_with(std::vector<LayerSpec> layers, int inputs = 5, int outputs = 2) {
   ModelSpec s;
   s.inputs = inputs;
   s.outputs = outputs;
@@ -231,7 +234,7 @@ TEST(BaselineConfig, KeysParseFromSetAndToml) {
   cfg.validate();
   const ModelSpec spec = cfg.model_spec(8, 1);
   ASSERT_EQ(spec.layers.size(), 3u);
-  EXPECT_EQ(spec.layers[2].neurons, 6);
+  EXPECT_EQ(spec.layers[2].units, 6);
   EXPECT_EQ(spec.layers[2].activation, Activation::kRelu);
 
   // Round trip through the run folder's config.toml (and so through checkpoints).
@@ -252,8 +255,8 @@ TEST(BaselineConfig, KeysParseFromSetAndToml) {
   cfc.validate();
   const ModelSpec cs = cfc.model_spec(8, 1);
   ASSERT_EQ(cs.layers.size(), 3u);
-  EXPECT_EQ(cs.layers[1].neurons, 9);
-  EXPECT_EQ(cs.layers[2].kind, LayerKind::kCfc);
+  EXPECT_EQ(cs.layers[1].units, 9);
+  EXPECT_EQ(cs.layers[2].kind, kCfcLayer);
   EXPECT_EQ(cs.layers[2].cfc_time, 0.5);
   EXPECT_EQ(cs.layer_input_width(2), 9);
 }

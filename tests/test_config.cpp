@@ -127,8 +127,8 @@ TEST(Config, ModelSpecFromFlatKeys) {
   EXPECT_EQ(spec.inputs, 8);
   EXPECT_EQ(spec.outputs, 1);
   ASSERT_EQ(spec.layers.size(), 3u);
-  for (const FhnLayerSpec& L : spec.layers) {
-    EXPECT_EQ(L.neurons, 5);
+  for (const LayerSpec& L : spec.layers) {
+    EXPECT_EQ(L.units, 5);
     EXPECT_EQ(L.coupling, Coupling::kCurrent);
     EXPECT_EQ(L.integrator, Integrator::kRk4);
     EXPECT_FALSE(L.layernorm);

@@ -259,13 +259,13 @@ TEST(FhnCpu, ModelForwardNamesTheDivergingLayer) {
   ModelSpec spec;
   spec.inputs = 2;
   spec.outputs = 1;
-  FhnLayerSpec stable;
-  stable.neurons = 2;
+  LayerSpec stable;
+  stable.units = 2;
   stable.layernorm = false;
   stable.activation = Activation::kIdentity;
   stable.dt = 0.1;
   stable.t_end = 2.5;
-  FhnLayerSpec paper = stable;
+  LayerSpec paper = stable;
   paper.dt = 20.0;
   paper.t_end = 500.0;
   spec.layers = {stable, paper};

@@ -26,17 +26,19 @@ using test::initial_params;
 using test::param_tolerance;
 using test::paper_hyper;
 
-FhnLayerSpec stable_layer(int neurons) {
-  FhnLayerSpec L;
-  L.neurons = neurons;
+LayerSpec stable_layer(int neurons) {
+  LayerSpec L;
+  L.units = neurons;
   L.dt = 0.5;  // stable explicit Euler for these states (the paper's 20 is not)
   L.t_end = 10;  // 20 steps: two checkpoint segments
   L.train_a = true;  // exercise the FHN parameter gradients too (b, g stay frozen)
   L.train_I = true;
+  // The raw space this test was written for: LayerSpec defaults to physical, as the config does.
+  L.param_space = FhnParamSpace::kRaw;
   return L;
 }
 
-ModelSpec spec_of(std::vector<FhnLayerSpec> layers) {
+ModelSpec spec_of(std::vector<LayerSpec> layers) {
   ModelSpec spec;
   spec.inputs = 8;
   spec.outputs = 1;
@@ -80,7 +82,7 @@ TEST(CudaBackend, OtherIntegratorsMatchCpuBackend) {
   const SplitData data = test::synthetic_splits(320, 50, 50, 1.0, 12);  // 10 steps
   for (Integrator scheme : {Integrator::kImex, Integrator::kHeun, Integrator::kRk4}) {
     SCOPED_TRACE(to_string(scheme));
-    FhnLayerSpec layer = stable_layer(3);
+    LayerSpec layer = stable_layer(3);
     layer.integrator = scheme;
     const ModelSpec spec = spec_of({layer});
     const auto p0 = initial_params(spec, 13);
@@ -182,8 +184,8 @@ void expect_same_divergence(const ModelSpec& spec, int expected_layer) {
   }
 }
 
-FhnLayerSpec paper_layer() {
-  FhnLayerSpec L;  // N = 1, dt 20, t_end 500, no clip, LayerNorm, SiLU, initial-condition coupling
+LayerSpec paper_layer() {
+  LayerSpec L;  // N = 1, dt 20, t_end 500, no clip, LayerNorm, SiLU, initial-condition coupling
   return L;
 }
 
@@ -194,7 +196,7 @@ TEST(CudaBackend, DivergenceMatchesCpuBackendPaperSetting) {
 
 TEST(CudaBackend, DivergenceMatchesCpuBackendInSecondLayer) {
   DYNPMNN_REQUIRE_GPU();
-  FhnLayerSpec first = stable_layer(4);
+  LayerSpec first = stable_layer(4);
   expect_same_divergence(spec_of({first, paper_layer()}), 1);
 }
 

@@ -21,6 +21,8 @@
 #include "models/dynpmnn.h"
 #include "tests/backend_test_util.h"
 #include "tests/gpu_test_util.h"
+#include "models/layers/dense_layer.h"
+#include "models/layers/cfc_layer.h"
 
 namespace dynpmnn {
 namespace {
@@ -93,7 +95,7 @@ TEST(ActivationGpu, ReluAndLecunTanhMatchCpu) {
 
 // --- whole epochs -----------------------------------------------------------------------------
 
-ModelSpec spec_of(std::vector<FhnLayerSpec> layers) {
+ModelSpec spec_of(std::vector<LayerSpec> layers) {
   ModelSpec spec;
   spec.inputs = 8;
   spec.outputs = 1;

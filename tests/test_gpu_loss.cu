@@ -110,8 +110,8 @@ SplitData blobs(int K, int train_rows, int eval_rows, std::uint32_t seed) {
 
 TEST(CudaBackendClassification, EpochsMatchCpuBackend) {
   DYNPMNN_REQUIRE_GPU();
-  FhnLayerSpec layer;
-  layer.neurons = 5;
+  LayerSpec layer;
+  layer.units = 5;
   layer.dt = 0.1;
   layer.t_end = 2.0;
   ModelSpec spec;

@@ -19,6 +19,7 @@
 #include "tests/gpu_test_util.h"
 #include "tests/node_test_util.h"
 #include "tests/synthetic_data.h"
+#include "models/layers/ode_layer.h"
 
 namespace dynpmnn {
 namespace {
@@ -29,9 +30,9 @@ using test::param_tolerance;
 
 // Odd sizes: H, V, H+1 and B share no factor with a warp or a block.
 ModelSpec node_spec(OdeSolver solver, int H, int V, int vf_layers) {
-  FhnLayerSpec L;
-  L.kind = LayerKind::kOde;
-  L.neurons = H;
+  LayerSpec L;
+  L.kind = kOdeLayer;
+  L.units = H;
   L.ode_vf_width = V;
   L.ode_vf_layers = vf_layers;
   L.ode_solver = solver;
@@ -76,7 +77,7 @@ void compare_block(OdeSolver solver, int B, int H, int V, int vf_layers) {
 
   Stream stream;
   CublasContext ctx(stream.get());
-  OdeBlockGpu gpu(layout, 0, ctx, B + 3, true);  // capacity above the batch
+  OdeBlockGpu gpu(layout, 0, ctx, B + 3, OdeRecords::kKeep);  // capacity above the batch
   auto d_params = test::to_device(params_f);
   auto d_h0 = test::to_device(h0);
   auto d_dh1 = test::to_device(dh1);

@@ -90,8 +90,8 @@ TEST(FhnParamMapGpu, ForwardAndBackwardMatchTheCpuReference) {
 }
 
 ModelSpec mapped_spec(int neurons) {
-  FhnLayerSpec L;
-  L.neurons = neurons;
+  LayerSpec L;
+  L.units = neurons;
   // Inside explicit Euler's stability limit for the states LayerNorm and SiLU give (|v0| up to ~4:
   // dt·3v0² < 2 needs dt below ~0.04 at the extremes, and the neurons relax towards |v| < 1.2
   // within a few steps). dt = 0.5 diverged on both backends on the lent H200, 2026-11-27.

@@ -30,8 +30,8 @@ namespace fs = std::filesystem;
 // One layer with every FHN parameter trained through the maps, so the concurrent runs exercise
 // the parameter-map kernels inside the captured graph too.
 ModelSpec mapped_spec(int neurons) {
-  FhnLayerSpec L;
-  L.neurons = neurons;
+  LayerSpec L;
+  L.units = neurons;
   // dt = 0.5 diverged on both backends (explicit Euler past its limit for LayerNorm'd states); the
   // test is about concurrency, so the runs must train: dt 0.1, 20 steps.
   L.dt = 0.1;

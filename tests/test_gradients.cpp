@@ -25,6 +25,7 @@
 #include "kernels/ops.h"
 #include "models/cpu_model.h"
 #include "models/dynpmnn.h"
+#include "models/layers/fhn_layer.h"
 
 namespace dynpmnn {
 namespace {
@@ -46,10 +47,10 @@ struct GradCase {
 // gtest prints parameters by name rather than as a byte dump.
 void PrintTo(const GradCase& c, std::ostream* os) { *os << c.name; }
 
-FhnLayerSpec layer(int neurons, Coupling coupling, bool layernorm, Activation act, double dt, int steps,
+LayerSpec layer(int neurons, Coupling coupling, bool layernorm, Activation act, double dt, int steps,
                    double clip = 0.0, bool train_fhn = true) {
-  FhnLayerSpec L;
-  L.neurons = neurons;
+  LayerSpec L;
+  L.units = neurons;
   L.coupling = coupling;
   L.layernorm = layernorm;
   L.activation = act;
@@ -57,10 +58,12 @@ FhnLayerSpec layer(int neurons, Coupling coupling, bool layernorm, Activation ac
   L.t_end = dt * steps;  // dyadic dt below, so t_end / dt is exact
   L.clip = clip;
   L.train_a = L.train_b = L.train_g = L.train_I = train_fhn;
+  // The raw space this test was written for: LayerSpec defaults to physical, as the config does.
+  L.param_space = FhnParamSpace::kRaw;
   return L;
 }
 
-ModelSpec model(int inputs, int outputs, std::vector<FhnLayerSpec> layers) {
+ModelSpec model(int inputs, int outputs, std::vector<LayerSpec> layers) {
   ModelSpec s;
   s.inputs = inputs;
   s.outputs = outputs;
@@ -99,7 +102,7 @@ std::vector<double> make_params(const ModelSpec& spec, const ParamTable& table, 
   // d near √eps, where the normalisation is far from saturated and eps itself matters, the regime
   // where a wrong eps or variance term would show most.
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
-    if (!spec.layers[l].layernorm || spec.linear_width(l) != 2) continue;
+    if (!spec.layers[l].layernorm || fhn_linear_width(spec.layers[l]) != 2) continue;
     const ParamTensor& W = table.at(l, ParamKind::kWeight);
     const ParamTensor& b = table.at(l, ParamKind::kBias);
     const int in = W.shape[1];
@@ -237,9 +240,9 @@ ClampStats clamp_stats(const ModelSpec& spec, const ParamTable& table, const Cpu
                        const std::vector<double>& params, int B) {
   ClampStats st;
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
-    const FhnShape s = spec.fhn_shape(l, B);
+    const FhnShape s = fhn_shape(spec.layers[l], B);
     if (!(s.clip > 0)) continue;
-    const auto& in = m.fhn_input(l);
+    const auto& in = fhn_layer_input(m.layer(l));
     const int N = s.neurons;
     for (int b = 0; b < B; ++b) {
       for (int n = 0; n < N; ++n) {

@@ -25,6 +25,7 @@
 #include "tests/cli_runner.h"
 #include "tests/node_test_util.h"
 #include "tests/synthetic_data.h"
+#include "models/layers/ode_layer.h"
 
 namespace dynpmnn {
 namespace {
@@ -152,9 +153,9 @@ TEST(OdeIntegrator, BackwardOfALinearFieldIsItsPropagator) {
 // ---- the block inside a model: finite differences for every tensor -------------------------------
 
 ModelSpec node_spec(OdeSolver solver, int vf_layers) {
-  FhnLayerSpec L;
-  L.kind = LayerKind::kOde;
-  L.neurons = 4;       // H
+  LayerSpec L;
+  L.kind = kOdeLayer;
+  L.units = 4;       // H
   L.ode_vf_width = 5;  // V, odd and unlike H so a transposed shape shows
   L.ode_vf_layers = vf_layers;
   L.ode_solver = solver;
@@ -215,7 +216,7 @@ void expect_gradients_match(const ModelSpec& spec, OdeSolver solver) {
     // Hold the accepted step sizes of this forward fixed while differencing: the backward treats them
     // as constants, and a perturbed forward would otherwise choose slightly different ones (the
     // controller's dependence on the parameters is what discretise-then-optimise leaves out).
-    auto& rk = const_cast<OdeBlockCpu<double>*>(model.ode_block(0))->integrator();
+    auto& rk = const_cast<OdeBlockCpu<double>&>(ode_layer_block(model.layer(0))).integrator();
     const std::vector<double> steps = rk.step_sizes();
     ASSERT_GE(steps.size(), 3u) << "the test wants a multi-step adaptive solve";
     EXPECT_GE(rk.rejected_steps(), 0);
@@ -328,7 +329,7 @@ TEST(OdeModel, PresetRk4IsCloseToATightDopri5AtInitialisation) {
     spread = std::max(spread, std::abs(exact[b] - exact[0]));
   }
   std::printf("rk4 (4 steps) vs dopri5 (rtol 1e-12, %zu steps): max |difference| %.3g, prediction spread %.3g\n",
-              tight.ode_block(0)->integrator().step_sizes().size(), worst, spread);
+              ode_layer_block(tight.layer(0)).integrator().step_sizes().size(), worst, spread);
   EXPECT_LT(worst, 1e-4 * spread);
   EXPECT_GT(worst, 0.0);  // rk4 is not exact: the comparison measured something
 }
@@ -341,9 +342,9 @@ TEST(OdeConfig, NodePresetBuildsTheNeuralOde) {
   EXPECT_EQ(cfg.model, "node");
   const ModelSpec spec = cfg.model_spec(8, 1);
   ASSERT_EQ(spec.layers.size(), 1u);
-  const FhnLayerSpec& L = spec.layers[0];
-  EXPECT_EQ(L.kind, LayerKind::kOde);
-  EXPECT_EQ(L.neurons, 128);
+  const LayerSpec& L = spec.layers[0];
+  EXPECT_EQ(L.kind, kOdeLayer);
+  EXPECT_EQ(L.units, 128);
   EXPECT_EQ(L.ode_vf_width, 128);
   EXPECT_EQ(L.ode_vf_layers, 3);
   // 8·128 + 128, (129·128 + 128) + 2·128, (128·128 + 128) + 2·128, 128·128 + 128, 128 + 1

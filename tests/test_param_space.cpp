@@ -78,9 +78,9 @@ TEST(FhnParamMap, InverseRoundTripsAndExtremesStayInRange) {
 
 // ---- the model's gradient through the maps ---------------------------------------------------
 
-FhnLayerSpec trained_layer(int neurons, Coupling coupling, FhnParamSpace space) {
-  FhnLayerSpec L;
-  L.neurons = neurons;
+LayerSpec trained_layer(int neurons, Coupling coupling, FhnParamSpace space) {
+  LayerSpec L;
+  L.units = neurons;
   L.coupling = coupling;
   L.dt = 0.25;
   L.t_end = 1.5;  // 6 steps
@@ -193,8 +193,8 @@ TEST(FhnParamSpace, SameModelAsRawSpaceAndTheChainRuleOnItsGradient) {
 
 TEST(FhnParamSpace, FrozenParametersAreUnaffected) {
   // Nothing trained: the physical space stores exactly what the raw one does.
-  FhnLayerSpec frozen;
-  frozen.neurons = 3;
+  LayerSpec frozen;
+  frozen.units = 3;
   frozen.dt = 0.5;
   frozen.t_end = 2;
   ModelSpec spec;
@@ -229,8 +229,8 @@ struct RangeAfterTraining {
 };
 
 RangeAfterTraining train_large_lr(FhnParamSpace space) {
-  FhnLayerSpec L;
-  L.neurons = 4;
+  LayerSpec L;
+  L.units = 4;
   L.dt = 0.25;
   L.t_end = 2;
   L.train_a = L.train_b = L.train_g = true;
@@ -253,7 +253,7 @@ RangeAfterTraining train_large_lr(FhnParamSpace space) {
     const EpochStats stats = backend->train_epoch(epoch);
     backend->get_params(p);
     const std::vector<double> phys = physical_params(table, p);
-    for (int n = 0; n < L.neurons; ++n) {
+    for (int n = 0; n < L.units; ++n) {
       const double a = phys[table.at(0, ParamKind::kFhnA).offset + n];
       const double b = phys[table.at(0, ParamKind::kFhnB).offset + n];
       const double g = phys[table.at(0, ParamKind::kFhnG).offset + n];

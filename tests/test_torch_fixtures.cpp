@@ -49,8 +49,8 @@ ModelSpec spec_from(const json& j) {
   s.inputs = j.at("inputs").get<int>();
   s.outputs = j.at("outputs").get<int>();
   for (const auto& L : j.at("layers")) {
-    FhnLayerSpec l;
-    l.neurons = L.at("neurons").get<int>();
+    LayerSpec l;
+    l.units = L.at("neurons").get<int>();
     l.coupling = coupling_from_string(L.at("coupling").get<std::string>());
     l.integrator = integrator_from_string(L.at("integrator").get<std::string>());
     l.layernorm = L.at("layernorm").get<bool>();
@@ -66,6 +66,8 @@ ModelSpec spec_from(const json& j) {
     l.train_b = L.at("train_b").get<bool>();
     l.train_g = L.at("train_g").get<bool>();
     l.train_I = L.at("train_I").get<bool>();
+    // The fixtures were made in the raw space: LayerSpec defaults to physical, as the config does.
+    l.param_space = FhnParamSpace::kRaw;
     s.layers.push_back(l);
   }
   return s;

@@ -27,8 +27,8 @@ Config stable_config() {
 
 ModelSpec spec_of(const Config& cfg) {
   ModelSpec spec;
-  FhnLayerSpec L;
-  L.neurons = cfg.neurons;
+  LayerSpec L;
+  L.units = cfg.neurons;
   L.dt = cfg.dt;
   L.t_end = cfg.t_end;
   L.clip = cfg.clip;

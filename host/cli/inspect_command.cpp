@@ -24,6 +24,7 @@
 #include "host/io/run_data.h"
 #include "kernels/fhn_math.h"
 #include "models/cpu_model.h"
+#include "models/layers/fhn_layer.h"
 #include "models/dynpmnn.h"
 
 namespace dynpmnn {
@@ -72,7 +73,7 @@ Trajectory integrate(const FhnParams<double>& p, double v, double w, double curr
   return t;
 }
 
-Trajectory integrate(const FhnLayerSpec& layer, const FhnParams<double>& p, double v, double w, double current) {
+Trajectory integrate(const LayerSpec& layer, const FhnParams<double>& p, double v, double w, double current) {
   const int steps = layer.steps();
   switch (layer.integrator) {
     case Integrator::kEuler: return integrate<Integrator::kEuler>(p, v, w, current, layer.dt, steps, layer.clip);
@@ -88,13 +89,13 @@ Trajectory integrate(const FhnLayerSpec& layer, const FhnParams<double>& p, doub
 // What one layer's neurons are and what the sample rows give them.
 struct LayerView {
   int index = 0;
-  const FhnLayerSpec* spec = nullptr;
+  const LayerSpec* spec = nullptr;
   std::vector<double> a, b, g, I;  // (N)
   bool train[4] = {};              // a, b, g, I
   std::vector<double> fhn_input;   // (S, 2N) initial states or (S, N) currents
   int samples = 0;
 
-  int neurons() const { return spec->neurons; }
+  int neurons() const { return spec->units; }
   FhnParams<double> params(int n) const { return {a[n], b[n], g[n], I[n]}; }
   bool current_coupling() const { return spec->coupling == Coupling::kCurrent; }
   // I plus the sample's input current: the constant drive of the (sample, neuron) ODE.
@@ -395,7 +396,7 @@ int run_inspect(const InspectOptions& options) {
                                 fmt::join(california_feature_names(), ", ")));
   const int outputs = ck.class_labels.empty() ? 1 : static_cast<int>(ck.class_labels.size());
   const ModelSpec spec = cfg.model_spec(static_cast<int>(ck.feature_names.size()), outputs);
-  if (!spec.has_fhn_layers())
+  if (!has_fhn_layers(spec))
     throw ConfigError(fmt::format("{}: model = '{}' has no FitzHugh-Nagumo layers; inspect draws FHN neurons only",
                                   checkpoint_path.string(), cfg.model));
   const ParamTable table(spec);
@@ -416,12 +417,12 @@ int run_inspect(const InspectOptions& options) {
   fs::create_directories(out);
   std::vector<std::string> files;
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
-    if (spec.layers[l].kind != LayerKind::kFhn) continue;
+    if (!is_fhn_layer(spec.layers[l])) continue;
     LayerView layer;
     layer.index = l;
     layer.spec = &spec.layers[l];
     layer.samples = samples;
-    layer.fhn_input = model.fhn_input(l);
+    layer.fhn_input = fhn_layer_input(model.layer(l));
     const ParamKind kinds[4] = {ParamKind::kFhnA, ParamKind::kFhnB, ParamKind::kFhnG, ParamKind::kFhnI};
     std::vector<double>* fields[4] = {&layer.a, &layer.b, &layer.g, &layer.I};
     for (int k = 0; k < 4; ++k) {

@@ -13,6 +13,11 @@
 #include "data/csv_dataset.h"
 #include "host/config/config_io.h"
 #include "kernels/fhn_math.h"
+#include "models/layer_unit.h"
+#include "models/layers/cfc_layer.h"
+#include "models/layers/dense_layer.h"
+#include "models/layers/fhn_layer.h"
+#include "models/layers/ode_layer.h"
 
 namespace dynpmnn {
 
@@ -22,7 +27,7 @@ namespace {
 // message here rather than by a failed allocation or an hours-long first epoch.
 constexpr int kMaxLayers = 1024;
 constexpr int kMaxNeurons = 1 << 20;
-constexpr double kMaxSteps = 1e7;  // below FhnLayerSpec::steps()'s own limit, see validate()
+constexpr double kMaxSteps = 1e7;  // below LayerSpec::steps()'s own limit, see validate()
 constexpr double kMaxBytes = 16.0 * (1ull << 30);
 
 // Converts the model headers' std::invalid_argument (which already names the value and the
@@ -37,32 +42,22 @@ auto as_config_error(F&& parse) {
 }
 
 // Parameters, their gradients, Adam's two moments and the trainer's best copy, plus one training
-// step's activations (the CpuModel buffers: five of the Linear width, four of N and the FHN
-// checkpoints), all in double. In double arithmetic so absurd sizes cannot overflow.
+// step's activations as each layer's unit counts them, all in double. In double arithmetic so
+// absurd sizes cannot overflow.
 double estimated_bytes(const ModelSpec& spec, int batch) {
   const double params = static_cast<double>(ParamTable(spec).total());
   double per_sample = 0;
-  for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
-    const double n = spec.layers[l].neurons;
-    if (spec.layers[l].kind == LayerKind::kOde) {
-      // Every stored vector-field evaluation (dopri5: the worst case of ode_max_steps accepted steps).
-      const FhnLayerSpec& L = spec.layers[l];
-      const double evals = L.ode_solver == OdeSolver::kRk4 ? 4.0 * L.ode_steps : 6.0 * L.ode_max_steps + 1.0;
-      per_sample += evals * (n + 2.0 + 3.0 * L.ode_vf_width * (L.ode_vf_layers - 1)) + 14.0 * n;
-      continue;
-    }
-    const bool fhn = spec.layers[l].kind == LayerKind::kFhn;
-    const double checkpoints = fhn ? fhn_num_checkpoints(spec.layers[l].steps()) : 0.0;
-    per_sample += 5.0 * spec.linear_width(l) + 4.0 * n + 2.0 * n * checkpoints + 1.0;
-  }
+  for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l)
+    per_sample += layer_unit(spec.layers[l].kind).training_doubles_per_sample(spec.layers[l], spec.layer_input_width(l));
   return 8.0 * (5.0 * params + static_cast<double>(batch) * per_sample);
 }
 
 }  // namespace
 
 ModelSpec Config::model_spec(int inputs, int outputs) const {
-  FhnLayerSpec layer;
-  layer.neurons = neurons;
+  LayerSpec layer;
+  layer.kind = kFhnLayer;
+  layer.units = neurons;
   layer.coupling = as_config_error([&] { return coupling_from_string(coupling); });
   layer.integrator = as_config_error([&] { return integrator_from_string(integrator); });
   layer.layernorm = layernorm;
@@ -103,11 +98,11 @@ ModelSpec Config::model_spec(int inputs, int outputs) const {
   throw ConfigError(fmt::format("model = '{}' is unknown (expected dynpmnn, mlp, cfc or node)", model));
 }
 
-// Linear(inputs → H) → ODE block → readout: one kOde layer (models/ode_block.h).
+// Linear(inputs → H) → ODE block → readout: one ode layer (models/layers/ode_layer.h).
 ModelSpec Config::node_model_spec(int inputs, int outputs) const {
-  FhnLayerSpec layer;
-  layer.kind = LayerKind::kOde;
-  layer.neurons = ode_hidden;
+  LayerSpec layer;
+  layer.kind = kOdeLayer;
+  layer.units = ode_hidden;
   layer.ode_vf_width = ode_vf_width;
   layer.ode_vf_layers = ode_vf_layers;
   layer.ode_solver = as_config_error([&] { return ode_solver_from_string(ode_solver); });
@@ -215,14 +210,14 @@ void Config::validate() const {
   // Positivity and the step count are checked above, so the only thing left to refuse is a
   // non-integer number of steps.
   try {
-    if (spec.has_fhn_layers()) (void)spec.layers.front().steps();
+    if (has_fhn_layers(spec)) (void)spec.layers.front().steps();
   } catch (const std::invalid_argument&) {
     throw ConfigError(fmt::format("t_end = {} is not a multiple of dt = {} (the number of Euler steps is "
                                   "t_end / dt)", t_end, dt));
   }
   const double bytes = estimated_bytes(spec, batch_size);
   if (bytes > kMaxBytes)
-    throw ConfigError(spec.has_fhn_layers()
+    throw ConfigError(has_fhn_layers(spec)
         ? fmt::format(
         "neurons = {}, layers = {}, batch_size = {} with {} time steps need about {:.1f} GiB (parameters, "
         "Adam state and one batch's activations), more than the {:.0f} GiB allowed; reduce neurons, layers "

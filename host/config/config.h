@@ -21,32 +21,35 @@ struct Config {
   std::uint64_t split_seed = 42;         // the split's shuffle
   // model
   std::string model = "dynpmnn";      // dynpmnn | mlp | cfc | node (docs/baselines.md)
+  // The layer's defaults are LayerSpec's (models/dynpmnn.h), the one place they are written.
   int layers = 1;
-  int neurons = 1;
-  std::string coupling = "initial";   // initial | current
-  std::string integrator = "euler";   // euler | imex | heun | rk4
-  bool layernorm = true;
-  std::string activation = "silu";    // silu | tanh | identity
-  double dt = 20.0;
-  double t_end = 500.0;
-  double clip = 0.0;                  // 0: none
-  double fhn_a = 0.2, fhn_b = 0.02, fhn_g = 3.0, fhn_I = 0.0;
-  bool train_a = false, train_b = false, train_g = false, train_I = false;
-  std::string fhn_param_space = "physical";  // physical (trained a, b, g kept in range by a map) | raw
+  int neurons = LayerSpec{}.units;
+  std::string coupling = to_string(LayerSpec{}.coupling);      // initial | current
+  std::string integrator = to_string(LayerSpec{}.integrator);  // euler | imex | heun | rk4
+  bool layernorm = LayerSpec{}.layernorm;
+  std::string activation = to_string(LayerSpec{}.activation);  // silu | tanh | identity
+  double dt = LayerSpec{}.dt;
+  double t_end = LayerSpec{}.t_end;
+  double clip = LayerSpec{}.clip;                              // 0: none
+  double fhn_a = LayerSpec{}.a, fhn_b = LayerSpec{}.b, fhn_g = LayerSpec{}.g, fhn_I = LayerSpec{}.I;
+  bool train_a = LayerSpec{}.train_a, train_b = LayerSpec{}.train_b, train_g = LayerSpec{}.train_g,
+       train_I = LayerSpec{}.train_I;
+  // physical (trained a, b, g kept in range by a map) | raw
+  std::string fhn_param_space = to_string(LayerSpec{}.param_space);
   // baselines (docs/baselines.md)
   std::vector<int> hidden = {512, 256, 128};  // mlp: widths of the dense layers
   int backbone_units = 128;                   // cfc: ncps's backbone_units
   int backbone_layers = 1;                    // cfc: ncps's backbone_layers
   std::string backbone_activation = "lecun_tanh";
-  double cfc_time = 1.0;                      // cfc: the elapsed time t of the one step
+  double cfc_time = LayerSpec{}.cfc_time;     // cfc: the elapsed time t of the one step
   // model = "node": Linear(inputs → ode_hidden) → Neural ODE block → Linear(ode_hidden → outputs)
   int ode_hidden = 128;
-  int ode_vf_width = 128;
-  int ode_vf_layers = 3;
-  std::string ode_solver = "rk4";     // rk4 | dopri5
-  int ode_steps = 4;
-  double ode_rtol = 1e-7, ode_atol = 1e-9;
-  int ode_max_steps = 1000;
+  int ode_vf_width = LayerSpec{}.ode_vf_width;
+  int ode_vf_layers = LayerSpec{}.ode_vf_layers;
+  std::string ode_solver = to_string(LayerSpec{}.ode_solver);  // rk4 | dopri5
+  int ode_steps = LayerSpec{}.ode_steps;
+  double ode_rtol = LayerSpec{}.ode_rtol, ode_atol = LayerSpec{}.ode_atol;
+  int ode_max_steps = LayerSpec{}.ode_max_steps;
   // training
   int epochs = 100;
   int batch_size = 32;

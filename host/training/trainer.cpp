@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include "models/cpu_model.h"
+#include "models/layers/fhn_layer.h"
+#include "models/layers/ode_layer.h"
 
 namespace dynpmnn {
 
@@ -85,16 +87,16 @@ std::vector<std::string> stability_warnings(const ModelSpec& spec, std::span<con
   std::vector<double> pred(static_cast<std::size_t>(rows) * spec.outputs);
   model.forward(params.data(), train.x.data(), rows, pred.data());
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
-    const FhnLayerSpec& L = spec.layers[l];
-    if (L.kind != LayerKind::kFhn) continue;          // no time stepping
+    const LayerSpec& L = spec.layers[l];
+    if (!is_fhn_layer(L)) continue;                   // no time stepping
     if (L.integrator == Integrator::kImex) continue;  // no step-size limit from the cubic
     // The FHN attractor of the paper's parameters spans |v| ≲ 1.2; initial states can start further out.
     double v_max = 1.2;
     if (L.coupling == Coupling::kInitialCondition) {
-      const std::vector<double>& in = model.fhn_input(l);
+      const std::vector<double>& in = fhn_layer_input(model.layer(l));
       for (int b = 0; b < rows; ++b)
-        for (int n = 0; n < L.neurons; ++n) {
-          const double v0 = in[static_cast<std::size_t>(b) * 2 * L.neurons + n];
+        for (int n = 0; n < L.units; ++n) {
+          const double v0 = in[static_cast<std::size_t>(b) * 2 * L.units + n];
           if (std::isfinite(v0)) v_max = std::max(v_max, std::abs(v0));
         }
     }
@@ -114,22 +116,22 @@ std::string explain_divergence(const Divergence& d, const ModelSpec& spec) {
   const int nl = static_cast<int>(spec.layers.size());
   std::string where;
   const bool in_layer = d.layer >= 0 && d.layer < nl;
-  if (in_layer && spec.layers[d.layer].kind != LayerKind::kFhn)
-    where = fmt::format("in layer {} ({})", d.layer, to_string(spec.layers[d.layer].kind));
+  if (in_layer && !is_fhn_layer(spec.layers[d.layer]))
+    where = fmt::format("in layer {} ({})", d.layer, spec.layers[d.layer].kind);
   else if (in_layer) where = fmt::format("in FHN layer {}'s Euler integration", d.layer);
   else if (d.layer == nl) where = "in the readout";
   else where = "in the loss or the gradients";
   os << fmt::format("training diverged: NaN/Inf first appeared in epoch {}, minibatch {}, {}.", d.epoch, d.step + 1,
                     where);
-  if (!spec.has_fhn_layers()) {  // a baseline: no FHN time stepping to blame
+  if (!has_fhn_layers(spec)) {  // a baseline: no FHN time stepping to blame
     os << "\nLikely cause: a learning rate too large for this model; lower lr (e.g. --set lr=1e-4).";
-    if (std::any_of(spec.layers.begin(), spec.layers.end(), [](const FhnLayerSpec& L) { return L.kind == LayerKind::kOde; }))
+    if (std::any_of(spec.layers.begin(), spec.layers.end(), [](const LayerSpec& L) { return L.kind == kOdeLayer; }))
       os << "\nFor the Neural ODE also: integrate more accurately (more ode_steps, or ode_solver = \"dopri5\").";
     return os.str();
   }
   int l = in_layer ? d.layer : 0;
-  while (spec.layers[l].kind != LayerKind::kFhn) l = (l + 1) % nl;  // the FHN layer to blame
-  const FhnLayerSpec& L = spec.layers[l];
+  while (!is_fhn_layer(spec.layers[l])) l = (l + 1) % nl;  // the FHN layer to blame
+  const LayerSpec& L = spec.layers[l];
   const double stable = euler_stable_dt(L.a, 1.0);
   os << fmt::format(
       "\nLikely cause: explicit Euler with dt = {} is unstable for the cubic FitzHugh–Nagumo term: a step "

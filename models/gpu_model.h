@@ -1,0 +1,47 @@
+// The model on the GPU, float32: the twin of CpuModel (cpu_model.h) with the same API, each layer's
+// CUDA half (models/gpu_layer.h) in order, then the linear readout. It owns the activations of
+// batches of up to `capacity` rows; the parameters and gradients are the caller's (the CUDA
+// backend keeps them with Adam's state in one allocation). Everything is asynchronous on the cuBLAS
+// context's stream and makes no host round trip (but a dopri5 ODE block: capturable() is false).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "common/device_buffer.h"
+#include "kernels/ops_gpu.h"
+#include "models/dynpmnn.h"
+#include "models/gpu_layer.h"
+
+namespace dynpmnn {
+
+class GpuModel {
+ public:
+  GpuModel(const ModelSpec& spec, const ParamTable& table, const CublasContext& cublas, int capacity, Pass pass);
+  GpuModel(const GpuModel&) = delete;
+  GpuModel& operator=(const GpuModel&) = delete;
+
+  int capacity() const { return capacity_; }
+  bool capturable() const;
+
+  // x (B, inputs) → pred (B, outputs), B <= capacity. flag: the divergence flag (null for none):
+  // set from kNoNonFinite to the first layer whose output was NaN or ±Inf, or to the number of
+  // layers for the readout, as CpuModel::forward returns.
+  void forward(const float* params, const float* x, int B, float* pred, int* flag);
+
+  // After a forward of a kTraining model on the same x: dpred (B, outputs) → the trained
+  // gradients, overwritten in grad (table.total(); frozen entries are left as they are).
+  void backward(const float* params, const float* x, const float* dpred, float* grad);
+
+ private:
+  ModelSpec spec_;
+  const ParamTable& table_;
+  const CublasContext& cublas_;
+  int capacity_;
+  int batch_ = 0;
+  std::vector<std::unique_ptr<GpuLayer>> layers_;
+  std::vector<DeviceBuffer<float>> out_;    // per layer (B, output width)
+  std::vector<DeviceBuffer<float>> d_out_;  // per layer (B, output width) (training)
+};
+
+}  // namespace dynpmnn
