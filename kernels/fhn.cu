@@ -19,12 +19,12 @@
 #include <type_traits>
 
 #include "common/cuda_check.h"
+#include "common/cuda_launch.h"
 
 namespace dynpmnn {
 
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kMaxGridY = 65535;  // CUDA's limit on gridDim.y; larger batches stride
 
 struct Geometry {
@@ -207,10 +207,6 @@ void dispatch(const char* op, const FhnShape& s, F&& f) {
   }
   throw std::invalid_argument(std::string(op) + ": unknown coupling " + std::to_string(static_cast<int>(s.coupling)) +
                               " (expected initial or current; add a case here for a new mode)");
-}
-
-void require(bool ok, const char* op, const std::string& what) {
-  if (!ok) throw std::invalid_argument(std::string(op) + ": " + what);
 }
 
 void check_common(const char* op, const FhnShape& s, const float* in, FhnParamPtrs<float> p) {
