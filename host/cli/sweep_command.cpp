@@ -46,6 +46,7 @@
 
 #include "data/california.h"
 #include "host/runtime/backend.h"
+#include "host/io/atomic_file.h"
 #include "host/io/checkpoint.h"
 #include "host/io/csv.h"
 #include "host/cli/command.h"

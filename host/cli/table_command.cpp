@@ -43,6 +43,7 @@
 #include "host/config/config.h"
 #include "host/config/config_io.h"
 #include "host/report/plot.h"
+#include "host/io/atomic_file.h"
 #include "host/io/csv.h"
 #include "host/io/run_data.h"
 #include "host/io/run_folder.h"
