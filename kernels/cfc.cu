@@ -2,27 +2,19 @@
 // pairs; consecutive threads take consecutive units of a row, so each of the four reads is coalesced.
 #include "kernels/cfc_gpu.h"
 
-#include <algorithm>
 #include <cstddef>
-#include <stdexcept>
 #include <string>
 
 #include "common/cuda_check.h"
+#include "common/cuda_launch.h"
 #include "kernels/cfc_math.h"
 
 namespace dynpmnn {
 
 namespace {
 
-constexpr int kThreads = 256;
-
-unsigned stride_blocks(std::size_t n) {
-  return static_cast<unsigned>(std::clamp<std::size_t>((n + kThreads - 1) / kThreads, 1, 4096));
-}
-
 void require_shape(const char* op, int B, int U) {
-  if (B < 0 || U <= 0)
-    throw std::invalid_argument(std::string(op) + ": bad shape B=" + std::to_string(B) + " U=" + std::to_string(U));
+  require(B >= 0 && U > 0, op, "bad shape B=" + std::to_string(B) + " U=" + std::to_string(U));
 }
 
 __global__ void cfc_forward_kernel(const float* __restrict__ z, int U, std::size_t n, float t,
@@ -55,7 +47,7 @@ __global__ void cfc_backward_kernel(const float* __restrict__ z, const float* __
 void cfc_forward_gpu(const float* z, int B, int U, float t, float* out, cudaStream_t stream) {
   require_shape("cfc_forward_gpu", B, U);
   if (B == 0) return;
-  if (!z || !out) throw std::invalid_argument("cfc_forward_gpu: z and out must not be null");
+  require(z && out, "cfc_forward_gpu", "z and out must not be null");
   const std::size_t n = static_cast<std::size_t>(B) * U;
   cfc_forward_kernel<<<stride_blocks(n), kThreads, 0, stream>>>(z, U, n, t, out);
   DYNPMNN_CUDA_CHECK_LAUNCH("cfc_forward_kernel");
@@ -64,8 +56,8 @@ void cfc_forward_gpu(const float* z, int B, int U, float t, float* out, cudaStre
 void cfc_backward_gpu(const float* z, const float* d_out, int B, int U, float t, float* dz, cudaStream_t stream) {
   require_shape("cfc_backward_gpu", B, U);
   if (B == 0) return;
-  if (!z || !d_out || !dz) throw std::invalid_argument("cfc_backward_gpu: z, d_out and dz must not be null");
-  if (dz == z) throw std::invalid_argument("cfc_backward_gpu: dz must not alias z");
+  require(z && d_out && dz, "cfc_backward_gpu", "z, d_out and dz must not be null");
+  require(dz != z, "cfc_backward_gpu", "dz must not alias z");
   const std::size_t n = static_cast<std::size_t>(B) * U;
   cfc_backward_kernel<<<stride_blocks(n), kThreads, 0, stream>>>(z, d_out, U, n, t, dz);
   DYNPMNN_CUDA_CHECK_LAUNCH("cfc_backward_kernel");

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/integrator_dispatch.h"
+
 namespace dynpmnn {
 
 const char* to_string(Coupling c) {
@@ -124,31 +126,17 @@ void fhn_backward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, cons
 // The scheme becomes a template parameter here, so the per-step code has no run-time branch.
 template <typename T>
 bool fhn_forward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* out, T* ckpt_v, T* ckpt_w) {
-  switch (s.integrator) {
-    case Integrator::kEuler: return fhn_forward_scheme<Integrator::kEuler>(s, in, p, out, ckpt_v, ckpt_w);
-    case Integrator::kImex: return fhn_forward_scheme<Integrator::kImex>(s, in, p, out, ckpt_v, ckpt_w);
-    case Integrator::kHeun: return fhn_forward_scheme<Integrator::kHeun>(s, in, p, out, ckpt_v, ckpt_w);
-    case Integrator::kRk4: return fhn_forward_scheme<Integrator::kRk4>(s, in, p, out, ckpt_v, ckpt_w);
-  }
-  throw std::invalid_argument("fhn_forward_cpu: unknown integrator " + std::to_string(static_cast<int>(s.integrator)) +
-                              " (add its case here and in fhn.cu)");
+  return dispatch_integrator(s.integrator, "fhn_forward_cpu", [&](auto scheme) {
+    return fhn_forward_scheme<decltype(scheme)::value>(s, in, p, out, ckpt_v, ckpt_w);
+  });
 }
 
 template <typename T>
 void fhn_backward_cpu(const FhnShape& s, const T* in, FhnParamPtrs<T> p, const T* ckpt_v, const T* ckpt_w,
                       const T* d_out, T* d_in, FhnGradPtrs<T> d_params) {
-  switch (s.integrator) {
-    case Integrator::kEuler:
-      return fhn_backward_scheme<Integrator::kEuler>(s, in, p, ckpt_v, ckpt_w, d_out, d_in, d_params);
-    case Integrator::kImex:
-      return fhn_backward_scheme<Integrator::kImex>(s, in, p, ckpt_v, ckpt_w, d_out, d_in, d_params);
-    case Integrator::kHeun:
-      return fhn_backward_scheme<Integrator::kHeun>(s, in, p, ckpt_v, ckpt_w, d_out, d_in, d_params);
-    case Integrator::kRk4:
-      return fhn_backward_scheme<Integrator::kRk4>(s, in, p, ckpt_v, ckpt_w, d_out, d_in, d_params);
-  }
-  throw std::invalid_argument("fhn_backward_cpu: unknown integrator " +
-                              std::to_string(static_cast<int>(s.integrator)) + " (add its case here and in fhn.cu)");
+  dispatch_integrator(s.integrator, "fhn_backward_cpu", [&](auto scheme) {
+    fhn_backward_scheme<decltype(scheme)::value>(s, in, p, ckpt_v, ckpt_w, d_out, d_in, d_params);
+  });
 }
 
 template bool fhn_forward_cpu<float>(const FhnShape&, const float*, FhnParamPtrs<float>, float*, float*, float*);

@@ -19,12 +19,13 @@
 #include <type_traits>
 
 #include "common/cuda_check.h"
+#include "common/cuda_launch.h"
+#include "kernels/integrator_dispatch.h"
 
 namespace dynpmnn {
 
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kMaxGridY = 65535;  // CUDA's limit on gridDim.y; larger batches stride
 
 struct Geometry {
@@ -179,10 +180,10 @@ __global__ void fhn_param_grad_reduce_kernel(int N, int blocks, const float* __r
   if (d.I) d.I[n] = sum[3];
 }
 
-// The run-time coupling, integrator and clamp (on or off) become template parameters here, in one
-// place: f is called with std::integral_constant values of all three. The clamp is a kernel of its
-// own because its reverse keeps w's states too: sharing a kernel, its register demand set the
-// unclamped one's (the paper's), which then spilled.
+// The run-time coupling, integrator (through dispatch_integrator) and clamp (on or off) become
+// template parameters here, in one place: f is called with std::integral_constant values of all
+// three. The clamp is a kernel of its own because its reverse keeps w's states too: sharing a
+// kernel, its register demand set the unclamped one's (the paper's), which then spilled.
 template <typename F>
 void dispatch(const char* op, const FhnShape& s, F&& f) {
   auto with_clip = [&](auto c, auto scheme) {
@@ -190,15 +191,7 @@ void dispatch(const char* op, const FhnShape& s, F&& f) {
     return f(c, scheme, std::false_type{});
   };
   auto with_coupling = [&](auto c) {
-    switch (s.integrator) {
-      case Integrator::kEuler: return with_clip(c, std::integral_constant<Integrator, Integrator::kEuler>{});
-      case Integrator::kImex: return with_clip(c, std::integral_constant<Integrator, Integrator::kImex>{});
-      case Integrator::kHeun: return with_clip(c, std::integral_constant<Integrator, Integrator::kHeun>{});
-      case Integrator::kRk4: return with_clip(c, std::integral_constant<Integrator, Integrator::kRk4>{});
-    }
-    throw std::invalid_argument(std::string(op) + ": unknown integrator " +
-                                std::to_string(static_cast<int>(s.integrator)) +
-                                " (add its case here, in fhn.cpp and in fhn_math.h)");
+    return dispatch_integrator(s.integrator, op, [&](auto scheme) { return with_clip(c, scheme); });
   };
   switch (s.coupling) {
     case Coupling::kInitialCondition:
@@ -207,10 +200,6 @@ void dispatch(const char* op, const FhnShape& s, F&& f) {
   }
   throw std::invalid_argument(std::string(op) + ": unknown coupling " + std::to_string(static_cast<int>(s.coupling)) +
                               " (expected initial or current; add a case here for a new mode)");
-}
-
-void require(bool ok, const char* op, const std::string& what) {
-  if (!ok) throw std::invalid_argument(std::string(op) + ": " + what);
 }
 
 void check_common(const char* op, const FhnShape& s, const float* in, FhnParamPtrs<float> p) {

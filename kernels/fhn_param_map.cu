@@ -2,16 +2,14 @@
 // neuron); the four parameters of a layer go in one launch, identity rows doing nothing.
 #include "kernels/fhn_param_map_gpu.h"
 
-#include <stdexcept>
 #include <string>
 
 #include "common/cuda_check.h"
+#include "common/cuda_launch.h"
 
 namespace dynpmnn {
 
 namespace {
-
-constexpr int kThreads = 256;
 
 struct MapRows {
   FhnParamMap map[4];
@@ -36,14 +34,10 @@ __global__ void fhn_param_map_backward_kernel(MapRows rows, int N) {
     d[i] *= fhn_param_map_derivative(m, rows.raw[k][i]);
 }
 
-dim3 map_grid(int N) {
-  const int blocks = (N + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < 4096 ? blocks : 4096), 4);
-}
+// x: a grid-stride loop over the N neurons; y: the four parameters.
+dim3 map_grid(int N) { return dim3(stride_blocks(static_cast<std::size_t>(N)), 4); }
 
-void check_n(int N, const char* what) {
-  if (N <= 0) throw std::invalid_argument(std::string(what) + ": neurons must be > 0, got " + std::to_string(N));
-}
+void check_n(int N, const char* what) { require(N > 0, what, "neurons must be > 0, got " + std::to_string(N)); }
 
 }  // namespace
 
@@ -52,7 +46,7 @@ FhnParamPtrs<float> fhn_param_map_forward_gpu(FhnParamMaps maps, FhnParamPtrs<fl
   check_n(N, "fhn_param_map_forward_gpu");
   const FhnParamPtrs<float> physical = fhn_physical_ptrs(maps, raw, N, phys);
   if (!maps.any()) return physical;
-  if (phys == nullptr) throw std::invalid_argument("fhn_param_map_forward_gpu: a map applies but phys is null");
+  require(phys != nullptr, "fhn_param_map_forward_gpu", "a map applies but phys is null");
   const MapRows rows{{maps.a, maps.b, maps.g, maps.I},
                      {raw.a, raw.b, raw.g, raw.I},
                      {phys, phys + N, phys + 2 * static_cast<std::size_t>(N), phys + 3 * static_cast<std::size_t>(N)}};

@@ -3,17 +3,15 @@
 #include "kernels/loss_gpu.h"
 
 #include <cstddef>
-#include <stdexcept>
 #include <string>
 
 #include "common/cuda_check.h"
+#include "common/cuda_launch.h"
 #include "kernels/loss_math.h"
 
 namespace dynpmnn {
 
 namespace {
-
-constexpr int kThreads = 256;
 
 __global__ void __launch_bounds__(kThreads)
     softmax_cross_entropy_kernel(const float* __restrict__ logits, const float* __restrict__ labels, int B, int K,
@@ -40,11 +38,9 @@ __global__ void __launch_bounds__(kThreads)
 void softmax_cross_entropy_gpu(const float* logits, const float* labels, int B, int K, float* dlogits, double* loss,
                                cudaStream_t stream) {
   constexpr const char* op = "softmax_cross_entropy_gpu";
-  if (loss == nullptr) throw std::invalid_argument(std::string(op) + ": loss must not be null");
-  if (B < 0 || K < 1)
-    throw std::invalid_argument(std::string(op) + ": bad shape B=" + std::to_string(B) + " K=" + std::to_string(K));
-  if (B > 0 && (logits == nullptr || labels == nullptr))
-    throw std::invalid_argument(std::string(op) + ": logits and labels must not be null");
+  require(loss != nullptr, op, "loss must not be null");
+  require(B >= 0 && K >= 1, op, "bad shape B=" + std::to_string(B) + " K=" + std::to_string(K));
+  require(B == 0 || (logits != nullptr && labels != nullptr), op, "logits and labels must not be null");
   if (B == 0) {
     DYNPMNN_CUDA_CHECK(cudaMemsetAsync(loss, 0, sizeof(double), stream));
     return;

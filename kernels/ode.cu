@@ -2,26 +2,15 @@
 // in one block in a fixed order (no atomics), so they are bit-reproducible.
 #include "kernels/ode_gpu.h"
 
-#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "common/cuda_check.h"
+#include "common/cuda_launch.h"
 
 namespace dynpmnn {
 
 namespace {
-
-constexpr int kThreads = 256;
-
-void require(bool ok, const char* op, const std::string& what) {
-  if (!ok) throw std::invalid_argument(std::string(op) + ": " + what);
-}
-
-unsigned stride_blocks(std::size_t n) {
-  const std::size_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(std::clamp<std::size_t>(blocks, 1, 4096));
-}
 
 __global__ void combine_kernel(const float* base, OdeTerms<float> terms, std::size_t n, float* out) {
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;

@@ -11,26 +11,16 @@
 #include <string>
 
 #include "common/cuda_check.h"
+#include "common/cuda_launch.h"
 #include "kernels/shuffle_math.h"
 
 namespace dynpmnn {
 
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = kThreads / kWarp;  // LayerNorm: one warp per row
 constexpr std::size_t kCublasWorkspaceBytes = 32u << 20;  // cuBLAS's recommendation for Hopper
-
-void require(bool ok, const char* op, const std::string& what) {
-  if (!ok) throw std::invalid_argument(std::string(op) + ": " + what);
-}
-
-// Blocks for a grid-stride loop over n elements: enough to fill the GPU, never more than needed.
-unsigned stride_blocks(std::size_t n) {
-  const std::size_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(std::clamp<std::size_t>(blocks, 1, 4096));
-}
 
 // All lanes end with the same value: IEEE addition is commutative, so partners add the same pair.
 __device__ __forceinline__ float warp_sum(float x) {

@@ -21,6 +21,7 @@
 #include "kernels/elementwise_math.h"
 #include "kernels/fhn.h"
 #include "kernels/fhn_gpu.h"
+#include "kernels/integrator_dispatch.h"
 #include "kernels/ops.h"
 #include "kernels/ops_gpu.h"
 #include "tests/gpu_test_util.h"
@@ -61,21 +62,10 @@ struct FhnCase {
 void backward_pair(Integrator scheme, double v0, double w0, const FhnParams<double>& prm, double current,
                    const FhnShape& s, const double* ckpt_v, const double* ckpt_w, std::size_t stride, double& lv,
                    double& lw, FhnParamGrad<double>& g) {
-  switch (scheme) {
-    case Integrator::kEuler:
-      return fhn_backward_trajectory<Integrator::kEuler>(v0, w0, prm, current, s.dt, s.steps, s.clip, ckpt_v, ckpt_w,
-                                                         stride, lv, lw, g);
-    case Integrator::kImex:
-      return fhn_backward_trajectory<Integrator::kImex>(v0, w0, prm, current, s.dt, s.steps, s.clip, ckpt_v, ckpt_w,
-                                                        stride, lv, lw, g);
-    case Integrator::kHeun:
-      return fhn_backward_trajectory<Integrator::kHeun>(v0, w0, prm, current, s.dt, s.steps, s.clip, ckpt_v, ckpt_w,
-                                                        stride, lv, lw, g);
-    case Integrator::kRk4:
-      return fhn_backward_trajectory<Integrator::kRk4>(v0, w0, prm, current, s.dt, s.steps, s.clip, ckpt_v, ckpt_w,
-                                                       stride, lv, lw, g);
-  }
-  FAIL() << "unknown integrator";
+  dispatch_integrator(scheme, "backward_pair", [&](auto S) {
+    fhn_backward_trajectory<decltype(S)::value>(v0, w0, prm, current, s.dt, s.steps, s.clip, ckpt_v, ckpt_w, stride,
+                                                lv, lw, g);
+  });
 }
 
 void PrintTo(const FhnCase& c, std::ostream* os) { *os << c.name; }

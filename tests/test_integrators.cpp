@@ -4,9 +4,13 @@
 
 #include <cmath>
 #include <random>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/fhn.h"
+#include "kernels/integrator_dispatch.h"
 
 namespace dynpmnn {
 namespace {
@@ -127,12 +131,8 @@ void clamp_stats(const Problem& p, int& clamped, double& margin) {
 void clamp_stats(const Problem& p, int& clamped, double& margin) {
   clamped = 0;
   margin = INFINITY;
-  switch (p.shape.integrator) {
-    case Integrator::kEuler: return clamp_stats<Integrator::kEuler>(p, clamped, margin);
-    case Integrator::kImex: return clamp_stats<Integrator::kImex>(p, clamped, margin);
-    case Integrator::kHeun: return clamp_stats<Integrator::kHeun>(p, clamped, margin);
-    case Integrator::kRk4: return clamp_stats<Integrator::kRk4>(p, clamped, margin);
-  }
+  dispatch_integrator(p.shape.integrator, "clamp_stats",
+                      [&](auto S) { clamp_stats<decltype(S)::value>(p, clamped, margin); });
 }
 
 class IntegratorGradient : public ::testing::TestWithParam<std::tuple<Integrator, Coupling, double>> {};
@@ -228,6 +228,30 @@ TEST(IntegratorStability, OnlyTheSemiImplicitSchemeSurvivesThePapersStep) {
 TEST(Integrator, NamesRoundTrip) {
   for (Integrator scheme : kAll) EXPECT_EQ(integrator_from_string(to_string(scheme)), scheme);
   EXPECT_THROW(integrator_from_string("leapfrog"), std::invalid_argument);
+}
+
+// The one switch on the scheme hands each value its own constant and returns what f returns; a
+// value outside the enum is refused with the caller, the value and the accepted ones.
+TEST(Integrator, DispatchPassesTheSchemeAsAConstant) {
+  for (Integrator scheme : kAll) {
+    const Integrator seen = dispatch_integrator(scheme, "test", [](auto s) {
+      static_assert(std::is_same_v<decltype(s), IntegratorConstant<decltype(s)::value>>);
+      return decltype(s)::value;
+    });
+    EXPECT_EQ(seen, scheme) << to_string(scheme);
+  }
+  int calls = 0;
+  dispatch_integrator(Integrator::kHeun, "test", [&](auto) { ++calls; });  // void f: nothing to return
+  EXPECT_EQ(calls, 1);
+  try {
+    dispatch_integrator(static_cast<Integrator>(7), "fhn_forward_cpu", [](auto) { return 0; });
+    FAIL() << "no exception for integrator 7";
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("fhn_forward_cpu: unknown integrator 7"), std::string::npos) << what;
+    EXPECT_NE(what.find("euler"), std::string::npos) << what;
+    EXPECT_NE(what.find("rk4"), std::string::npos) << what;
+  }
 }
 
 }  // namespace

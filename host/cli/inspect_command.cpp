@@ -23,6 +23,7 @@
 #include "host/config/config.h"
 #include "host/io/run_data.h"
 #include "kernels/fhn_math.h"
+#include "kernels/integrator_dispatch.h"
 #include "models/cpu_model.h"
 #include "models/layers/fhn_layer.h"
 #include "models/dynpmnn.h"
@@ -75,15 +76,9 @@ Trajectory integrate(const FhnParams<double>& p, double v, double w, double curr
 
 Trajectory integrate(const LayerSpec& layer, const FhnParams<double>& p, double v, double w, double current) {
   const int steps = layer.steps();
-  switch (layer.integrator) {
-    case Integrator::kEuler: return integrate<Integrator::kEuler>(p, v, w, current, layer.dt, steps, layer.clip);
-    case Integrator::kImex: return integrate<Integrator::kImex>(p, v, w, current, layer.dt, steps, layer.clip);
-    case Integrator::kHeun: return integrate<Integrator::kHeun>(p, v, w, current, layer.dt, steps, layer.clip);
-    case Integrator::kRk4: return integrate<Integrator::kRk4>(p, v, w, current, layer.dt, steps, layer.clip);
-    default:
-      throw std::logic_error(fmt::format("inspect: integrator {} has no case here; add it beside kRk4",
-                                         static_cast<int>(layer.integrator)));
-  }
+  return dispatch_integrator(layer.integrator, "inspect", [&](auto scheme) {
+    return integrate<decltype(scheme)::value>(p, v, w, current, layer.dt, steps, layer.clip);
+  });
 }
 
 // What one layer's neurons are and what the sample rows give them.

@@ -23,7 +23,9 @@
 
 #include "data/california.h"
 #include "host/runtime/backend.h"
+#include "host/io/atomic_file.h"
 #include "host/io/checkpoint.h"
+#include "host/io/csv.h"
 #include "host/training/class_metrics.h"
 #include "host/cli/command.h"
 #include "host/cli/train_run.h"
@@ -50,14 +52,6 @@ constexpr std::pair<const char*, const char*> kFlagKeys[] = {
 
 std::string json_line(const nlohmann::ordered_json& json) {
   return json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
-
-// A CSV field, quoted where it holds a delimiter, a quote or a line break.
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",;\t\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + '"';
 }
 
 // Keys that may go with --resume: the rest would change the run being continued.

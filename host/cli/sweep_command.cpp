@@ -46,7 +46,9 @@
 
 #include "data/california.h"
 #include "host/runtime/backend.h"
+#include "host/io/atomic_file.h"
 #include "host/io/checkpoint.h"
+#include "host/io/csv.h"
 #include "host/cli/command.h"
 #include "host/cli/train_run.h"
 #include "host/config/config.h"
@@ -331,13 +333,6 @@ void sort_results(std::vector<SweepRun>& runs, const char* val_key) {
     if (val(a) != val(b)) return val(a) < val(b);
     return a.index < b.index;
   });
-}
-
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
 }
 
 std::vector<std::string> header(const Grid& grid) {

@@ -43,6 +43,8 @@
 #include "host/config/config.h"
 #include "host/config/config_io.h"
 #include "host/report/plot.h"
+#include "host/io/atomic_file.h"
+#include "host/io/csv.h"
 #include "host/io/run_data.h"
 #include "host/io/run_folder.h"
 
@@ -325,11 +327,11 @@ int run_table(const TableOptions& options) {
     std::vector<CurveSeries> curves;
     for (const SweepRun& run : per_model[m]) {
       r.runs.push_back(&run);
-      csv += fmt::format("\"{}\",{},{},{},{},{},{},{},{},{},{}\n", table.models[m].name, run.seed, run.status,
+      csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(table.models[m].name), run.seed, run.status,
                          number(run.summary, "test_rmse", "{:.17g}"), number(run.summary, "test_mae", "{:.17g}"),
                          number(run.summary, "test_r2", "{:.17g}"), number(run.summary, "val_mse", "{:.17g}"),
                          number(run.summary, "params"), number(run.summary, "epochs"),
-                         number(run.summary, "epoch_seconds", "{:.6g}"), run.folder.string());
+                         number(run.summary, "epoch_seconds", "{:.6g}"), csv_field(run.folder.string()));
       curves.push_back({"seed " + run.seed, val_curve(run.folder)});
     }
     write_curves_png(out / table.models[m].slug / "val_mse.png", curves, table.models[m].name + ": validation MSE",

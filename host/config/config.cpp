@@ -11,7 +11,6 @@
 #include <fmt/format.h>
 
 #include "data/csv_dataset.h"
-#include "host/config/config_io.h"
 #include "kernels/fhn_math.h"
 #include "models/layer_unit.h"
 #include "models/layers/cfc_layer.h"

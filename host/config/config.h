@@ -3,7 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "models/dynpmnn.h"
@@ -70,5 +74,29 @@ struct Config {
 struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// The key table (config_keys.cpp): one entry per Config member, the one source of the key names, their
+// types and help text. It lives beside Config because validate() names each refused key with its
+// value; reading and writing configurations from it is config_io.h's.
+struct ConfigKey {
+  // The Config member this key reads and writes; its type is the key's type.
+  using Field = std::variant<int Config::*, std::uint64_t Config::*, double Config::*, bool Config::*,
+                             std::string Config::*, std::vector<int> Config::*>;
+  std::string_view name;
+  Field field;
+  std::string_view group;  // "data", "model", "training" or "run": how --help groups the keys
+  std::string_view help;
+};
+
+// Every key, in the order --help and config.toml list them.
+std::span<const ConfigKey> config_keys();
+// Null when there is no such key.
+const ConfigKey* find_config_key(std::string_view name);
+
+// "integer", "number", "boolean", "list of integers" (TOML [1, 2], --set 1,2), ...: what a value of
+// this key must look like.
+std::string_view type_name(const ConfigKey& key);
+// The key's value in cfg as --set would spell it (strings unquoted).
+std::string value_string(const Config& cfg, const ConfigKey& key);
 
 }  // namespace dynpmnn

@@ -1,14 +1,12 @@
-// Reading and writing Config: the table of every key (the single source of names, types, help text
-// and parsing, from which --help, TOML files, --set and the run folder's config.toml all derive),
-// TOML config files, --set overrides, the presets in models/presets/, and TOML/JSON output.
+// Reading and writing Config through its key table (config.h's config_keys(), from which --help,
+// TOML files, --set and the run folder's config.toml all derive): TOML config files, --set
+// overrides, the presets in models/presets/, and TOML/JSON output.
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
 #include <span>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -17,26 +15,6 @@
 
 namespace dynpmnn {
 
-struct ConfigKey {
-  // The Config member this key reads and writes; its type is the key's type.
-  using Field = std::variant<int Config::*, std::uint64_t Config::*, double Config::*, bool Config::*,
-                             std::string Config::*, std::vector<int> Config::*>;
-  std::string_view name;
-  Field field;
-  std::string_view group;  // "data", "model", "training" or "run": how --help groups the keys
-  std::string_view help;
-};
-
-// Every key, in the order --help and config.toml list them.
-std::span<const ConfigKey> config_keys();
-// Null when there is no such key.
-const ConfigKey* find_config_key(std::string_view name);
-
-// "integer", "number", "boolean", "list of integers" (TOML [1, 2], --set 1,2), ...: what a value of
-// this key must look like.
-std::string_view type_name(const ConfigKey& key);
-// The key's value in cfg as --set would spell it (strings unquoted).
-std::string value_string(const Config& cfg, const ConfigKey& key);
 // The key table as aligned text (name, type, default from Config{}, help), for --help and docs.
 std::string describe_config_keys();
 

@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "host/config/config_io.h"
-#include "host/io/run_folder.h"
+#include "host/io/atomic_file.h"
 
 namespace dynpmnn {
 

@@ -32,9 +32,6 @@
 
 namespace dynpmnn {
 
-// Writes to a temporary file beside `path`, flushes it to disk and renames it over `path`.
-void write_file_atomically(const std::filesystem::path& path, std::string_view contents);
-
 // runs/<preset or "run">-<YYYYmmdd-HHMMSS>-seed<seed> under the current directory (local time).
 std::filesystem::path default_run_path(const Config& cfg, std::chrono::system_clock::time_point now);
 
