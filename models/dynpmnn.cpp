@@ -1,7 +1,5 @@
 #include "models/dynpmnn.h"
 
-#include "models/layer_unit.h"
-
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -28,42 +26,6 @@ FhnParamMaps LayerSpec::param_maps() const {
   auto pick = [&](bool trained, FhnParamMap map) { return trained && mapped ? map : FhnParamMap::kIdentity; };
   return {pick(train_a, FhnParamMap::kSigmoid), pick(train_b, FhnParamMap::kSoftplus),
           pick(train_g, FhnParamMap::kSoftplus), pick(train_I, FhnParamMap::kIdentity)};
-}
-
-void ModelSpec::validate() const {
-  if (inputs <= 0) throw std::invalid_argument("model: inputs must be > 0");
-  if (outputs <= 0) throw std::invalid_argument("model: outputs must be > 0");
-  if (layers.empty()) throw std::invalid_argument("model: at least one layer is needed (layers >= 1)");
-  for (std::size_t l = 0; l < layers.size(); ++l) {
-    const auto& L = layers[l];
-    const std::string where = "layer " + std::to_string(l) + ": ";
-    if (L.units <= 0) throw std::invalid_argument(where + "neurons must be > 0, got " + std::to_string(L.units));
-    if (L.units > (1 << 24)) throw std::invalid_argument(where + "neurons = " + std::to_string(L.units) + " is absurd");
-    try {
-      layer_unit(L.kind).validate(L, where);
-    } catch (const std::invalid_argument& e) {
-      const std::string what = e.what();
-      throw std::invalid_argument(what.rfind(where, 0) == 0 ? what : where + what);
-    }
-  }
-}
-
-int ModelSpec::layer_input_width(int layer) const {
-  return layer == 0 ? inputs : layer_output_width(layer - 1);
-}
-
-int ModelSpec::layer_output_width(int layer) const {
-  const auto& L = layers.at(layer);
-  return layer_unit(L.kind).output_width(L);
-}
-
-ParamTable::ParamTable(const ModelSpec& spec) {
-  spec.validate();
-  for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l)
-    layer_unit(spec.layers[l].kind).add_params(spec.layers[l], l, spec.layer_input_width(l), *this);
-  const int last = spec.layer_output_width(static_cast<int>(spec.layers.size()) - 1);
-  add("readout.weight", ParamKind::kWeight, -1, {spec.outputs, last}, true, ParamInit::uniform_fan_in(last));
-  add("readout.bias", ParamKind::kBias, -1, {spec.outputs}, true, ParamInit::uniform_fan_in(last));
 }
 
 void ParamTable::add(std::string name, ParamKind kind, int layer, std::vector<int> shape, bool trainable,

@@ -38,8 +38,6 @@ struct OdeLayout {
   int out_width(int j) const { return j + 1 == vf_layers ? H : V; }
 };
 
-// Throws std::logic_error if `layer` is not a kOde layer of this table.
-OdeLayout ode_layout(const ModelSpec& spec, const ParamTable& table, int layer);
 
 // dopri5 needed more than ode_max_steps attempted steps (or its step size stopped advancing t).
 struct OdeStepLimitError : std::runtime_error {

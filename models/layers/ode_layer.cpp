@@ -11,6 +11,40 @@
 
 namespace dynpmnn {
 
+OdeLayout ode_layout(const ModelSpec& spec, const ParamTable& table, int layer) {
+  const LayerSpec& L = spec.layers.at(layer);
+  if (L.kind != kOdeLayer) throw std::logic_error("ode_layout: layer " + std::to_string(layer) + " is not an ode layer");
+  OdeLayout o;
+  o.H = L.units;
+  o.V = L.ode_vf_width;
+  o.vf_layers = L.ode_vf_layers;
+  o.solver = L.ode_solver;
+  o.steps = L.ode_steps;
+  o.rtol = L.ode_rtol;
+  o.atol = L.ode_atol;
+  o.max_steps = L.ode_max_steps;
+  bool any = false;
+  for (const auto& t : table.tensors()) {
+    if (t.layer != layer) continue;
+    std::vector<std::size_t>* list = nullptr;
+    switch (t.kind) {
+      case ParamKind::kOdeWeight: list = &o.W; break;
+      case ParamKind::kOdeBias: list = &o.bias; break;
+      case ParamKind::kOdeLnGamma: list = &o.gamma; break;
+      case ParamKind::kOdeLnBeta: list = &o.beta; break;
+      default: continue;
+    }
+    list->push_back(t.offset);
+    if (!any) o.first = t.offset;
+    any = true;
+    o.end = t.offset + t.size;
+  }
+  if (static_cast<int>(o.W.size()) != o.vf_layers || o.bias.size() != o.W.size() ||
+      static_cast<int>(o.gamma.size()) != o.vf_layers - 1 || o.beta.size() != o.gamma.size())
+    throw std::logic_error("ode_layout: layer " + std::to_string(layer) + " has an incomplete vector field");
+  return o;
+}
+
 namespace {
 
 template <typename T>

@@ -11,6 +11,11 @@ inline constexpr char kOdeLayer[] = "ode";
 
 template <typename T>
 class OdeBlockCpu;
+struct OdeLayout;
+
+// Where an ode layer's vector field lives in the table, and its solver settings; std::logic_error
+// if `layer` is not an ode layer of this table.
+OdeLayout ode_layout(const ModelSpec& spec, const ParamTable& table, int layer);
 
 class OdeUnit final : public LayerUnit {
  public:
