@@ -58,6 +58,23 @@ def run(cmd, env):
     return last_json(proc.stdout)
 
 
+def ours(binary, name, device, epochs, data=None, env=None):
+    """`dynpmnn train` on configuration `name`; its final JSON line plus epoch_s_median, the median
+    epoch as the peer reports it (the first epoch carries one-off start-up costs)."""
+    c = CONFIGS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [binary, "train", "--device", device, "--epochs", str(epochs), "--out", os.path.join(tmp, "run"),
+               "--quiet", "--set", "patience=0", "--set", f"neurons={c['neurons']}", "--set", f"dt={c['dt']}",
+               "--set", f"t_end={c['t_end']}", "--set", f"batch_size={c['batch_size']}",
+               "--set", f"clip={c['clip'] or 0}"]
+        if data:
+            cmd += ["--data", data]
+        result = run(cmd, env)
+        with open(os.path.join(tmp, "run", "metrics.jsonl")) as f:
+            result["epoch_s_median"] = statistics.median(json.loads(l)["seconds"] for l in f if l.strip())
+    return result
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -74,18 +91,7 @@ def main():
     results = []
     for name in args.configs.split(","):
         c = CONFIGS[name]
-        with tempfile.TemporaryDirectory() as tmp:
-            ours_cmd = [args.binary, "train", "--device", args.device, "--epochs", str(args.epochs),
-                        "--out", os.path.join(tmp, "run"), "--quiet",
-                        "--set", "patience=0", "--set", f"neurons={c['neurons']}", "--set", f"dt={c['dt']}",
-                        "--set", f"t_end={c['t_end']}", "--set", f"batch_size={c['batch_size']}",
-                        "--set", f"clip={c['clip'] or 0}"]
-            if args.data:
-                ours_cmd += ["--data", args.data]
-            ours = run(ours_cmd, env)
-            # The median epoch, as the peer reports it (the first epoch carries one-off start-up costs).
-            with open(os.path.join(tmp, "run", "metrics.jsonl")) as f:
-                ours["epoch_s_median"] = statistics.median(json.loads(l)["seconds"] for l in f if l.strip())
+        mine = ours(args.binary, name, args.device, args.epochs, args.data, env)
         peer_cmd = [python, peer, "train", "--epochs", str(args.epochs), "--device", args.device,
                     "--neurons", str(c["neurons"]), "--dt", str(c["dt"]), "--t-end", str(c["t_end"]),
                     "--batch-size", str(c["batch_size"])]
@@ -99,12 +105,12 @@ def main():
         for mode, p in peers.items():
             # The peer's median epoch excludes validation, like our epoch_seconds (training pass only).
             row = {"config": name, "device": args.device, "peer_mode": mode, "epochs": args.epochs,
-                   "ours_epoch_s": ours["epoch_s_median"], "ours_epoch_s_mean": ours["epoch_seconds"],
+                   "ours_epoch_s": mine["epoch_s_median"], "ours_epoch_s_mean": mine["epoch_seconds"],
                    "peer_epoch_s": p["epoch_s_median"],
-                   "ours_epochs_per_s": 1.0 / ours["epoch_s_median"], "peer_epochs_per_s": 1.0 / p["epoch_s_median"],
-                   "speedup": p["epoch_s_median"] / ours["epoch_s_median"],
-                   "ours_test_rmse": ours["test_rmse"], "peer_test_rmse": p["rmse_test"],
-                   "ours_status": ours["status"], "ours_backend": ours.get("backend"),
+                   "ours_epochs_per_s": 1.0 / mine["epoch_s_median"], "peer_epochs_per_s": 1.0 / p["epoch_s_median"],
+                   "speedup": p["epoch_s_median"] / mine["epoch_s_median"],
+                   "ours_test_rmse": mine["test_rmse"], "peer_test_rmse": p["rmse_test"],
+                   "ours_status": mine["status"], "ours_backend": mine.get("backend"),
                    "peer_threads": p.get("threads"), "torch": p.get("torch")}
             results.append(row)
 

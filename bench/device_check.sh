@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one script run on a lent GPU machine (H100/H200): build, every test with the GPU required,
 # compute-sanitizer memcheck and racecheck, the FHN layer benchmark against the PyTorch peer, and
-# the end-to-end training benchmark. Writes $OUT/summary.md and the logs (at most 8 files) and
+# the end-to-end training benchmark; and our own speed against a base commit's tree (bench/old_new.py:
+# bench_fhn's wide shape and the paper-config training epoch, old and new interleaved, the medians'
+# ratio and whether it is within 3 %). Writes $OUT/summary.md and the logs (at most 8 files) and
 # prints the summary last. It stops starting stages when its time budget (DEVICE_CHECK_BUDGET_S,
 # default 450 s) runs out, so that it ends inside one 8-minute device call, build included.
 #
@@ -9,6 +11,12 @@
 #   .deps/                          bench/pack_deps.sh's header and googletest copies
 #   .device-shared/peers/pmnn_torch.py, .device-shared/data/cal_housing.data
 #   .device-shared/COMMIT           optional: the commit, where .git does not travel
+#
+# DEVICE_CHECK_BASE_REV (default 1b67f8f, the tree before the layer-unit refactor; "none" skips it):
+# the commit whose tree is built beside ours (from .git, with git archive; the same CMake settings,
+# tests off) while the tests run, and timed against ours (DEVICE_CHECK_OLD_NEW_ROUNDS rounds, >= 3).
+# DEVICE_CHECK_DRY_RUN=1 logs each stage's command instead of running it (and takes every program
+# as built): the script's own flow, checked where there is no GPU.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +31,8 @@ stages="$work/stages.tsv"
 : >"$stages"
 
 left() { echo $((budget - (SECONDS - start_s))); }
+dry_run=${DEVICE_CHECK_DRY_RUN:-}
+built() { [ -n "$dry_run" ] || [ -x "$1" ]; }
 
 # stage NAME MAX_SECONDS MIN_SECONDS LOG COMMAND...: runs COMMAND under `timeout` for at most
 # MAX_SECONDS or what is left of the budget, appending its output to LOG; skips it when less than
@@ -40,8 +50,14 @@ stage() {
   local limit=$((avail < max ? avail : max))
   echo "== $name (limit ${limit}s): $*" >>"$log"
   local t0=$SECONDS rc
-  timeout -k 10 "$limit" "$@" >>"$log" 2>&1
-  rc=$?
+  if [ -n "$dry_run" ]; then
+    printf '%q ' "$@" >>"$log"
+    echo >>"$log"
+    rc=0
+  else
+    timeout -k 10 "$limit" "$@" >>"$log" 2>&1
+    rc=$?
+  fi
   local status=ok
   ((rc == 124 || rc == 137)) && status="TIMEOUT after ${limit}s"
   ((rc != 0 && rc != 124 && rc != 137)) && status="FAILED (exit $rc)"
@@ -91,6 +107,18 @@ if grep -q 'ALIAS target "GTest::gtest"' "$OUT/build.log" && [ -d .deps/googlete
 fi
 stage build 300 60 "$OUT/build.log" cmake --build "$build" -j "${DEVICE_CHECK_JOBS:-16}"
 
+# --- the base commit's tree, for old against new: built while the tests below run (nothing is
+# timed until it is done), with our configure arguments less the source and build folders ----------
+base_rev=${DEVICE_CHECK_BASE_REV:-1b67f8f}
+base_dir="$work/base"
+if [ "$base_rev" = none ]; then
+  printf 'base_build\tskipped (DEVICE_CHECK_BASE_REV=none)\t0\n' >>"$stages"
+else
+  stage base_build 300 60 "$work/base_build.log" \
+    nice -n 10 python3 bench/old_new.py build "$base_rev" "$base_dir" "${configure[@]:5}" &
+  base_pid=$!
+fi
+
 # --- correctness: all tests, and the sanitizers, side by side (none of them is timed) ------------
 export DYNPMNN_REQUIRE_GPU=1
 gpu_tests="$build/tests/dynpmnn_gpu_tests"
@@ -98,7 +126,7 @@ sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-san
 # Small shapes only: the sanitizers slow kernels down by orders of magnitude.
 memcheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N5_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N3_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/FhnGpu.*/*frozen*:FhnGpuFlag.*:FhnGpuChecks.*:Shapes/DenseGpu.*/B31_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:Shapes/LayerNormGpu.*/B17_D2048:ActivationGpu.*:MseGpu.*:ColumnSumsGpu.*:NonFiniteCheckGpu.*:AdamGpu.*:GatherGpu.*:EpochOrderGpuTest.*:CudaBackend.DivergenceMatchesCpuBackendInSecondLayer:CudaBackend.UsageErrorsThrow:CfcGpu.*:SoftmaxCrossEntropyGpu.*:FhnParamMapGpu.*'
 racecheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:MseGpu.*:ColumnSumsGpu.*:SoftmaxCrossEntropyGpu.*'
-if [ -x "$gpu_tests" ]; then
+if built "$gpu_tests"; then
   stage memcheck 240 30 "$work/memcheck.log" "$sanitizer" --tool memcheck --error-exitcode 99 \
     "$gpu_tests" --gtest_filter="$memcheck_filter" &
   mc_pid=$!
@@ -112,6 +140,8 @@ stage ctest 240 30 "$OUT/ctest.log" ctest --test-dir "$build" -j 12 --timeout 20
 [ -n "${mc_pid:-}" ] && wait "$mc_pid"
 [ -n "${rc_pid:-}" ] && wait "$rc_pid"
 cat "$work/memcheck.log" "$work/racecheck.log" >"$OUT/sanitizer.log" 2>/dev/null
+[ -n "${base_pid:-}" ] && wait "$base_pid"
+cat "$work/base_build.log" >>"$OUT/build.log" 2>/dev/null
 
 # --- timing: one thing at a time on the GPU ---------------------------------------------------
 unset DYNPMNN_REQUIRE_GPU
@@ -133,10 +163,20 @@ for line in sys.stdin:
     print(json.dumps(d))' "$name" >>"$bench_json"
   cat "$work/$name.out" >>"$OUT/bench.log" 2>/dev/null
 }
-if [ -x "$build/bench/bench_fhn" ]; then
+if built "$build/bench/bench_fhn"; then
   run_json bench_fhn 90 20 "$build/bench/bench_fhn" --repeats 30
 else
   printf 'bench_fhn\tskipped (not built)\t0\n' >>"$stages"
+fi
+# Old against new: our own speed only (no peer), interleaved in this one call on this one card.
+if built "$base_dir/build/dynpmnn" && built "$build/dynpmnn"; then
+  data_arg=()
+  [ -f "$data" ] && data_arg=(--data "$root/$data")
+  run_json old_new 180 40 python3 bench/old_new.py time --old "$base_dir/build" --new "$build" \
+    --rounds "${DEVICE_CHECK_OLD_NEW_ROUNDS:-3}" --device cuda --configs paper-clip --epochs 8 \
+    --md "$work/old_new.md" "${data_arg[@]}"
+elif [ "$base_rev" != none ]; then
+  printf 'old_new\tskipped (base tree %s or ours not built)\t0\n' "$base_rev" >>"$stages"
 fi
 if [ -f "$peer" ]; then
   export PYTHONUNBUFFERED=1
@@ -191,8 +231,11 @@ def sanitizer_errors(name):
     s += f", {passed.group(1) if passed else 0} tests passed"
     if fails: s += f", {fails.group(1)} FAILED"
     return s
+old_new = read(os.path.join(work, "old_new.md"))
+m_on = re.search(r"^Overall: (.*)$", old_new, re.M)
 notes = {"ctest": f"{tests}, {skipped} skipped" + (f"; failed: {', '.join(failed[:20])}" if failed else ""),
-         "memcheck": sanitizer_errors("memcheck"), "racecheck": sanitizer_errors("racecheck")}
+         "memcheck": sanitizer_errors("memcheck"), "racecheck": sanitizer_errors("racecheck"),
+         "old_new": m_on.group(1) if m_on else "no table"}
 if any(s[0] == "gtest_install" for s in stages):
     notes["configure"] = "GTest::gtest alias clash in cmake/Dependencies.cmake (guard it with if(NOT TARGET))"
     notes["gtest_install"] = "workaround: the carried googletest installed and found by find_package"
@@ -233,6 +276,8 @@ lines += ["", "Rows without +params compute what the peer's `layer` benchmark co
           "", "Ratio: the peer's median time divided by ours (higher is better for us). Our time is CUDA events around",
           "the kernels with L2 flushed before each repeat; the peer's is a host clock around forward + backward with",
           "synchronisation, as pmnn_torch.py measures it.", ""]
+if old_new.strip():
+    lines += [old_new.strip(), ""]
 train = read(os.path.join(out, "train.json"))
 if train.strip():
     lines += ["## End-to-end training (bench/bench_train)", "", "```", train.strip()[:3000], "```", ""]

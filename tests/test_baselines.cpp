@@ -23,6 +23,7 @@
 #include "models/cpu_model.h"
 #include "models/dynpmnn.h"
 #include "tests/cli_runner.h"
+#include "tests/cpu_training.h"
 #include "tests/synthetic_data.h"
 #include "models/layers/fhn_layer.h"
 #include "models/layers/dense_layer.h"
@@ -302,14 +303,9 @@ TEST(BaselineConfig, BadValuesNameTheKey) {
 
 // Train loss of the last epoch over the first, and the best validation MSE over the initial one.
 void expect_learns(const Config& cfg) {
-  const ModelSpec spec = cfg.model_spec(8, 1);
-  const ParamTable table(spec);
   const SplitData data = synthetic_data(512, 3);
-  std::vector<double> params(table.total());
-  init_params(spec, table, cfg.seed, params);
-  auto backend = make_cpu_backend(spec, train_hyper(cfg));
-  backend->set_data(data);
-  const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
+  testing::CpuTraining training(cfg, cfg.model_spec(8, 1), data);
+  const TrainReport rep = training.train(cfg, data);
   ASSERT_EQ(rep.status, "ok") << rep.message;
   ASSERT_EQ(rep.history.size(), static_cast<std::size_t>(cfg.epochs));
   EXPECT_LT(rep.history.back().train_loss, 0.5 * rep.history.front().train_loss);

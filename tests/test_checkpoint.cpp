@@ -19,6 +19,7 @@
 #include "host/config/config_io.h"
 #include "host/training/trainer.h"
 #include "tests/cli_runner.h"
+#include "tests/cpu_training.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
@@ -343,15 +344,10 @@ struct TrainedRun {
 };
 
 TrainedRun train_fresh(const Config& cfg, const SplitData& data, TrainObserver* observer) {
-  const ModelSpec spec = cfg.model_spec(8, 1);
-  const ParamTable table(spec);
-  std::vector<double> params(table.total());
-  init_params(spec, table, cfg.seed, params);
-  auto backend = make_cpu_backend(spec, train_hyper(cfg));
-  backend->set_data(data);
+  testing::CpuTraining training(cfg, cfg.model_spec(8, 1), data);
   TrainedRun run;
-  run.report = train_model(cfg, spec, *backend, data, params, observer);
-  run.best = params;
+  run.report = training.train(cfg, data, observer);
+  run.best = training.params;
   return run;
 }
 
@@ -445,20 +441,15 @@ TEST(Resume, ARunThatRanOutOfPatienceStaysStopped) {
 
 TEST(CpuBackend, OptimizerStateRoundTripsAndIsChecked) {
   const Config cfg = resumable_config();
-  const ModelSpec spec = cfg.model_spec(8, 1);
-  const ParamTable table(spec);
   const SplitData data = testing::synthetic_data(100, 10);
-  auto backend = make_cpu_backend(spec, train_hyper(cfg));
-  backend->set_data(data);
-  std::vector<double> params(table.total());
-  init_params(spec, table, 1, params);
-  backend->set_params(params);
+  testing::CpuTraining training(cfg.model_spec(8, 1), train_hyper(cfg), &data, 1);
+  Backend* const backend = training.backend.get();
   EXPECT_EQ(backend->get_optimizer_state().step, 0);
   backend->train_epoch(1);
   const OptimizerState after = backend->get_optimizer_state();
   EXPECT_EQ(after.step, 4);  // 100 rows in minibatches of 32
-  ASSERT_EQ(after.m.size(), table.total());
-  backend->set_params(params);  // resets Adam
+  ASSERT_EQ(after.m.size(), training.table.total());
+  backend->set_params(training.params);  // resets Adam
   EXPECT_EQ(backend->get_optimizer_state().step, 0);
   backend->set_optimizer_state(after);
   EXPECT_EQ(backend->get_optimizer_state().m, after.m);

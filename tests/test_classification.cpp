@@ -23,6 +23,7 @@
 #include "kernels/loss_math.h"
 #include "models/cpu_model.h"
 #include "tests/cli_runner.h"
+#include "tests/cpu_training.h"
 
 namespace dynpmnn {
 namespace {
@@ -217,13 +218,8 @@ TEST(Classification, SeparableCsvTrainsToHighAccuracyOnTheCpu) {
   const SplitData data = load_csv_dataset((dir / "blobs.csv").string(), options);
   fs::remove_all(dir);
   ASSERT_EQ(data.class_labels, (std::vector<std::string>{"east", "north", "west"}));
-  const ModelSpec spec = cfg.model_spec(data.train.features, 3);
-  const ParamTable table(spec);
-  std::vector<double> params(table.total());
-  init_params(spec, table, cfg.seed, params);
-  const auto backend = make_cpu_backend(spec, train_hyper(cfg));
-  backend->set_data(data);
-  const TrainReport report = train_model(cfg, spec, *backend, data, params, nullptr);
+  testing::CpuTraining training(cfg, cfg.model_spec(data.train.features, 3), data);
+  const TrainReport report = training.train(cfg, data);
   EXPECT_TRUE(report.classification);
   EXPECT_EQ(report.status, "ok");
   EXPECT_GE(report.test_class.accuracy, 0.95);
@@ -254,14 +250,9 @@ TEST(Classification, BackendRefusesLabelsThatAreNoClass) {
 
 TEST(Classification, CheckpointKeepsTheClassLabels) {
   Config cfg = small_classifier();
-  const ModelSpec spec = cfg.model_spec(2, 3);
-  const ParamTable table(spec);
-  std::vector<double> params(table.total());
-  init_params(spec, table, 0, params);
-  const auto backend = make_cpu_backend(spec, train_hyper(cfg));
-  backend->set_params(params);
-  Checkpoint ck =
-      make_checkpoint(cfg, table, Scaler{{0, 1}, {1, 2}}, {"x", "y"}, initial_train_state(params), *backend);
+  const testing::CpuTraining training(cfg.model_spec(2, 3), train_hyper(cfg), nullptr, 0);
+  Checkpoint ck = make_checkpoint(cfg, training.table, Scaler{{0, 1}, {1, 2}}, {"x", "y"},
+                                  initial_train_state(training.params), *training.backend);
   ck.class_labels = {"east", "north", "west"};
   const std::string bytes = serialize_checkpoint(ck);
   EXPECT_EQ(static_cast<unsigned char>(bytes[8]), kCheckpointVersionClasses);

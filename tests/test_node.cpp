@@ -23,6 +23,7 @@
 #include "models/dynpmnn.h"
 #include "models/ode_block.h"
 #include "tests/cli_runner.h"
+#include "tests/cpu_training.h"
 #include "tests/node_test_util.h"
 #include "tests/synthetic_data.h"
 #include "models/layers/ode_layer.h"
@@ -383,20 +384,15 @@ TEST(OdeTraining, ShortCpuRunLearns) {
   cfg.patience = 0;
   cfg.seed = 4;
   cfg.validate();
-  const ModelSpec spec = cfg.model_spec(8, 1);
-  const ParamTable table(spec);
   const SplitData data = testing::synthetic_data(1200, 3);
-  std::vector<double> params(table.total());
-  init_params(spec, table, cfg.seed, params);
-  auto backend = make_cpu_backend(spec, train_hyper(cfg));
-  backend->set_data(data);
-  const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
+  testing::CpuTraining training(cfg, cfg.model_spec(8, 1), data);
+  const TrainReport rep = training.train(cfg, data);
   ASSERT_EQ(rep.status, "ok") << rep.message;
   ASSERT_EQ(rep.history.size(), 6u);
   // The target's variance is about 0.4: a model that learned nothing scores that.
   EXPECT_LT(rep.history.back().train_loss, 0.5 * rep.history.front().train_loss);
   EXPECT_LT(rep.test.mse, 0.15);
-  EXPECT_EQ(rep.params, table.trainable_count());
+  EXPECT_EQ(rep.params, training.table.trainable_count());
 }
 
 // The command line end to end on the real data: train and eval a small node model, and inspect

@@ -23,6 +23,7 @@
 #include "models/cpu_model.h"
 #include "models/dynpmnn.h"
 #include "tests/cli_runner.h"
+#include "tests/cpu_training.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
@@ -242,16 +243,14 @@ RangeAfterTraining train_large_lr(FhnParamSpace space) {
   hyper.adam.lr = 0.2;  // 400 times the paper's: one Adam step moves b (0.02) by about 0.2
   hyper.adam.weight_decay = 0;
   hyper.seed = 2;
-  const ParamTable table(spec);
-  std::vector<double> p(table.total());
-  init_params(spec, table, 6, p);
-  auto backend = make_cpu_backend(spec, hyper);
-  backend->set_data(testing::synthetic_data(160, 4));
-  backend->set_params(p);
+  const SplitData data = testing::synthetic_data(160, 4);
+  testing::CpuTraining training(spec, hyper, &data, 6);
+  const ParamTable& table = training.table;
+  std::vector<double>& p = training.params;
   RangeAfterTraining r;
   for (int epoch = 1; epoch <= 3; ++epoch) {
-    const EpochStats stats = backend->train_epoch(epoch);
-    backend->get_params(p);
+    const EpochStats stats = training.backend->train_epoch(epoch);
+    training.backend->get_params(p);
     const std::vector<double> phys = physical_params(table, p);
     for (int n = 0; n < L.units; ++n) {
       const double a = phys[table.at(0, ParamKind::kFhnA).offset + n];

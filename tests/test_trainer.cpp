@@ -7,11 +7,13 @@
 
 #include "host/runtime/backend.h"
 #include "host/training/trainer.h"
+#include "tests/cpu_training.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
 namespace {
 
+using testing::CpuTraining;
 using testing::synthetic_data;
 
 Config stable_config() {
@@ -64,22 +66,17 @@ TEST(AdamUpdate, MatchesTorchFormulaByHand) {
 
 TEST(CpuTrainer, IsBitDeterministicForASeed) {
   const Config cfg = stable_config();
-  const ModelSpec spec = spec_of(cfg);
-  const ParamTable table(spec);
   const SplitData data = synthetic_data(600, 1);
   std::vector<std::vector<double>> losses;
   std::vector<std::vector<double>> finals;
   for (int run = 0; run < 2; ++run) {
-    std::vector<double> params(table.total());
-    init_params(spec, table, cfg.seed, params);
-    auto backend = make_cpu_backend(spec, train_hyper(cfg));
-    backend->set_data(data);
-    const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
+    CpuTraining training(cfg, spec_of(cfg), data);
+    const TrainReport rep = training.train(cfg, data);
     ASSERT_EQ(rep.status, "ok") << rep.message;
     std::vector<double> l;
     for (const auto& r : rep.history) l.push_back(r.train_loss);
     losses.push_back(l);
-    finals.push_back(params);
+    finals.push_back(training.params);
   }
   ASSERT_EQ(losses[0].size(), 3u);
   EXPECT_EQ(losses[0], losses[1]);  // exact: same seed, same order, same arithmetic
@@ -90,42 +87,32 @@ TEST(CpuTrainer, LearnsASmoothTarget) {
   Config cfg = stable_config();
   cfg.epochs = 12;
   cfg.patience = 0;
-  const ModelSpec spec = spec_of(cfg);
-  const ParamTable table(spec);
   const SplitData data = synthetic_data(1500, 2);
-  std::vector<double> params(table.total());
-  init_params(spec, table, cfg.seed, params);
-  auto backend = make_cpu_backend(spec, train_hyper(cfg));
-  backend->set_data(data);
-  const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
+  CpuTraining training(cfg, spec_of(cfg), data);
+  const TrainReport rep = training.train(cfg, data);
   ASSERT_EQ(rep.status, "ok") << rep.message;
   ASSERT_EQ(rep.history.size(), 12u);
   // Variance of the target is about 0.4; the mean predictor scores that, a trained net far less.
   EXPECT_LT(rep.history.back().train_loss, 0.5 * rep.history.front().train_loss);
   EXPECT_LT(rep.test.mse, 0.15);
   EXPECT_GT(rep.test.r2, 0.6);
-  EXPECT_EQ(rep.params, table.trainable_count());
+  EXPECT_EQ(rep.params, training.table.trainable_count());
 }
 
 TEST(CpuTrainer, ReportsThePaperSettingsBlowUpWhereItHappens) {
   // The paper's dt = 20 with no clip: explicit Euler on the cubic diverges in the first forward.
   Config cfg;
   cfg.epochs = 2;
-  const ModelSpec spec = spec_of(cfg);
-  const ParamTable table(spec);
   const SplitData data = synthetic_data(300, 3);
-  std::vector<double> params(table.total());
-  init_params(spec, table, 0, params);
-  const std::vector<double> initial = params;
-  auto backend = make_cpu_backend(spec, train_hyper(cfg));
-  backend->set_data(data);
-  const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
+  CpuTraining training(spec_of(cfg), train_hyper(cfg), &data, 0);
+  const std::vector<double> initial = training.params;
+  const TrainReport rep = training.train(cfg, data);
   EXPECT_EQ(rep.status, "diverged");
   EXPECT_TRUE(rep.divergence.diverged);
   EXPECT_EQ(rep.divergence.epoch, 1);
   EXPECT_EQ(rep.divergence.step, 0);
   EXPECT_EQ(rep.divergence.layer, 0);
-  EXPECT_EQ(params, initial);  // nothing better was ever found, so the initial weights are kept
+  EXPECT_EQ(training.params, initial);  // nothing better was ever found, so the initial weights are kept
   EXPECT_NE(rep.message.find("epoch 1, minibatch 1"), std::string::npos) << rep.message;
   EXPECT_NE(rep.message.find("dt = 20"), std::string::npos) << rep.message;
   EXPECT_NE(rep.message.find("clip"), std::string::npos) << rep.message;
@@ -135,14 +122,9 @@ TEST(CpuTrainer, ClipKeepsThePaperSettingFinite) {
   Config cfg;
   cfg.epochs = 1;
   cfg.clip = 20;
-  const ModelSpec spec = spec_of(cfg);
-  const ParamTable table(spec);
   const SplitData data = synthetic_data(300, 4);
-  std::vector<double> params(table.total());
-  init_params(spec, table, 0, params);
-  auto backend = make_cpu_backend(spec, train_hyper(cfg));
-  backend->set_data(data);
-  const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
+  CpuTraining training(spec_of(cfg), train_hyper(cfg), &data, 0);
+  const TrainReport rep = training.train(cfg, data);
   EXPECT_EQ(rep.status, "ok");
   EXPECT_TRUE(std::isfinite(rep.test.rmse));
 }
@@ -152,14 +134,9 @@ TEST(CpuTrainer, EarlyStoppingRestoresTheBestValidationWeights) {
   cfg.epochs = 30;
   cfg.patience = 2;
   cfg.min_delta = 10.0;  // no improvement is ever large enough: stops after epoch 1 + patience
-  const ModelSpec spec = spec_of(cfg);
-  const ParamTable table(spec);
   const SplitData data = synthetic_data(400, 5);
-  std::vector<double> params(table.total());
-  init_params(spec, table, cfg.seed, params);
-  auto backend = make_cpu_backend(spec, train_hyper(cfg));
-  backend->set_data(data);
-  const TrainReport rep = train_model(cfg, spec, *backend, data, params, nullptr);
+  CpuTraining training(cfg, spec_of(cfg), data);
+  const TrainReport rep = training.train(cfg, data);
   EXPECT_EQ(rep.status, "early_stopped");
   EXPECT_EQ(rep.epochs, 3);
   double best = 1e300;
