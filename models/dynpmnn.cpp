@@ -6,20 +6,26 @@
 #include <utility>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 namespace dynpmnn {
 
-int LayerSpec::steps() const {
-  if (!(dt > 0) || !std::isfinite(dt)) throw std::invalid_argument("dt must be > 0, got " + std::to_string(dt));
+int time_steps(double dt, double t_end) {
+  if (!(dt > 0) || !std::isfinite(dt)) throw std::invalid_argument(fmt::format("dt = {} must be a finite number > 0", dt));
   if (!(t_end > 0) || !std::isfinite(t_end))
-    throw std::invalid_argument("t_end must be > 0, got " + std::to_string(t_end));
+    throw std::invalid_argument(fmt::format("t_end = {} must be a finite number > 0", t_end));
   const double ratio = t_end / dt;
+  if (ratio > kMaxTimeSteps)
+    throw std::invalid_argument(fmt::format("t_end = {} gives t_end / dt = {:g} time steps with dt = {}, more than {:g}",
+                                            t_end, ratio, dt, kMaxTimeSteps));
   const double rounded = std::round(ratio);
   if (std::abs(ratio - rounded) > 1e-9 * std::max(1.0, ratio) || rounded < 1)
-    throw std::invalid_argument("t_end (" + std::to_string(t_end) + ") is not a multiple of dt (" +
-                                std::to_string(dt) + ")");
-  if (rounded > 1e8) throw std::invalid_argument("t_end / dt = " + std::to_string(rounded) + " steps is absurd");
+    throw std::invalid_argument(fmt::format(
+        "t_end = {} is not a multiple of dt = {} (the number of time steps is t_end / dt)", t_end, dt));
   return static_cast<int>(rounded);
 }
+
+int LayerSpec::steps() const { return static_cast<int>(std::lround(t_end / dt)); }
 
 FhnParamMaps LayerSpec::param_maps() const {
   const bool mapped = param_space == FhnParamSpace::kPhysical;

@@ -19,6 +19,16 @@
 
 namespace dynpmnn {
 
+// The most time steps a layer may take: far beyond any sensible run, so that a typo (an extra zero
+// or two) is refused with a message rather than by an hours-long first epoch.
+inline constexpr double kMaxTimeSteps = 1e7;
+
+// The one check of dt and t_end, wherever they enter (the config, a ModelSpec): both finite and
+// > 0, t_end a whole number of steps of dt, at most kMaxTimeSteps of them. Returns t_end / dt;
+// std::invalid_argument otherwise, its message starting with the key and value ("t_end = 501 is not
+// a multiple of dt = 20 ...").
+int time_steps(double dt, double t_end);
+
 // One layer of a model. `kind` names its unit in the layer registry (models/layer_unit.h): "fhn",
 // "dense", "cfc" and "ode" are built in (models/layers/), and a unit registered elsewhere (a test's
 // toy layer, say) is as good. The unit decides what the layer computes and which of the fields
@@ -55,8 +65,7 @@ struct LayerSpec {
   double ode_rtol = 1e-7, ode_atol = 1e-9;
   int ode_max_steps = 1000;
 
-  // t_end / dt, validated where the spec is (ModelSpec::validate names the layer); throws
-  // std::invalid_argument if it is not a whole number of steps in [1, 1e8].
+  // t_end / dt of a validated spec (time_steps checked it there).
   int steps() const;
   // Per parameter: the identity unless it is trained and param_space is kPhysical.
   FhnParamMaps param_maps() const;

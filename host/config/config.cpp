@@ -26,7 +26,6 @@ namespace {
 // message here rather than by a failed allocation or an hours-long first epoch.
 constexpr int kMaxLayers = 1024;
 constexpr int kMaxNeurons = 1 << 20;
-constexpr double kMaxSteps = 1e7;  // below LayerSpec::steps()'s own limit, see validate()
 constexpr double kMaxBytes = 16.0 * (1ull << 30);
 
 // Converts the model headers' std::invalid_argument (which already names the value and the
@@ -144,10 +143,7 @@ void Config::validate() const {
   require(layers <= kMaxLayers, "layers", fmt::format("is absurd (more than {})", kMaxLayers));
   require(neurons > 0, "neurons", "must be > 0");
   require(neurons <= kMaxNeurons, "neurons", fmt::format("is absurd (more than {})", kMaxNeurons));
-  require(dt > 0 && finite(dt), "dt", "must be a finite number > 0");
-  require(t_end > 0 && finite(t_end), "t_end", "must be a finite number > 0");
-  require(t_end / dt <= kMaxSteps, "t_end",
-          fmt::format("gives t_end / dt = {:g} time steps with dt = {}, more than {:g}", t_end / dt, dt, kMaxSteps));
+  if (model == "dynpmnn") (void)as_config_error([&] { return time_steps(dt, t_end); });  // the layers' one check
   require(clip >= 0, "clip", "must be >= 0 (0: no clamping)");
   require(finite(fhn_a), "fhn_a", "must be finite");
   require(finite(fhn_b), "fhn_b", "must be finite");
@@ -205,14 +201,6 @@ void Config::validate() const {
           ode_hidden, ode_vf_width, batch_size, ode_solver, bytes / (1ull << 30), ode_max_steps,
           kMaxBytes / (1ull << 30)));
     return;
-  }
-  // Positivity and the step count are checked above, so the only thing left to refuse is a
-  // non-integer number of steps.
-  try {
-    if (has_fhn_layers(spec)) (void)spec.layers.front().steps();
-  } catch (const std::invalid_argument&) {
-    throw ConfigError(fmt::format("t_end = {} is not a multiple of dt = {} (the number of Euler steps is "
-                                  "t_end / dt)", t_end, dt));
   }
   const double bytes = estimated_bytes(spec, batch_size);
   if (bytes > kMaxBytes)

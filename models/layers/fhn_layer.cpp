@@ -97,7 +97,7 @@ class FhnCpu final : public CpuLayer<T> {
 
 void FhnUnit::validate(const LayerSpec& L, const std::string& where) const {
   try {
-    (void)L.steps();
+    (void)time_steps(L.dt, L.t_end);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(where + e.what());
   }
