@@ -58,4 +58,17 @@ std::unique_ptr<Backend> make_cuda_backend(const ModelSpec&, const TrainHyper&) 
 }
 #endif
 
+void check_param_count(const char* call, std::size_t got, std::size_t expected) {
+  if (got != expected)
+    throw std::invalid_argument(std::string(call) + ": " + std::to_string(got) + " values for " +
+                                std::to_string(expected) + " parameters");
+}
+
+void check_optimizer_state(const OptimizerState& state, std::size_t expected) {
+  if (state.m.size() != expected || state.v.size() != expected || state.step < 0)
+    throw std::invalid_argument("set_optimizer_state: " + std::to_string(state.m.size()) + " and " +
+                                std::to_string(state.v.size()) + " moments at step " + std::to_string(state.step) +
+                                ", expected " + std::to_string(expected) + " each at a step >= 0");
+}
+
 }  // namespace dynpmnn

@@ -60,6 +60,11 @@ int target_columns(Loss loss, const ModelSpec& spec);
 // model and the loss, its arrays its row count, and every class index is an integer in [0, K).
 // std::invalid_argument otherwise.
 void check_backend_data(const ModelSpec& spec, Loss loss, const SplitData& data);
+// The backends' checks of the arrays they are handed: `call` ("set_params", ...) got `got` values
+// where the table has `expected`; an optimizer state's moments and step count. std::invalid_argument
+// naming the call and both counts.
+void check_param_count(const char* call, std::size_t got, std::size_t expected);
+void check_optimizer_state(const OptimizerState& state, std::size_t expected);
 
 class Backend {
  public:

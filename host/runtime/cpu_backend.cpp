@@ -31,7 +31,7 @@ class CpuBackend final : public Backend {
   }
 
   void set_params(std::span<const double> params) override {
-    if (params.size() != params_.size()) throw std::invalid_argument("set_params: wrong parameter count");
+    check_param_count("set_params", params.size(), params_.size());
     std::copy(params.begin(), params.end(), params_.begin());
     std::fill(m_.begin(), m_.end(), 0.0);
     std::fill(v_.begin(), v_.end(), 0.0);
@@ -39,18 +39,14 @@ class CpuBackend final : public Backend {
   }
 
   void get_params(std::span<double> out) const override {
-    if (out.size() != params_.size()) throw std::invalid_argument("get_params: wrong parameter count");
+    check_param_count("get_params", out.size(), params_.size());
     std::copy(params_.begin(), params_.end(), out.begin());
   }
 
   OptimizerState get_optimizer_state() const override { return OptimizerState{adam_step_, m_, v_}; }
 
   void set_optimizer_state(const OptimizerState& state) override {
-    if (state.m.size() != m_.size() || state.v.size() != v_.size() || state.step < 0)
-      throw std::invalid_argument("set_optimizer_state: " + std::to_string(state.m.size()) + " and " +
-                                  std::to_string(state.v.size()) + " moments at step " +
-                                  std::to_string(state.step) + ", expected " + std::to_string(m_.size()) +
-                                  " each at a step >= 0");
+    check_optimizer_state(state, m_.size());
     m_ = state.m;
     v_ = state.v;
     adam_step_ = state.step;

@@ -117,9 +117,7 @@ class CudaBackend final : public Backend {
 
   void set_params(std::span<const double> params_in) override {
     const std::size_t total = table_.total();
-    if (params_in.size() != total)
-      throw std::invalid_argument("set_params: " + std::to_string(params_in.size()) + " values for " +
-                                  std::to_string(total) + " parameters");
+    check_param_count("set_params", params_in.size(), total);
     std::vector<float> host(total);
     for (std::size_t i = 0; i < total; ++i) host[i] = static_cast<float>(params_in[i]);
     upload(params(), host.data(), total);
@@ -132,9 +130,7 @@ class CudaBackend final : public Backend {
 
   void get_params(std::span<double> out) const override {
     const std::size_t total = table_.total();
-    if (out.size() != total)
-      throw std::invalid_argument("get_params: room for " + std::to_string(out.size()) + " values, " +
-                                  std::to_string(total) + " parameters");
+    check_param_count("get_params", out.size(), total);
     const std::vector<float> host = download(state_arrays_.view(0), total);
     for (std::size_t i = 0; i < total; ++i) out[i] = static_cast<double>(host[i]);
   }
@@ -152,10 +148,7 @@ class CudaBackend final : public Backend {
 
   void set_optimizer_state(const OptimizerState& st) override {
     const std::size_t total = table_.total();
-    if (st.m.size() != total || st.v.size() != total)
-      throw std::invalid_argument("set_optimizer_state: moments of " + std::to_string(st.m.size()) + " and " +
-                                  std::to_string(st.v.size()) + " values for " + std::to_string(total) + " parameters");
-    if (st.step < 0) throw std::invalid_argument("set_optimizer_state: negative step count");
+    check_optimizer_state(st, total);
     const std::vector<float> m(st.m.begin(), st.m.end()), v(st.v.begin(), st.v.end());
     upload(adam_m(), m.data(), total);
     upload(adam_v(), v.data(), total);
