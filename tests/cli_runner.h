@@ -15,6 +15,7 @@
 #include <string>
 
 #include "data/california.h"
+#include "tests/data_test_util.h"
 
 namespace dynpmnn::testing {
 
@@ -72,19 +73,7 @@ class CliFixture : public ::testing::Test {
     return r;
   }
 
-  // Skips (with the reason) where the California Housing file is not on this machine.
-  bool have_data() const {
-    try {
-      locate_california("");
-      return true;
-    } catch (const DataError& e) {
-      data_missing_ = e.what();
-      return false;
-    }
-  }
-
   std::filesystem::path dir_;
-  mutable std::string data_missing_;
 };
 
 }  // namespace dynpmnn::testing

@@ -55,7 +55,7 @@ std::vector<std::string> metric_strings(const fs::path& file) {
 class Interrupted : public CliFixture {};
 
 TEST_F(Interrupted, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path whole = dir_ / "whole", cut = dir_ / "cut";
   const CliResult a = run(kSmallRun + "--epochs 4 --out " + quote(whole));
   ASSERT_EQ(a.exit_code, 0) << a.err;
@@ -88,7 +88,7 @@ TEST_F(Interrupted, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
 }
 
 TEST_F(Interrupted, ResumeCanExtendTheEpochs) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path whole = dir_ / "whole", cut = dir_ / "cut";
   ASSERT_EQ(run(kSmallRun + "--epochs 3 --out " + quote(whole)).exit_code, 0);
   ASSERT_EQ(run(kSmallRun + "--epochs 2 --out " + quote(cut), std::string(kStopAfterEpochEnv) + "=1 ").exit_code,
@@ -100,7 +100,7 @@ TEST_F(Interrupted, ResumeCanExtendTheEpochs) {
 }
 
 TEST_F(Interrupted, SigkillAtARandomMomentLeavesALoadableCheckpoint) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "killed";
   std::random_device seed;
   std::mt19937 gen(seed());
@@ -134,7 +134,7 @@ TEST_F(Interrupted, SigkillAtARandomMomentLeavesALoadableCheckpoint) {
 }
 
 TEST_F(Interrupted, ResumeRefusals) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path cut = dir_ / "cut", done = dir_ / "done";
   ASSERT_EQ(run(kSmallRun + "--epochs 3 --out " + quote(cut), std::string(kStopAfterEpochEnv) + "=2 ").exit_code,
             kStopAfterEpochExit);
@@ -175,7 +175,7 @@ TEST_F(Interrupted, ResumeRefusals) {
 class SavedModel : public CliFixture {};
 
 TEST_F(SavedModel, EvalReproducesTheRunsOwnMetrics) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   const CliResult trained = run(kSmallRun + "--epochs 2 --out " + quote(out));
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
@@ -202,7 +202,7 @@ TEST_F(SavedModel, EvalReproducesTheRunsOwnMetrics) {
 }
 
 TEST_F(SavedModel, PredictMatchesTheModelOnTheSameRows) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   ASSERT_EQ(run(kSmallRun + "--epochs 1 --out " + quote(out)).exit_code, 0);
 
@@ -252,7 +252,7 @@ TEST_F(SavedModel, PredictMatchesTheModelOnTheSameRows) {
 }
 
 TEST_F(SavedModel, PredictRefusesBadInputFilesNamingFileLineAndColumn) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   ASSERT_EQ(run(kSmallRun + "--epochs 0 --out " + quote(out)).exit_code, 0);  // best.bin of the initial weights
   const std::string good = "-122.23,37.88,41,880,129,322,126,8.3252\n";
