@@ -132,6 +132,7 @@ TEST_F(CliTest, TrainsAndWritesTheRunFolder) {
 
   const Config resolved = load_config_file(out / "config.toml");
   EXPECT_EQ(resolved.preset, "wide-california");
+  EXPECT_EQ(resolved.split, "paper") << "California is cut by the paper's split, not the CSV default";
   EXPECT_EQ(resolved.neurons, 4);
   EXPECT_EQ(resolved.epochs, 1);
   EXPECT_EQ(resolved.seed, 1u);
