@@ -353,9 +353,12 @@ std::string locate_california(const std::string& explicit_path, const std::vecto
                   "or pass --data PATH, or set " + kDataEnvVar + "=PATH.");
 }
 
+std::vector<std::string> california_default_places() {
+  return {DYNPMNN_SOURCE_DIR "/data/cache/cal_housing.data", DYNPMNN_SOURCE_DIR "/../shared/data/cal_housing.data"};
+}
+
 std::string locate_california(const std::string& explicit_path) {
-  return locate_california(explicit_path, {DYNPMNN_SOURCE_DIR "/data/cache/cal_housing.data",
-                                           DYNPMNN_SOURCE_DIR "/../shared/data/cal_housing.data"});
+  return locate_california(explicit_path, california_default_places());
 }
 
 SplitData load_california(const std::string& explicit_path) {

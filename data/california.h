@@ -56,6 +56,9 @@ std::string locate_california(const std::string& explicit_path);
 // The same look-up with the default places (repo cache, ../shared) given, so tests can reach the
 // not-found message whatever this machine holds.
 std::string locate_california(const std::string& explicit_path, const std::vector<std::string>& default_places);
+// The default places, in order: the repo cache data/cache/cal_housing.data (first: where
+// data/california_fetch.h downloads to), then ../shared/data/cal_housing.data beside the repo.
+std::vector<std::string> california_default_places();
 
 // numpy.random.RandomState(seed).rand(n), through std::mt19937.
 std::vector<double> numpy_rand(std::uint32_t seed, std::size_t n);

@@ -337,7 +337,7 @@ class BaselineCli : public CliFixture {
  protected:
   // Train 2 epochs, eval, predict, then a run stopped after epoch 1 and resumed to the same end.
   void train_eval_predict_resume(const std::string& model_args) {
-    if (!have_data()) GTEST_SKIP() << data_missing_;
+    DYNPMNN_REQUIRE_CALIFORNIA();
     const std::string train = "train " + model_args + " --set epochs=2 --device cpu --seed 3 --quiet --out ";
     const fs::path out = dir_ / "run";
     const CliResult trained = run(train + quote(out));
@@ -379,7 +379,7 @@ TEST_F(BaselineCli, CfcTrainsEvaluatesPredictsAndResumes) {
 }
 
 TEST_F(BaselineCli, SweepVariesTheHiddenWidths) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   testing::write_file(dir_ / "g.toml", "preset = \"mlp-california\"\n[base]\nepochs = 1\n[grid]\nhidden = [[4], [6, 3]]\n");
   const fs::path out = dir_ / "out";
   const CliResult r = run("sweep " + quote(dir_ / "g.toml") + " --device cpu --out " + quote(out));
@@ -397,7 +397,7 @@ TEST_F(BaselineCli, SweepVariesTheHiddenWidths) {
 }
 
 TEST_F(BaselineCli, InspectRefusesAModelWithoutFhnLayers) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   const CliResult trained =
       run("train --preset mlp-california --set hidden=4 --set epochs=1 --device cpu --quiet --out " + quote(out));

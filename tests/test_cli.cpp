@@ -100,14 +100,14 @@ TEST_F(CliTest, BadCommandLinesExitTwoNamingTheCulprit) {
 TEST_F(CliTest, CudaWithoutCudaExitsTwo) {
   std::string why;
   if (cuda_available(&why)) GTEST_SKIP() << "this machine has CUDA";
-  if (!have_data()) GTEST_SKIP() << data_missing_;  // the data is read before the backend is made
+  DYNPMNN_REQUIRE_CALIFORNIA();  // the data is read before the backend is made
   const CliResult r = run("train --device cuda --epochs 0");
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("cuda"), std::string::npos) << r.err;
 }
 
 TEST_F(CliTest, TrainsAndWritesTheRunFolder) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   // --epochs after --set epochs=3: the later one wins.
   const CliResult r = run("train --preset wide-california --set neurons=4 --set epochs=3 --epochs 1 --device cpu "
@@ -132,6 +132,7 @@ TEST_F(CliTest, TrainsAndWritesTheRunFolder) {
 
   const Config resolved = load_config_file(out / "config.toml");
   EXPECT_EQ(resolved.preset, "wide-california");
+  EXPECT_EQ(resolved.split, "paper") << "California is cut by the paper's split, not the CSV default";
   EXPECT_EQ(resolved.neurons, 4);
   EXPECT_EQ(resolved.epochs, 1);
   EXPECT_EQ(resolved.seed, 1u);
@@ -167,7 +168,7 @@ TEST_F(CliTest, TrainsAndWritesTheRunFolder) {
 }
 
 TEST_F(CliTest, FlagsAndSetApplyInCommandLineOrder) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   const CliResult r = run("train --preset wide-california --set neurons=2 --epochs 1 --set epochs=2 --set patience=0 "
                     "--device cpu --quiet --out '" + out.string() + "'");
@@ -177,7 +178,7 @@ TEST_F(CliTest, FlagsAndSetApplyInCommandLineOrder) {
 }
 
 TEST_F(CliTest, DivergenceExitsThreeWithTheExplanation) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   // The paper's dt = 20 without clamping blows up explicit Euler in the first minibatch.
   const fs::path out = dir_ / "run";
   const CliResult r =

@@ -106,6 +106,35 @@ TEST(Config, EveryInvalidValueNamesItsKey) {
   }
 }
 
+// California Housing is cut by the paper's split whatever `split` says; its configurations say so
+// with split = "paper", and the CSV default they held before still loads and means the same.
+TEST(Config, CaliforniaNamesThePapersSplit) {
+  EXPECT_EQ(with_split_used(Config{}).split, kPaperSplit);
+  EXPECT_EQ(with_split_used(with_split_used(Config{})).split, kPaperSplit);
+  Config csv;
+  csv.target = "y";
+  EXPECT_EQ(with_split_used(csv).split, Config{}.split);  // the CSV default is a CSV split
+  csv.split = "0.8,0.1,0.1";
+  EXPECT_EQ(with_split_used(csv).split, "0.8,0.1,0.1");
+
+  EXPECT_EQ(validation_error({}), "(validate accepted it)");  // the CSV default, as old configs hold it
+  EXPECT_EQ(validation_error({"split=paper"}), "(validate accepted it)");
+  const std::string california = validation_error({"split=0.8,0.1,0.1"});
+  EXPECT_NE(california.find("split = '0.8,0.1,0.1' does not apply to California Housing, which has one split, the "
+                            "paper's (split = \"paper\")"), std::string::npos) << california;
+  const std::string on_csv = validation_error({"target=y", "split=paper"});
+  EXPECT_NE(on_csv.find("split = 'paper' is California Housing's split; a CSV file takes"), std::string::npos) << on_csv;
+  EXPECT_EQ(validation_error({"target=y", "split=0.8,0.1,0.1"}), "(validate accepted it)");
+
+  const Config named = with_split_used(Config{});
+  EXPECT_NE(to_toml(named).find("split = \"paper\""), std::string::npos);
+  const std::filesystem::path file = std::filesystem::temp_directory_path() /
+                                     ("dynpmnn_split_" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(file) << to_toml(named);
+  EXPECT_EQ(to_json(load_config_file(file)), to_json(named));
+  std::filesystem::remove(file);
+}
+
 TEST(Config, NonMultipleTEndMessage) {
   EXPECT_NE(validation_error({"t_end=501"}).find("t_end = 501 is not a multiple of dt = 20"), std::string::npos)
       << validation_error({"t_end=501"});

@@ -1,6 +1,7 @@
 // The California Housing module: numpy's split stream, the reader's rejections, the features and
 // standardisation on the real file (skipped where the file is absent), and the look-up order.
 #include "data/california.h"
+#include "tests/data_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -153,7 +154,7 @@ class CaliforniaRealFile : public ::testing::Test {
     data_ = nullptr;
   }
   void SetUp() override {
-    if (absent_reason_) GTEST_SKIP() << "cal_housing.data not available: " << *absent_reason_;
+    DYNPMNN_STOP_IF_DATA_MISSING(absent_reason_ ? *absent_reason_ : std::string());
   }
 
   // The standardised value of a hand-derived feature, with the train scaler.
@@ -459,6 +460,32 @@ TEST(CaliforniaFetchScript, VerifiesTheSameChecksumAsTheHeader) {
   ASSERT_TRUE(script) << "data/fetch_california.sh is missing";
   const std::string text((std::istreambuf_iterator<char>(script)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find(kCaliforniaSha256), std::string::npos);
+}
+
+// The data tests' skip turns into a failure under DYNPMNN_REQUIRE_DATA=1 (CI): this test binary
+// runs one of them again with the file hidden ($DYNPMNN_DATA naming a missing path).
+TEST(RequireData, MissingDataSkipsWithTheReasonOrFailsWhenRequired) {
+  TempFolder dir;
+  const std::string hidden = dir.path("no_such.data");
+  const auto run = [&](const std::string& require) {
+    const std::string out = dir.path("out.txt");
+    const std::string command = "DYNPMNN_DATA='" + hidden + "' DYNPMNN_REQUIRE_DATA=" + require + " " +
+                                std::filesystem::read_symlink("/proc/self/exe").string() +
+                                " --gtest_filter=CaliforniaRealFile.HasThePapersShapeAndSplitSizes >'" + out +
+                                "' 2>&1";
+    const int status = std::system(command.c_str());
+    std::ifstream in(out);
+    return std::make_pair(status, std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  };
+  const auto [skip_status, skipped] = run("0");
+  EXPECT_EQ(skip_status, 0) << skipped;
+  EXPECT_NE(skipped.find("[  SKIPPED ]"), std::string::npos) << skipped;
+  EXPECT_NE(skipped.find(hidden), std::string::npos) << "the reason names the place tried:\n" << skipped;
+  const auto [fail_status, failed] = run("1");
+  EXPECT_NE(fail_status, 0) << failed;
+  EXPECT_NE(failed.find("DYNPMNN_REQUIRE_DATA=1 but cal_housing.data is not available"), std::string::npos)
+      << failed;
+  EXPECT_NE(failed.find("[  FAILED  ]"), std::string::npos) << failed;
 }
 
 }  // namespace

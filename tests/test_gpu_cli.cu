@@ -43,7 +43,7 @@ class GpuCli : public CliFixture {};
 
 TEST_F(GpuCli, EvalAndPredictOnCudaMatchTheCpuBackend) {
   DYNPMNN_REQUIRE_GPU();
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   const CliResult trained = run(kSmallRun + "--device cpu --epochs 1 --out " + quote(out));
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
@@ -70,7 +70,7 @@ TEST_F(GpuCli, EvalAndPredictOnCudaMatchTheCpuBackend) {
 
 TEST_F(GpuCli, TrainAndResumeOnCuda) {
   DYNPMNN_REQUIRE_GPU();
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path whole = dir_ / "whole", cut = dir_ / "cut";
   const CliResult a = run(kSmallRun + "--device cuda --epochs 3 --out " + quote(whole));
   ASSERT_EQ(a.exit_code, 0) << a.err;

@@ -108,7 +108,7 @@ constexpr const char* kRunNames[] = {"1-dt=0.1_t_end=0.6_seed=0", "2-dt=0.2_t_en
 
 TEST_F(GpuSweep, JobsThreeOnCudaTrainsConcurrentlyAndMatchesJobsOne) {
   DYNPMNN_REQUIRE_GPU();
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   testing::write_file(dir_ / "grid.toml",
                       "preset = \"wide-california\"\n[base]\nneurons = 4\nepochs = 2\ntrain_b = true\n"
                       "[grid]\ndt = [0.1, 0.2, 0.3]\nt_end = [0.6]\n");

@@ -55,7 +55,7 @@ std::vector<std::string> metric_strings(const fs::path& file) {
 class Interrupted : public CliFixture {};
 
 TEST_F(Interrupted, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path whole = dir_ / "whole", cut = dir_ / "cut";
   const CliResult a = run(kSmallRun + "--epochs 4 --out " + quote(whole));
   ASSERT_EQ(a.exit_code, 0) << a.err;
@@ -88,7 +88,7 @@ TEST_F(Interrupted, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
 }
 
 TEST_F(Interrupted, ResumeCanExtendTheEpochs) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path whole = dir_ / "whole", cut = dir_ / "cut";
   ASSERT_EQ(run(kSmallRun + "--epochs 3 --out " + quote(whole)).exit_code, 0);
   ASSERT_EQ(run(kSmallRun + "--epochs 2 --out " + quote(cut), std::string(kStopAfterEpochEnv) + "=1 ").exit_code,
@@ -99,8 +99,77 @@ TEST_F(Interrupted, ResumeCanExtendTheEpochs) {
   EXPECT_EQ(load_config_file(cut / "config.toml").epochs, 3);
 }
 
+// As Lightning continues a run that reached max_epochs when given a larger one: the result is the
+// run that had the larger limit from the start.
+TEST_F(Interrupted, ResumeExtendsARunThatRanToItsEpochLimit) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  const fs::path whole = dir_ / "whole", done = dir_ / "done";
+  const CliResult a = run(kSmallRun + "--epochs 3 --out " + quote(whole));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(run(kSmallRun + "--epochs 2 --out " + quote(done)).exit_code, 0);
+  const CliResult extended = run("train --resume " + quote(done) + " --epochs 3");
+  ASSERT_EQ(extended.exit_code, 0) << extended.err;
+  EXPECT_TRUE(contains(extended.err, "extending the finished run " + done.string() + " (status ok) from epoch 2 to "
+                                     "at most 3")) << extended.err;
+  EXPECT_EQ(metric_strings(done / "metrics.jsonl"), metric_strings(whole / "metrics.jsonl"));
+  EXPECT_EQ(read_file(done / "best_params.json"), read_file(whole / "best_params.json"));
+  const nlohmann::json fa = nlohmann::json::parse(last_line(a.out));
+  const nlohmann::json fb = nlohmann::json::parse(read_file(done / "final.json"));
+  for (const char* key : {"test_rmse", "val_mse", "epochs", "best_epoch", "status"}) EXPECT_EQ(fb[key], fa[key]) << key;
+}
+
+// A run that stopped early continues only under other stopping keys, and then as the run that had
+// those keys from the start.
+TEST_F(Interrupted, ResumeContinuesAnEarlyStoppedRunOnlyWithOtherStoppingKeys) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  // min_delta 100: no epoch after the first improves by that much, so patience 1 stops after epoch 2.
+  const std::string stopping = "--epochs 5 --set min_delta=100 --set patience=";
+  const fs::path early = dir_ / "early", whole = dir_ / "whole";
+  const CliResult first = run(kSmallRun + stopping + "1 --out " + quote(early));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(nlohmann::json::parse(last_line(first.out))["status"], "early_stopped");
+  ASSERT_EQ(nlohmann::json::parse(last_line(first.out))["epochs"], 2);
+  const std::string finished = "--resume " + early.string() + ": the run has finished (final.json exists): it stopped "
+                               "early after epoch 2";
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {" --epochs 9", finished + ", its validation loss not having improved by more than min_delta = 100 for "
+                                      "patience = 1 epochs"},
+           {" --epochs 9", "it continues only with other stopping keys: --set patience=N (above 1; 0 never stops "
+                           "early) or --set min_delta=D"},
+           {" --set min_delta=50", "with patience = 1 and min_delta = 50 it would stop again at once (1 epochs "
+                                   "without such an improvement)"}}) {
+    const CliResult r = run("train --resume " + quote(early) + c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
+    EXPECT_TRUE(contains(r.err, c.message)) << c.args << "\n" << r.err;
+    EXPECT_TRUE(fs::exists(early / "final.json")) << "a refused resume changed the run";
+  }
+  const CliResult b = run(kSmallRun + stopping + "2 --out " + quote(whole));
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const CliResult continued = run("train --resume " + quote(early) + " --set patience=2 --quiet");
+  ASSERT_EQ(continued.exit_code, 0) << continued.err;
+  EXPECT_EQ(metric_strings(early / "metrics.jsonl"), metric_strings(whole / "metrics.jsonl"));
+  const nlohmann::json fa = nlohmann::json::parse(last_line(b.out));
+  const nlohmann::json fb = nlohmann::json::parse(last_line(continued.out));
+  for (const char* key : {"test_rmse", "val_mse", "epochs", "best_epoch", "status"}) EXPECT_EQ(fb[key], fa[key]) << key;
+  EXPECT_EQ(fb["epochs"], 3);
+  EXPECT_EQ(load_config_file(early / "config.toml").patience, 2);
+}
+
+TEST_F(Interrupted, ResumeRefusesADivergedRun) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  const fs::path out = dir_ / "diverged";
+  const CliResult r = run("train --preset paper-california --device cpu --quiet --epochs 2 --out " + quote(out));
+  ASSERT_EQ(r.exit_code, 3) << r.err;
+  const CliResult again = run("train --resume " + quote(out) + " --epochs 5");
+  EXPECT_EQ(again.exit_code, 2) << again.err;
+  EXPECT_TRUE(contains(again.err, "the run has finished (final.json exists): it diverged in epoch 1")) << again.err;
+}
+
 TEST_F(Interrupted, SigkillAtARandomMomentLeavesALoadableCheckpoint) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "killed";
   std::random_device seed;
   std::mt19937 gen(seed());
@@ -134,7 +203,7 @@ TEST_F(Interrupted, SigkillAtARandomMomentLeavesALoadableCheckpoint) {
 }
 
 TEST_F(Interrupted, ResumeRefusals) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path cut = dir_ / "cut", done = dir_ / "done";
   ASSERT_EQ(run(kSmallRun + "--epochs 3 --out " + quote(cut), std::string(kStopAfterEpochEnv) + "=2 ").exit_code,
             kStopAfterEpochExit);
@@ -144,12 +213,15 @@ TEST_F(Interrupted, ResumeRefusals) {
     std::string args, message;
   };
   const std::vector<Case> cases = {
-      {"train --resume " + quote(cut) + " --set neurons=3", "only --epochs (to extend the run), --device and --data "
-                                                             "may go with it, not 'neurons=3'"},
+      {"train --resume " + quote(cut) + " --set neurons=3",
+       "only --epochs (to extend the run), --device, --data, patience and min_delta may go with it, not 'neurons=3'"},
       {"train --resume " + quote(cut) + " --seed 4", "not 'seed=4'"},
       {"train --resume " + quote(cut) + " --preset wide-california", "--preset and --config cannot change it"},
       {"train --resume " + quote(cut) + " --epochs 1", "epochs = 1 is fewer than the 2 epochs " + ck + " has completed"},
       {"train --resume " + quote(done), "--resume " + done.string() + ": the run has finished (final.json exists)"},
+      {"train --resume " + quote(done) + " --epochs 1",
+       "--resume " + done.string() + ": the run has finished (final.json exists): it ran all its 1 epochs; --epochs N "
+       "with N above 1 continues it"},
       {"train --resume " + quote(dir_ / "absent"), "--resume " + (dir_ / "absent").string() + ": no such run folder"},
       {"train --resume " + quote(dir_), (dir_ / "checkpoint.bin").string() + ": no such file"},
   };
@@ -175,7 +247,7 @@ TEST_F(Interrupted, ResumeRefusals) {
 class SavedModel : public CliFixture {};
 
 TEST_F(SavedModel, EvalReproducesTheRunsOwnMetrics) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   const CliResult trained = run(kSmallRun + "--epochs 2 --out " + quote(out));
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
@@ -202,7 +274,7 @@ TEST_F(SavedModel, EvalReproducesTheRunsOwnMetrics) {
 }
 
 TEST_F(SavedModel, PredictMatchesTheModelOnTheSameRows) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   ASSERT_EQ(run(kSmallRun + "--epochs 1 --out " + quote(out)).exit_code, 0);
 
@@ -252,7 +324,7 @@ TEST_F(SavedModel, PredictMatchesTheModelOnTheSameRows) {
 }
 
 TEST_F(SavedModel, PredictRefusesBadInputFilesNamingFileLineAndColumn) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   ASSERT_EQ(run(kSmallRun + "--epochs 0 --out " + quote(out)).exit_code, 0);  // best.bin of the initial weights
   const std::string good = "-122.23,37.88,41,880,129,322,126,8.3252\n";

@@ -109,7 +109,7 @@ const PlotArea kPhaseArea{100, 70, 590, 420};
 const PlotArea kVoltageArea{100, 70, 640, 420};
 
 TEST_F(Inspect, WritesEveryPictureOfATinyRun) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path run_dir = dir_ / "run";
   const CliResult train =
       run("train --preset wide-california --set neurons=3 --set train_a=true --epochs 1 --device cpu --quiet --out " +

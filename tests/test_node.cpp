@@ -400,7 +400,7 @@ TEST(OdeTraining, ShortCpuRunLearns) {
 class NodeCli : public testing::CliFixture {};
 
 TEST_F(NodeCli, TrainEvalAndInspectRefusal) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const std::filesystem::path run_dir = dir_ / "run";
   const testing::CliResult train =
       run("train --preset node-california --set ode_hidden=6 --set ode_vf_width=7 --set ode_steps=1 --epochs 1 "

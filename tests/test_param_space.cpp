@@ -360,7 +360,7 @@ TEST(FhnParamSpace, CheckpointsWrittenBeforeTheKeyReadAsRawWhereTheyTrainedFhnPa
 class FhnParamSpaceCli : public testing::CliFixture {};
 
 TEST_F(FhnParamSpaceCli, BestParamsJsonShowsPhysicalValuesAndBestBinKeepsTheta) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   const fs::path out = dir_ / "run";
   const testing::CliResult r =
       run("train --preset wide-california --set neurons=2 --set train_a=true --set train_b=true --set train_g=true "

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <string>
 #include <vector>
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -139,6 +140,33 @@ TEST_F(PlotTest, TitleOutsideAsciiIsDrawnSafely) {
   const fs::path path = dir_ / "title.png";
   write_loss_curve_png(path, std::vector<double>{1.0}, std::vector<double>{1.0}, "pr\xc3\xa9set\tseed\n0 \x7f\x01");
   EXPECT_TRUE(fs::is_regular_file(path));
+}
+
+// The phase portrait's subtitle (a, b, g, I and the nullcline's drive) ran wider than the 800-pixel
+// canvas and lost its ends at both edges; a title now wraps to keep clear of them.
+TEST(CanvasTitle, ATitleWiderThanTheCanvasWrapsAndKeepsClearOfBothEdges) {
+  const std::string title = "a=0.200712 b=0.0205213 g=3.19004 I=-0.185221; v-nullcline for sample 0: I+u=-0.611934";
+  Canvas canvas(400, 120);
+  ASSERT_GT(Canvas::text_width(title), canvas.width());
+  const int next = draw_title(canvas, 6, title);
+  EXPECT_GE(next, 6 + 3 * kTitleLinePitch) << "three lines at least: the title is over twice as wide as the room";
+  EXPECT_LE(next, canvas.height());
+  int ink_at_edges = 0, ink = 0;
+  for (int y = 0; y < canvas.height(); ++y)
+    for (int x = 0; x < canvas.width(); ++x) {
+      const std::uint8_t* p = canvas.data() + 3 * (static_cast<std::size_t>(y) * canvas.width() + x);
+      const bool inked = !(p[0] == 255 && p[1] == 255 && p[2] == 255);
+      ink += inked;
+      if (inked && (x < kTitleMargin || x >= canvas.width() - kTitleMargin)) ++ink_at_edges;
+    }
+  EXPECT_EQ(ink_at_edges, 0) << "title pixels within " << kTitleMargin << " pixels of the left or right edge";
+  EXPECT_GT(ink, 500);
+}
+
+TEST(CanvasTitle, ATitleThatFitsIsOneLineAndAnEmptyOneNone) {
+  Canvas canvas(800, 60);
+  EXPECT_EQ(draw_title(canvas, 6, "layer 0 neuron 0: phase plane"), 6 + kTitleLinePitch);
+  EXPECT_EQ(draw_title(canvas, 26, ""), 26);
 }
 
 // One '?' per character outside ASCII, not one per byte of its UTF-8 ("×" is two bytes, "€" three).

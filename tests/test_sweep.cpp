@@ -86,7 +86,7 @@ t_end = [0.6, 1.0]
 class Sweep : public CliFixture {};
 
 TEST_F(Sweep, TinyGridRunsConcurrentlySkipsTheInvalidPointAndRerunsNothing) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   write_file(dir_ / "tiny.toml", kTinyGrid);
   const fs::path out = dir_ / "out";
   const std::string command = "sweep " + quote(dir_ / "tiny.toml") + " --jobs 2 --device cpu --out " + quote(out);
@@ -133,7 +133,7 @@ TEST_F(Sweep, TinyGridRunsConcurrentlySkipsTheInvalidPointAndRerunsNothing) {
 }
 
 TEST_F(Sweep, InterruptedRunResumesFromItsCheckpoint) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   write_file(dir_ / "one.toml", "preset = \"wide-california\"\n[base]\nneurons = 2\nepochs = 2\npatience = 0\n"
                                 "[grid]\ndt = [0.1]\nt_end = [0.6]\n");
   const fs::path out = dir_ / "out";
@@ -157,7 +157,7 @@ TEST_F(Sweep, InterruptedRunResumesFromItsCheckpoint) {
 }
 
 TEST_F(Sweep, DivergingPointIsListedAndTheSweepSucceeds) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   // The paper's dt = 20 without clamping blows up explicit Euler in the first minibatch.
   write_file(dir_ / "paper.toml", "preset = \"paper-california\"\n[base]\nepochs = 1\n"
                                   "[grid]\ndt = [20]\nt_end = [500]\n");

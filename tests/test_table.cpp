@@ -63,7 +63,7 @@ std::string mean_std_cell(const std::vector<double>& v, const char* format) {
 }
 
 TEST_F(Table, TwoModelsTwoSeedsGiveMeanAndStdOfEachRunsMetrics) {
-  if (!have_data()) GTEST_SKIP() << data_missing_;
+  DYNPMNN_REQUIRE_CALIFORNIA();
   write_file(dir_ / "tiny.toml", kTinyTable);
   const fs::path out = dir_ / "out";
   const fs::path doc = dir_ / "docs" / "results.md";

@@ -272,18 +272,21 @@ fs::path write_phase_png(const fs::path& dir, const LayerView& layer, int n) {
   Axis y = padded_axis(wlo, whi, 0.02);
 
   Canvas canvas(kWidth, kHeight);
-  const PlotArea area = kArea;
-  place(x, y, area);
-  draw_title(canvas, 6,
-             fmt::format("layer {} neuron {}: phase plane, {} dt={} x {} steps", layer.index, n,
-                         to_string(layer.spec->integrator), number(layer.spec->dt), layer.spec->steps()));
+  int title_y = draw_title(canvas, 6,
+                           fmt::format("layer {} neuron {}: phase plane, {} dt={} x {} steps", layer.index, n,
+                                       to_string(layer.spec->integrator), number(layer.spec->dt),
+                                       layer.spec->steps()));
   std::string subtitle = fmt::format("a={} b={} g={} I={}", number(p.a), number(p.b), number(p.g), number(p.I));
   if (layer.current_coupling()) subtitle += fmt::format("; v-nullcline for sample 0: I+u={}", number(drive));
-  draw_title(canvas, 26, subtitle);
+  title_y = draw_title(canvas, title_y, subtitle);
   std::vector<std::string> notes;
   if (diverged > 0) notes.push_back(fmt::format("{} diverged: non-finite points skipped", diverged));
   if (off_plot > 0) notes.push_back(fmt::format("{} leave the plot (v or w beyond +-{:g})", off_plot, kAbsurd));
-  draw_title(canvas, 46, fmt::format("{}", fmt::join(notes, "; ")));
+  title_y = draw_title(canvas, title_y, fmt::format("{}", fmt::join(notes, "; ")));
+  // Title lines that wrapped push the plot down rather than run into it.
+  PlotArea area = kArea;
+  area.top = std::max(area.top, title_y + 4);
+  place(x, y, area);
   draw_x_ticks(canvas, area, x, ticks(x, 8));
   draw_y_ticks(canvas, area, y, ticks(y, 6));
   draw_axis_titles(canvas, area, "v", "w", 16);
@@ -348,17 +351,17 @@ fs::path write_voltage_png(const fs::path& dir, const LayerView& layer, int neur
     }
 
   Canvas canvas(kWidth, kHeight);
-  const PlotArea area{kArea.left, kArea.top, kArea.right + 50, kArea.bottom};
+  int title_y = draw_title(canvas, 6, fmt::format("layer {}: v(t) of neurons 0-{}, samples 0-{}, {} dt={}",
+                                                  layer.index, neurons - 1, samples - 1,
+                                                  to_string(layer.spec->integrator), number(layer.spec->dt)));
+  title_y = draw_title(canvas, title_y, "colour: neuron; line: sample (solid 0, dashed 1, dotted 2)");
+  if (diverged > 0)
+    title_y = draw_title(canvas, title_y, fmt::format("{} diverged: non-finite points skipped, v beyond +-{:g} off "
+                                                      "the plot", diverged, kAbsurd));
+  const PlotArea area{kArea.left, std::max(kArea.top, title_y + 4), kArea.right + 50, kArea.bottom};
   Axis x, y = padded_axis(lo, hi, 0.1);
   x.lo = 0, x.hi = layer.spec->t_end;
   place(x, y, area);
-  draw_title(canvas, 6, fmt::format("layer {}: v(t) of neurons 0-{}, samples 0-{}, {} dt={}", layer.index,
-                                    neurons - 1, samples - 1, to_string(layer.spec->integrator),
-                                    number(layer.spec->dt)));
-  draw_title(canvas, 26, "colour: neuron; line: sample (solid 0, dashed 1, dotted 2)");
-  if (diverged > 0)
-    draw_title(canvas, 46, fmt::format("{} diverged: non-finite points skipped, v beyond +-{:g} off the plot", diverged,
-                                       kAbsurd));
   draw_x_ticks(canvas, area, x, ticks(x, 8));
   draw_y_ticks(canvas, area, y, ticks(y, 6));
   draw_axis_titles(canvas, area, "t", "v", 16);

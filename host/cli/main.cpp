@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -54,8 +55,11 @@ std::string json_line(const nlohmann::ordered_json& json) {
   return json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-// Keys that may go with --resume: the rest would change the run being continued.
-constexpr const char* kResumeKeys[] = {"epochs", "device", "data"};
+// Keys that may go with --resume: the rest would change the run being continued. The stopping
+// keys may change, so that a run that stopped early can go on (as a larger max_epochs continues a
+// Lightning run that reached its limit).
+constexpr const char* kResumeKeys[] = {"epochs", "device", "data", "patience", "min_delta"};
+constexpr const char* kResumeKeysText = "only --epochs (to extend the run), --device, --data, patience and min_delta";
 
 struct TrainOptions {
   std::string preset;
@@ -77,9 +81,8 @@ Config resume_config(const TrainOptions& options, const Checkpoint& ck, const st
     key.erase(0, key.find_first_not_of(" \t"));
     key.erase(key.find_last_not_of(" \t") + 1);
     if (std::find(std::begin(kResumeKeys), std::end(kResumeKeys), key) == std::end(kResumeKeys))
-      throw ConfigError(fmt::format("--resume continues with the configuration stored in {}; only --epochs (to "
-                                    "extend the run), --device and --data may go with it, not '{}'",
-                                    checkpoint_path, assignment));
+      throw ConfigError(fmt::format("--resume continues with the configuration stored in {}; {} may go with it, "
+                                    "not '{}'", checkpoint_path, kResumeKeysText, assignment));
     apply_override(cfg, assignment);
   }
   cfg.out = options.resume;
@@ -89,23 +92,78 @@ Config resume_config(const TrainOptions& options, const Checkpoint& ck, const st
   return cfg;
 }
 
+// A finished run (final.json with `status`) continues only where more epochs can change it: one
+// that ran to its epoch limit with a larger --epochs, one that stopped early with other stopping
+// keys under which it would not stop again at once. `state` is the checkpoint's, recounted for
+// cfg.min_delta. Throws ConfigError saying which.
+void require_continuable(const std::string& run_dir, const std::string& status, const Config& stored,
+                         const Config& cfg, const TrainState& state) {
+  const std::string finished = fmt::format("--resume {}: the run has finished (final.json exists)", run_dir);
+  if (status == "diverged")
+    throw ConfigError(fmt::format("{}: it diverged in epoch {}, and its checkpoint, the epoch before, would diverge "
+                                  "the same way; train a new run with another configuration",
+                                  finished, state.epoch + 1));
+  if (status != "early_stopped") {
+    if (cfg.epochs <= state.epoch)
+      throw ConfigError(fmt::format("{}: it ran all its {} epochs; --epochs N with N above {} continues it",
+                                    finished, state.epoch, state.epoch));
+    return;
+  }
+  const std::string why = fmt::format(
+      "{}: it stopped early after epoch {}, its validation loss not having improved by more than min_delta = {} "
+      "for patience = {} epochs (best at epoch {})", finished, state.epoch, stored.min_delta, stored.patience,
+      state.best_epoch);
+  if (cfg.patience == stored.patience && cfg.min_delta == stored.min_delta)
+    throw ConfigError(fmt::format("{}; it continues only with other stopping keys: --set patience=N (above {}; 0 "
+                                  "never stops early) or --set min_delta=D, with --epochs N above {} where needed",
+                                  why, stored.patience, state.epoch));
+  if (cfg.patience > 0 && state.waited >= cfg.patience)
+    throw ConfigError(fmt::format("{}; with patience = {} and min_delta = {} it would stop again at once ({} epochs "
+                                  "without such an improvement)", why, cfg.patience, cfg.min_delta, state.waited));
+  if (cfg.epochs <= state.epoch)
+    throw ConfigError(fmt::format("{}; epochs = {} leaves no epoch to run: --epochs N with N above {}", why,
+                                  cfg.epochs, state.epoch));
+}
+
+// The status of a finished run's final.json; empty where the run has not finished.
+std::string finished_status(const std::filesystem::path& run_dir) {
+  const std::filesystem::path file = run_dir / "final.json";
+  if (!std::filesystem::exists(file)) return "";
+  std::ifstream in(file);
+  try {
+    return nlohmann::json::parse(in).at("status").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    throw ConfigError(fmt::format("{}: not a final.json of dynpmnn ({})", file.string(), e.what()));
+  }
+}
+
 int run_train(const TrainOptions& options) {
   std::optional<Checkpoint> resumed;
   const std::string checkpoint_path = (std::filesystem::path(options.resume) / "checkpoint.bin").string();
   Config cfg;
+  std::string extending;  // a finished run's status when it is continued
   if (options.resume.empty()) {
     cfg = resolve_config(options.preset, options.config_file, options.overrides);
   } else {
     if (!std::filesystem::is_directory(options.resume))
       throw ConfigError(fmt::format("--resume {}: no such run folder", options.resume));
-    if (std::filesystem::exists(std::filesystem::path(options.resume) / "final.json"))
-      throw ConfigError(fmt::format("--resume {}: the run has finished (final.json exists); nothing to resume",
-                                    options.resume));
     resumed = load_checkpoint(checkpoint_path);
     cfg = resume_config(options, *resumed, checkpoint_path);
+    // The early-stopping count is min_delta's: with another one it is what that would have counted.
+    if (cfg.min_delta != resumed->config.min_delta) recount_patience(resumed->state, cfg.min_delta);
+    extending = finished_status(options.resume);
+    if (!extending.empty())
+      require_continuable(options.resume, extending, resumed->config, cfg, resumed->state);
   }
   cfg.validate();
   const SplitData data = load_run_data(cfg);
+  if (!extending.empty()) {
+    // Unfinished again: if this is interrupted, the folder resumes as any interrupted run does.
+    std::filesystem::remove(std::filesystem::path(options.resume) / "final.json");
+    if (!options.quiet)
+      fmt::print(stderr, "dynpmnn: extending the finished run {} (status {}) from epoch {} to at most {}\n",
+                 options.resume, extending, resumed->state.epoch, cfg.epochs);
+  }
   const TrainRunResult result =
       train_run(cfg, data, std::move(resumed), options.quiet ? RunOutput::kQuiet : RunOutput::kProgress);
   std::cout << json_line(result.summary) << std::endl;
@@ -138,8 +196,9 @@ Command add_train_command(CLI::App& app) {
                ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)] = name;
   }
   cmd->add_option("--resume", options->resume,
-                  "Continue the interrupted run in DIR from DIR/checkpoint.bin with the configuration stored there; "
-                  "only --epochs (to extend it), --device and --data may be given with it")
+                  "Continue the run in DIR from DIR/checkpoint.bin with the configuration stored there: an interrupted "
+                  "one, one that ran to its epoch limit (with --epochs above it) or one that stopped early (with other "
+                  "patience or min_delta); only --epochs, --device, --data, patience and min_delta may go with it")
       ->type_name("DIR");
   cmd->add_flag("--quiet,-q", options->quiet, "No progress on stderr");
   cmd->footer(

@@ -256,8 +256,11 @@ std::vector<SweepRun> expand(const Grid& grid, const fs::path& out) {
 namespace {
 
 // The configuration a checkpoint continues, compared with the point's: the folder and the device
-// do not change the run.
+// do not change the run, nor how the split is named (a checkpoint from before split = "paper"
+// existed holds the CSV default for California).
 bool same_run(Config a, Config b) {
+  a = with_split_used(std::move(a));
+  b = with_split_used(std::move(b));
   a.out = b.out;
   a.device = b.device;
   return to_toml(a) == to_toml(b);

@@ -273,7 +273,7 @@ std::string results_markdown(const Table& table, const std::vector<ModelResult>&
                       r.model->slug, png_suffix);
   md += "## Configurations\n\n";
   for (const ModelResult& r : results) {
-    Config cfg = r.model->cfg;
+    Config cfg = with_split_used(r.model->cfg);  // as each run's config.toml has it
     cfg.out.clear();
     md += fmt::format("### {}\n\n```toml\n{}```\n\n", r.model->name, to_toml(cfg));
   }

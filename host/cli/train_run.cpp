@@ -43,8 +43,10 @@ void require_same_scaler(const Checkpoint& ck, const std::string& checkpoint_pat
           data.scaler.std[j], ck.scaler.mean[j], ck.scaler.std[j]));
 }
 
-TrainRunResult train_run(const Config& cfg, const SplitData& data, std::optional<Checkpoint> resumed,
+TrainRunResult train_run(const Config& given, const SplitData& data, std::optional<Checkpoint> resumed,
                          RunOutput output) {
+  // config.toml and the checkpoint say which split the data was cut by.
+  const Config cfg = with_split_used(given);
   const bool quiet = output != RunOutput::kProgress;
   const bool silent = output == RunOutput::kSilent;
   if (resumed) {

@@ -52,6 +52,11 @@ double estimated_bytes(const ModelSpec& spec, int batch) {
 
 }  // namespace
 
+Config with_split_used(Config cfg) {
+  if (cfg.target.empty() && cfg.split == Config{}.split) cfg.split = kPaperSplit;
+  return cfg;
+}
+
 ModelSpec Config::model_spec(int inputs, int outputs) const {
   LayerSpec layer;
   layer.kind = kFhnLayer;
@@ -185,7 +190,15 @@ void Config::validate() const {
   const Task parsed_task = as_config_error([&] { return task_from_string(task); });
   require(parsed_task == Task::kRegression || !target.empty(), "task",
           "needs a CSV file (--data) and its class column (--set target=COLUMN)");
-  (void)as_config_error([&] { return parse_split_fractions(split); });
+  if (target.empty()) {
+    require(split == kPaperSplit || split == Config{}.split, "split",
+            "does not apply to California Housing, which has one split, the paper's (split = \"paper\"); split "
+            "sets the train,validation,test fractions of a CSV file (target set)");
+  } else {
+    require(split != kPaperSplit, "split",
+            "is California Housing's split; a CSV file takes train,validation,test fractions such as 0.7,0.15,0.15");
+    (void)as_config_error([&] { return parse_split_fractions(split); });
+  }
   (void)as_config_error([&] { return parse_column_list(features, "features"); });
   require(target.empty() || target.find(',') == std::string::npos, "target", "must name one column");
   require(split_seed <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()), "split_seed",

@@ -28,8 +28,9 @@ constexpr std::array kKeys = {
     ConfigKey{"features", &Config::features, "data",
               "CSV feature columns, comma-separated (\"a,b,c\"); empty: every column but the target"},
     ConfigKey{"split", &Config::split, "data",
-              "CSV train,validation,test fractions summing to 1 (stratified by class for classification)"},
-    ConfigKey{"split_seed", &Config::split_seed, "data", "seeds the CSV split's shuffle"},
+              "CSV train,validation,test fractions summing to 1 (stratified by class for classification); "
+              "California Housing: \"paper\", its one split (numpy RandomState(42) thresholds 0.7 / 0.9)"},
+    ConfigKey{"split_seed", &Config::split_seed, "data", "seeds the CSV split's shuffle (not California's)"},
     ConfigKey{"model", &Config::model, "model",
               "dynpmnn (FHN layers), or a baseline of docs/baselines.md: mlp (keys hidden, activation, layernorm), "
               "cfc (keys neurons, backbone_*, cfc_time) or node (the Neural ODE, ode_* keys)"},

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "data/california_fetch.h"
+
 namespace dynpmnn {
 
 namespace {
@@ -39,14 +41,17 @@ int model_outputs(const SplitData& data) {
 }
 
 SplitData load_run_data(const Config& cfg) {
-  if (!uses_csv(cfg)) return load_california(cfg.data);
+  if (!uses_csv(cfg)) {
+    const std::string file = locate_or_fetch_california(cfg.data);
+    return make_california_splits(read_california_raw(file), file);
+  }
   return load_csv_dataset(csv_path(cfg, ""), csv_options(cfg));
 }
 
 SplitData load_run_data(const Config& cfg, const std::string& path, const Scaler& scaler,
                         const std::vector<std::string>& class_labels) {
   if (!uses_csv(cfg)) {
-    const std::string file = locate_california(path.empty() ? cfg.data : path);
+    const std::string file = locate_or_fetch_california(path.empty() ? cfg.data : path);
     return make_california_splits(read_california_raw(file), file, scaler);
   }
   const std::string file = csv_path(cfg, path);

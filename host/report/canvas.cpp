@@ -189,8 +189,40 @@ void draw_axis_titles(Canvas& canvas, const PlotArea& area, std::string_view x_t
                 TextDirection::kUpward);
 }
 
-void draw_title(Canvas& canvas, int y, std::string_view title) {
-  canvas.text((canvas.width() - Canvas::text_width(title)) / 2, y, title, kInk);
+int draw_title(Canvas& canvas, int y, std::string_view title) {
+  const int room = canvas.width() - 2 * kTitleMargin;
+  // Greedy: `units` separated by `separator` join the last line while it has room.
+  const auto fill = [&](std::vector<std::string>& lines, std::string_view text, std::string_view separator,
+                        bool fresh_line, const auto& too_wide) {
+    std::size_t start = 0;
+    while (start <= text.size()) {
+      std::size_t end = text.find(separator, start);
+      if (end == std::string_view::npos) end = text.size();
+      const std::string unit(text.substr(start, end - start));
+      if (!fresh_line && !lines.empty() && Canvas::text_width(lines.back() + std::string(separator) + unit) <= room)
+        lines.back() += std::string(separator) + unit;
+      else if (Canvas::text_width(unit) > room)
+        too_wide(lines, unit);
+      else
+        lines.push_back(unit);
+      fresh_line = false;
+      start = end + separator.size();
+    }
+  };
+  std::vector<std::string> lines;
+  if (!title.empty())
+    // Clauses ("a=...; v-nullcline ...") stay whole where they fit; a longer one breaks at spaces.
+    fill(lines, title, "; ", true, [&](std::vector<std::string>& out, const std::string& clause) {
+      fill(out, clause, " ", true, [](std::vector<std::string>& words, const std::string& word) {
+        words.push_back(word);
+      });
+    });
+  for (const std::string& line : lines) {
+    // A single word wider than the room keeps its start and loses its end.
+    canvas.text(std::max(kTitleMargin, (canvas.width() - Canvas::text_width(line)) / 2), y, line, kInk);
+    y += kTitleLinePitch;
+  }
+  return y;
 }
 
 int legend_width(const std::vector<LegendEntry>& entries) {

@@ -103,10 +103,16 @@ void draw_x_ticks(Canvas& canvas, const PlotArea& area, const Axis& x, const std
 void draw_y_ticks(Canvas& canvas, const PlotArea& area, const Axis& y, const std::vector<Tick>& ticks);
 
 // Axis titles centred under the area and left of it (upward unless it is a symbol of a character
-// or two, which reads better upright); the figure title centred at `y`.
+// or two, which reads better upright).
 void draw_axis_titles(Canvas& canvas, const PlotArea& area, std::string_view x_title, std::string_view y_title,
                       int y_title_x);
-void draw_title(Canvas& canvas, int y, std::string_view title);
+
+inline constexpr int kTitleMargin = 8;       // clear of the canvas's left and right edges
+inline constexpr int kTitleLinePitch = 20;   // from one title line's top to the next's
+// The figure title centred with its top at `y`, broken at spaces into as many lines as keep it
+// kTitleMargin clear of both edges (a centred line wider than the canvas would lose its ends).
+// Returns the y of the line that would follow: y + lines · kTitleLinePitch (y for an empty title).
+int draw_title(Canvas& canvas, int y, std::string_view title);
 
 struct LegendEntry {
   std::string label;

@@ -154,6 +154,21 @@ TrainState initial_train_state(const std::vector<double>& params) {
   return state;
 }
 
+void count_patience(TrainState& state, double val_loss, double min_delta) {
+  if (std::isfinite(val_loss) && val_loss < state.patience_ref - min_delta) {
+    state.patience_ref = val_loss;
+    state.waited = 0;
+  } else {
+    ++state.waited;
+  }
+}
+
+void recount_patience(TrainState& state, double min_delta) {
+  state.patience_ref = std::numeric_limits<double>::infinity();
+  state.waited = 0;
+  for (const EpochRecord& rec : state.history) count_patience(state, rec.val_mse, min_delta);
+}
+
 TrainReport train_model(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
                         std::vector<double>& params, TrainObserver* observer) {
   backend.set_params(params);
@@ -208,12 +223,7 @@ TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend&
       state.best_params = current;
       if (observer) observer->on_best(state.best_params, rec);
     }
-    if (std::isfinite(val.mse) && val.mse < state.patience_ref - cfg.min_delta) {
-      state.patience_ref = val.mse;
-      state.waited = 0;
-    } else {
-      ++state.waited;
-    }
+    count_patience(state, val.mse, cfg.min_delta);
     state.epoch = epoch;
     state.history.push_back(rec);
     if (observer) {

@@ -62,6 +62,13 @@ struct TrainState {
 // A fresh run from the initial parameters.
 TrainState initial_train_state(const std::vector<double>& params);
 
+// Early stopping's count after one epoch's validation loss: patience_ref and waited move as the
+// trainer moves them.
+void count_patience(TrainState& state, double val_loss, double min_delta);
+// patience_ref and waited recounted over state.history as if the run had had `min_delta` from its
+// first epoch: for `train --resume` with another min_delta.
+void recount_patience(TrainState& state, double min_delta);
+
 class TrainObserver {
  public:
   virtual ~TrainObserver() = default;
