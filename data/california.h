@@ -36,12 +36,23 @@ struct Scaler {
   void apply(std::vector<double>& x, int features) const;
 };
 
+// The Scaler of a train split's features (names: one per feature, for messages). Two passes (the
+// features reach 1e4, where sum-of-squares minus squared sum cancels). A constant column (std 0)
+// keeps scale 1, as scikit-learn's StandardScaler does, so it enters the model as a constant 0, and
+// a warning naming it is appended to `warnings`; a column whose mean or variance overflows a double
+// is a DataError naming `source` and the column.
+Scaler fit_scaler(const Dataset& train, const std::vector<std::string>& names, const std::string& source,
+                  std::vector<std::string>& warnings);
+
 struct SplitData {
   Dataset train, val, test;
   Scaler scaler;
   std::vector<std::string> feature_names;
   std::string source;  // the file read
   std::vector<std::string> class_labels;  // classification (data/csv_dataset.h): class k's label; else empty
+  // What the caller should tell the user before training (a constant feature column kept unscaled);
+  // empty when the scaler was given rather than fitted.
+  std::vector<std::string> warnings;
 };
 
 inline constexpr const char* kCaliforniaSha256 =

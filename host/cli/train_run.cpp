@@ -81,6 +81,7 @@ TrainRunResult train_run(const Config& cfg, const SplitData& data, std::optional
   }
 
   if (!silent) {
+    for (const std::string& w : data.warnings) fmt::print(stderr, "dynpmnn: warning: {}\n", w);
     std::vector<double> current(table.total());
     backend->get_params(current);
     for (const std::string& w : stability_warnings(spec, current, data.train)) fmt::print(stderr, "dynpmnn: warning: {}\n", w);
