@@ -194,6 +194,23 @@ Scaler fit_scaler(const Dataset& train, const std::vector<std::string>& names, c
   return scaler;
 }
 
+TargetScaler fit_target_scaler(const Dataset& train, const std::string& target, const std::string& source) {
+  Dataset column;
+  column.rows = train.rows;
+  column.features = 1;
+  for (int i = 0; i < train.rows; ++i) column.x.push_back(train.y[static_cast<std::size_t>(i) * train.targets]);
+  std::vector<std::string> constant;
+  Scaler fitted;
+  try {
+    fitted = fit_scaler(column, {target}, source, constant);
+  } catch (const DataError&) {
+    throw DataError(fmt::format("{}: target column '{}' overflows: its train mean or variance overflows a double, so "
+                                "it cannot be standardised; rescale it (divide it by a power of ten)",
+                                source, target));
+  }
+  return TargetScaler{fitted.mean[0], fitted.std[0]};
+}
+
 void Scaler::apply(std::vector<double>& x, int features) const {
   if (features <= 0 || mean.size() != static_cast<std::size_t>(features) ||
       std.size() != static_cast<std::size_t>(features) || x.size() % static_cast<std::size_t>(features) != 0)

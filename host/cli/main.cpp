@@ -186,7 +186,8 @@ int run_eval(const EvalOptions& options) {
   const Config& cfg = best.ck.config;
   // Standardised with the checkpoint's scaler, as the model saw its inputs in training (for the
   // file it trained on this is the scaler that file gives).
-  const SplitData data = load_run_data(cfg, options.data, best.ck.scaler, best.ck.class_labels);
+  SplitData data = load_run_data(cfg, options.data, best.ck.scaler, best.ck.class_labels);
+  data.target_scaler = best.ck.target_scaler;  // the model's outputs back to the target's units
   const std::string& path = data.source;
   const std::unique_ptr<Backend> backend =
       make_backend(options.device.empty() ? cfg.device : options.device, best.spec, train_hyper(cfg));
@@ -246,6 +247,7 @@ int run_predict(const PredictOptions& options) {
   SplitData data;
   data.feature_names = best.ck.feature_names;
   data.scaler = best.ck.scaler;
+  data.target_scaler = best.ck.target_scaler;  // predictions in the target's own units
   data.source = options.input;
   for (Dataset* d : {&data.train, &data.val, &data.test}) d->features = features;
   if (uses_csv(cfg)) {

@@ -189,6 +189,8 @@ void Config::validate() const {
   const Task parsed_task = as_config_error([&] { return task_from_string(task); });
   require(parsed_task == Task::kRegression || !target.empty(), "task",
           "needs a CSV file (--data) and its class column (--set target=COLUMN)");
+  require(target_scaling == "standard" || target_scaling == "none", "target_scaling",
+          "is unknown (expected standard or none)");
   (void)as_config_error([&] { return parse_split_fractions(split); });
   (void)as_config_error([&] { return parse_column_list(features, "features"); });
   require(target.empty() || target.find(',') == std::string::npos, "target", "must name one column");

@@ -23,6 +23,10 @@ struct Config {
   std::string features;                  // comma-separated feature columns; empty: all but the target
   std::string split = "0.7,0.15,0.15";   // train, validation, test fractions
   std::uint64_t split_seed = 42;         // the split's shuffle
+  // standard | none: regression targets standardised by the train split's mean and std for training,
+  // reported in their own units (data/california.h, TargetScaler). "none" here, as before the key
+  // existed and as the paper trains.
+  std::string target_scaling = "none";
   // model
   std::string model = "dynpmnn";      // dynpmnn | mlp | cfc | node (docs/baselines.md)
   // The layer's defaults are LayerSpec's (models/dynpmnn.h), the one place they are written.
