@@ -1,5 +1,5 @@
 // Defaults that train (issue 12): target scaling (target_scaling = "standard"), its checkpoint field,
-// constant and overflowing feature columns.
+// constant and overflowing feature columns, and the default model a run without a preset trains.
 // Every data file is generated here; none of the scikit-learn files is needed.
 #include <gtest/gtest.h>
 
@@ -15,6 +15,7 @@
 
 #include "data/csv_dataset.h"
 #include "host/config/config.h"
+#include "host/config/config_io.h"
 #include "host/io/checkpoint.h"
 #include "host/io/run_folder.h"
 #include "host/runtime/backend.h"
@@ -40,6 +41,17 @@ std::string hundreds_csv(int rows, std::uint32_t seed) {
     const double y = 400 + 50 * x0 + 30 * x1 * x2 + 0.01 * big + 5 * normal(gen);
     text += fmt::format("{},{},{},{},{}\n", x0, x1, x2, big, y);
   }
+  return text;
+}
+
+// Three Gaussian blobs in 2-D with a noise column, classes named.
+std::string blobs_csv(int per_class, std::uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<double> normal(0.0, 0.5);
+  std::string text = "x,y,noise,kind\n";
+  for (int i = 0; i < per_class; ++i)
+    for (const auto& [name, cx, cy] : {std::tuple{"west", -3.0, 0.0}, {"east", 3.0, 0.0}, {"north", 0.0, 3.0}})
+      text += fmt::format("{},{},{},{}\n", cx + normal(gen), cy + normal(gen), normal(gen), name);
   return text;
 }
 
@@ -351,6 +363,60 @@ TEST_F(DefaultsCli, StandardScalingTrainsATargetInTheHundredsAndPredictsInItsUni
     b.erase(volatile_key);
   }
   EXPECT_EQ(a, b);  // bit for bit on the CPU, scaled targets and all
+}
+
+TEST_F(DefaultsCli, NoPresetTrainsRegressionAndClassificationToAFiniteLoss) {
+  const fs::path reg = dir_ / "hundreds.csv", cls = dir_ / "blobs.csv";
+  testing::write_file(reg, hundreds_csv(300, 7));
+  testing::write_file(cls, blobs_csv(40, 3));
+  const testing::CliResult r = run(fmt::format("train --data {} --target y --task regression --device cpu --epochs 3 "
+                                               "-q --out {}", quote(reg), quote(dir_ / "reg")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json rj = last_json(r);
+  EXPECT_EQ(rj["status"], "ok");
+  EXPECT_TRUE(std::isfinite(rj["test_rmse"].get<double>())) << rj.dump();
+  EXPECT_GT(rj["test_r2"].get<double>(), 0.0) << rj.dump();
+  const std::string config = testing::read_file(dir_ / "reg" / "config.toml");
+  EXPECT_TRUE(contains(config, "target_scaling = \"standard\"")) << config;
+  EXPECT_TRUE(contains(config, "preset = \"\"")) << config;  // the default model is no preset's
+
+  const testing::CliResult c = run(fmt::format("train --data {} --target kind --task classification --device cpu "
+                                               "--epochs 3 -q --out {}", quote(cls), quote(dir_ / "cls")));
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  const nlohmann::json cj = last_json(c);
+  EXPECT_TRUE(std::isfinite(cj["test_loss"].get<double>())) << cj.dump();
+  EXPECT_GT(cj["test_accuracy"].get<double>(), 1.0 / 3.0) << cj.dump();
+  // Classification ignores target_scaling: its checkpoint holds class labels and no target scaler.
+  const Checkpoint ck = load_checkpoint(dir_ / "cls" / "best.bin");
+  EXPECT_EQ(ck.class_labels.size(), 3u);
+  EXPECT_TRUE(ck.target_scaler.identity());
+}
+
+TEST_F(DefaultsCli, ConstantColumnIsWarnedOnTheCommandLine) {
+  std::string text = "a,flat,y\n";
+  for (int i = 0; i < 40; ++i) text += fmt::format("{},7,{}\n", i % 9, 3 * (i % 9) + 1);
+  testing::write_file(dir_ / "flat.csv", text);
+  const testing::CliResult r = run(fmt::format("train --data {} --target y --device cpu --epochs 1 -q --out {}",
+                                               quote(dir_ / "flat.csv"), quote(dir_ / "run")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "warning: " + (dir_ / "flat.csv").string() + ": feature column 'flat' is constant"))
+      << r.err;
+}
+
+TEST(DefaultModel, IsADefaultNotAPresetAndLeavesThePaperSettingReachable) {
+  const Config d = default_config();
+  EXPECT_NO_THROW(d.validate());
+  EXPECT_EQ(d.preset, "");
+  EXPECT_EQ(d.target_scaling, "standard");
+  EXPECT_EQ(to_json(resolve_config("", "", {})), to_json(d));
+  // The paper's setting: Config{} and the preset that writes it out.
+  EXPECT_EQ(Config{}.target_scaling, "none");
+  Config paper = preset("paper-california");
+  paper.preset.clear();
+  EXPECT_EQ(to_json(paper), to_json(Config{}));
+  // Every preset reproducing the paper or earlier results says target_scaling = "none" itself.
+  for (const std::string& name : preset_names())
+    if (name != "default") EXPECT_EQ(preset(name).target_scaling, "none") << name;
 }
 
 }  // namespace

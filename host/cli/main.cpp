@@ -144,8 +144,11 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--quiet,-q", options->quiet, "No progress on stderr");
   cmd->footer(
       "Configuration keys and their defaults (precedence: --preset < --config < --set and the flags\n"
-      "above, in command-line order):\n\n" +
-      describe_config_keys());
+      "above, in command-line order). The defaults are the default model's (models/presets/default.toml,\n"
+      "chosen on validation: docs/defaults.md), where a run starts that names neither --preset nor\n"
+      "--config; a --config file without --preset applies over the paper's setting (--preset\n"
+      "paper-california), which every config.toml written before a key existed assumes:\n\n" +
+      describe_config_keys(default_config()));
 
   return {cmd, [cmd, options, key_of] {
     std::map<const CLI::Option*, std::size_t> taken;
