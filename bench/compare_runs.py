@@ -166,6 +166,8 @@ def parse_checkpoint(data, name):
     fields.append(("features and scaler", features))
     if version >= 2:
         fields.append(("class labels", [r.str() for _ in range(r.u32())]))
+    if version >= 3:
+        fields.append(("target scaler", (r.take(8), r.take(8))))
     tensors = []
     for _ in range(r.u32()):
         tname, trainable, rank = r.str(), r.u8(), r.u32()
