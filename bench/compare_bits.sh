@@ -21,11 +21,13 @@
 # Environment: DYNPMNN_DATA (cal_housing.data; default: ../shared/data/ beside the repo, then
 # data/cache/), COMPARE_EPOCHS (default 2), COMPARE_PRESETS (space-separated names; default all),
 # COMPARE_OLD_ARGS / COMPARE_NEW_ARGS (extra train arguments for one side only, e.g. "--seed 1" to
-# see the comparison fail). OUTDIR (default: a new folder under /tmp) keeps both sides' outputs.
+# see the comparison fail), COMPARE_ADDED_KEYS (configuration lines of keys added since the old
+# binary, with their old behaviour's value, e.g. 'target_scaling = "none"': bench/compare_runs.py).
+# OUTDIR (default: a new folder under /tmp) keeps both sides' outputs.
 set -uo pipefail
 
 if (($# < 2 || $# > 3)); then
-  sed -n '2,25p' "$0" >&2
+  sed -n '2,27p' "$0" >&2
   exit 2
 fi
 old_bin=$(realpath "$1")

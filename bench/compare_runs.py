@@ -15,6 +15,12 @@ status.json (exit codes), train.out/train.err, eval.json and predict.csv. Prints
   eval.json; predict.csv, byte for byte; config.toml; loss_curve.png; train's stderr.
 Floating-point values in JSON are compared as the doubles they parse to: nlohmann::json writes the
 shortest text that reads back as the same double, so that is their bits. Only the standard library.
+
+A configuration key added since the old binary appears in the new config.toml and in the
+checkpoints' stored configuration only. COMPARE_ADDED_KEYS (lines separated by ';', e.g.
+'target_scaling = "none"') names such lines, with the value that keeps the old behaviour: each is
+dropped from the new side's configuration text where the old side has no line for that key, and
+nothing else is forgiven (a new key with any other value still differs).
 """
 import json
 import math
@@ -27,6 +33,17 @@ TIMING_KEYS = {"seconds", "epoch_seconds", "run_dir"}
 
 class Differs(Exception):
     pass
+
+
+ADDED_KEY_LINES = [l.strip() for l in os.environ.get("COMPARE_ADDED_KEYS", "").split(";") if l.strip()]
+
+
+def without_added_keys(old_text, new_text):
+    """new_text less the COMPARE_ADDED_KEYS lines whose key old_text does not set."""
+    old_keys = {l.split("=")[0].strip() for l in old_text.splitlines() if "=" in l and not l.startswith("#")}
+    keep = [l for l in new_text.splitlines(keepends=True)
+            if not (l.strip() in ADDED_KEY_LINES and l.split("=")[0].strip() not in old_keys)]
+    return "".join(keep)
 
 
 def read_bytes(path):
@@ -86,8 +103,10 @@ def compare_file_json(name, old_dir, new_dir, lines=False):
         compare_json(name, load_json_text(a, name), load_json_text(b, name))
 
 
-def compare_file_bytes(name, old_dir, new_dir):
+def compare_file_bytes(name, old_dir, new_dir, config=False):
     a, b = read_bytes(os.path.join(old_dir, name)), read_bytes(os.path.join(new_dir, name))
+    if config and a is not None and b is not None:
+        b = without_added_keys(a.decode(), b.decode()).encode()
     if a == b:
         return
     if a is None or b is None:
@@ -147,6 +166,8 @@ def parse_checkpoint(data, name):
     fields.append(("features and scaler", features))
     if version >= 2:
         fields.append(("class labels", [r.str() for _ in range(r.u32())]))
+    if version >= 3:
+        fields.append(("target scaler", (r.take(8), r.take(8))))
     tensors = []
     for _ in range(r.u32()):
         tname, trainable, rank = r.str(), r.u8(), r.u32()
@@ -190,6 +211,8 @@ def compare_checkpoint(name, old_dir, new_dir):
         raise Differs(f"{name}: only {'new' if a is None else 'old'} wrote it")
     fa, tensors = parse_checkpoint(a, "old " + name)
     fb, _ = parse_checkpoint(b, "new " + name)
+    old_config = dict(fa)["config"]
+    fb = [(f, without_added_keys(old_config, x) if f == "config" else x) for f, x in fb]
     for (field, x), (_, y) in zip(fa, fb):
         if x == y:
             continue
@@ -219,7 +242,7 @@ def compare(old_dir, new_dir):
     compare_file_json("eval.json", old_dir, new_dir)
     compare_file_bytes("predict.csv", old_dir, new_dir)
     compare_file_bytes("predict.err", old_dir, new_dir)
-    compare_file_bytes("config.toml", old_run, new_run)
+    compare_file_bytes("config.toml", old_run, new_run, config=True)
     compare_file_bytes("loss_curve.png", old_run, new_run)
     compare_file_bytes("train.err", old_dir, new_dir)
     names = lambda d: sorted(f for f in os.listdir(d) if not f.startswith("."))

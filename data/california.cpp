@@ -12,7 +12,10 @@
 #include <fstream>
 #include <random>
 #include <string_view>
+#include <stdexcept>
 #include <system_error>
+
+#include <fmt/format.h>
 
 namespace dynpmnn {
 
@@ -48,6 +51,11 @@ std::string quoted(std::string_view text) {
   return out;
 }
 
+// Whether text that from_chars found out of range is so because it is too large (not too small).
+bool overflows_double(std::string_view field) {
+  return std::isinf(std::strtod(std::string(field).c_str(), nullptr));
+}
+
 [[noreturn]] void fail_at(const std::string& path, int line, int column, const std::string& what) {
   throw DataError(path + ": line " + std::to_string(line) + ", column " + std::to_string(column) + " (" +
                   kRawColumnNames[column - 1] + "): " + what);
@@ -59,7 +67,8 @@ double parse_field(std::string_view field, const std::string& path, int line, in
   const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
   if (ec == std::errc::invalid_argument) fail_at(path, line, column, quoted(field) + " is not a number");
   if (ec == std::errc::result_out_of_range)
-    fail_at(path, line, column, quoted(field) + " is out of the range of a double");
+    fail_at(path, line, column, quoted(field) + (overflows_double(field) ? " overflows a double (beyond ±1.8e308)"
+                                                                         : " is out of the range of a double"));
   if (end != field.data() + field.size())
     fail_at(path, line, column, quoted(field) + " has trailing characters after the number, expected only a number");
   if (!std::isfinite(value)) fail_at(path, line, column, quoted(field) + " is not finite, expected a finite number");
@@ -144,30 +153,63 @@ const char* split_name(int split) {
   return kNames[split];
 }
 
-Scaler fit_scaler(const Dataset& train, const std::string& source) {
+}  // namespace
+
+Scaler fit_scaler(const Dataset& train, const std::vector<std::string>& names, const std::string& source,
+                  std::vector<std::string>& warnings) {
+  const int F = train.features;
   const std::size_t n = static_cast<std::size_t>(train.rows);
+  if (names.size() != static_cast<std::size_t>(F) || train.x.size() != n * static_cast<std::size_t>(F))
+    throw std::invalid_argument(fmt::format("fit_scaler: {} names and {} values for {} rows of {} features",
+                                            names.size(), train.x.size(), n, F));
   Scaler scaler;
-  scaler.mean.assign(kFeatures, 0.0);
-  scaler.std.assign(kFeatures, 0.0);
+  scaler.mean.assign(static_cast<std::size_t>(F), 0.0);
+  scaler.std.assign(static_cast<std::size_t>(F), 0.0);
   for (std::size_t i = 0; i < n; ++i)
-    for (int j = 0; j < kFeatures; ++j) scaler.mean[j] += train.x[i * kFeatures + j];
+    for (int j = 0; j < F; ++j) scaler.mean[j] += train.x[i * F + j];
   for (double& m : scaler.mean) m /= static_cast<double>(n);
-  // Two passes: the features reach 1e4 (Population), where sum-of-squares minus squared sum cancels.
   for (std::size_t i = 0; i < n; ++i)
-    for (int j = 0; j < kFeatures; ++j) {
-      const double d = train.x[i * kFeatures + j] - scaler.mean[j];
+    for (int j = 0; j < F; ++j) {
+      const double d = train.x[i * F + j] - scaler.mean[j];
       scaler.std[j] += d * d;
     }
-  for (int j = 0; j < kFeatures; ++j) {
-    scaler.std[j] = std::sqrt(scaler.std[j] / static_cast<double>(n - 1));
-    if (!(scaler.std[j] > 0) || !std::isfinite(scaler.std[j]))
-      throw DataError(source + ": feature " + kFeatureNames[j] + " is constant over the " + std::to_string(n) +
-                      " train rows (std " + std::to_string(scaler.std[j]) + "), so it cannot be standardised");
+  for (int j = 0; j < F; ++j) {
+    scaler.std[j] = n > 1 ? std::sqrt(scaler.std[j] / static_cast<double>(n - 1)) : 0.0;
+    if (!std::isfinite(scaler.mean[j]) || !std::isfinite(scaler.std[j])) {
+      double largest = 0;
+      for (std::size_t i = 0; i < n; ++i) largest = std::max(largest, std::abs(train.x[i * F + j]));
+      throw DataError(fmt::format("{}: feature column '{}' overflows: its values (up to {:.3g} in magnitude) make the "
+                                  "{} over the {} train rows overflow a double; rescale the column (divide it by a "
+                                  "power of ten) or leave it out with the features key",
+                                  source, names[j], largest, std::isfinite(scaler.mean[j]) ? "variance" : "mean", n));
+    }
+    if (scaler.std[j] == 0) {
+      warnings.push_back(fmt::format("{}: feature column '{}' is constant over the {} train rows (value {}); it is "
+                                     "kept unscaled (std taken as 1, as scikit-learn's StandardScaler does) and "
+                                     "gives the model nothing to learn from",
+                                     source, names[j], n, scaler.mean[j]));
+      scaler.std[j] = 1.0;
+    }
   }
   return scaler;
 }
 
-}  // namespace
+TargetScaler fit_target_scaler(const Dataset& train, const std::string& target, const std::string& source) {
+  Dataset column;
+  column.rows = train.rows;
+  column.features = 1;
+  for (int i = 0; i < train.rows; ++i) column.x.push_back(train.y[static_cast<std::size_t>(i) * train.targets]);
+  std::vector<std::string> constant;
+  Scaler fitted;
+  try {
+    fitted = fit_scaler(column, {target}, source, constant);
+  } catch (const DataError&) {
+    throw DataError(fmt::format("{}: target column '{}' overflows: its train mean or variance overflows a double, so "
+                                "it cannot be standardised; rescale it (divide it by a power of ten)",
+                                source, target));
+  }
+  return TargetScaler{fitted.mean[0], fitted.std[0]};
+}
 
 void Scaler::apply(std::vector<double>& x, int features) const {
   if (features <= 0 || mean.size() != static_cast<std::size_t>(features) ||
@@ -323,7 +365,7 @@ SplitData make_splits(const Table& raw, const std::string& source, const Scaler*
   if (given != nullptr && (given->mean.size() != kFeatures || given->std.size() != kFeatures))
     throw DataError(source + ": the scaler given has " + std::to_string(given->mean.size()) + " means and " +
                     std::to_string(given->std.size()) + " standard deviations, expected 8 of each");
-  out.scaler = given != nullptr ? *given : fit_scaler(out.train, source);
+  out.scaler = given != nullptr ? *given : fit_scaler(out.train, out.feature_names, source, out.warnings);
   for (Dataset* d : splits) out.scaler.apply(d->x, kFeatures);
   return out;
 }

@@ -36,12 +36,42 @@ struct Scaler {
   void apply(std::vector<double>& x, int features) const;
 };
 
+// The Scaler of a train split's features (names: one per feature, for messages). Two passes (the
+// features reach 1e4, where sum-of-squares minus squared sum cancels). A constant column (std 0)
+// keeps scale 1, as scikit-learn's StandardScaler does, so it enters the model as a constant 0, and
+// a warning naming it is appended to `warnings`; a column whose mean or variance overflows a double
+// is a DataError naming `source` and the column.
+Scaler fit_scaler(const Dataset& train, const std::vector<std::string>& names, const std::string& source,
+                  std::vector<std::string>& warnings);
+
+// A regression target's standardisation (the target_scaling key, host/config/config.h): the model
+// trains on (y - mean) / std and its outputs are mapped back, output * std + mean, before anything
+// reads them, so metrics and predictions stay in the target's own units. mean 0, std 1 (the
+// default) is target_scaling = "none".
+struct TargetScaler {
+  double mean = 0;
+  double std = 1;
+  bool identity() const { return mean == 0 && std == 1; }
+  bool operator==(const TargetScaler&) const = default;
+};
+
+// The train split's target mean and unbiased std (column 0 of y; `target` names it in messages).
+// A constant target keeps std 1; a target whose mean or variance overflows a double is a
+// DataError naming `source` and the column.
+TargetScaler fit_target_scaler(const Dataset& train, const std::string& target, const std::string& source);
+
 struct SplitData {
   Dataset train, val, test;
   Scaler scaler;
   std::vector<std::string> feature_names;
   std::string source;  // the file read
   std::vector<std::string> class_labels;  // classification (data/csv_dataset.h): class k's label; else empty
+  // y above stays in the target's units; a backend trains on it through this (host/runtime/backend.h,
+  // with_target_scaling). The identity unless the run's target_scaling is "standard" (regression).
+  TargetScaler target_scaler;
+  // What the caller should tell the user before training (a constant feature column kept unscaled);
+  // empty when the scaler was given rather than fitted.
+  std::vector<std::string> warnings;
 };
 
 inline constexpr const char* kCaliforniaSha256 =

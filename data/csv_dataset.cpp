@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <cstdlib>
 #include <stdexcept>
 #include <system_error>
 
@@ -114,10 +115,15 @@ double number_at(const CsvText& csv, const std::string& source, std::size_t row,
   const std::optional<double> value = parse_number(field);
   if (!value) {
     double parsed = 0;
-    const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), parsed);
-    const bool non_finite = ec == std::errc() && end == field.data() + field.size();  // nan, inf
+    const std::string_view digits = std::string_view(field).substr(field.starts_with('+') ? 1 : 0);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), parsed);
+    const bool non_finite = ec == std::errc() && end == digits.data() + digits.size();  // nan, inf
+    // 1e999: a number, but beyond a double (strtod gives inf where from_chars gives up).
+    const bool overflows =
+        ec == std::errc::result_out_of_range && std::isinf(std::strtod(std::string(digits).c_str(), nullptr));
     const std::string why = field.empty() ? "empty field, expected a number"
                             : non_finite  ? shown(field) + " is not a finite number"
+                            : overflows   ? shown(field) + " overflows a double (beyond ±1.8e308)"
                                           : shown(field) + " is not a number";
     fail_line(source, csv.lines[row],
               fmt::format("column '{}': {}", csv.header[static_cast<std::size_t>(column)], why));
@@ -138,30 +144,6 @@ Dataset gather(const std::vector<std::vector<double>>& x, const std::vector<doub
     d.y.push_back(y[static_cast<std::size_t>(r)]);
   }
   return d;
-}
-
-Scaler fit_scaler(const Dataset& train, const std::vector<std::string>& names, const std::string& source) {
-  const int F = train.features;
-  const std::size_t n = static_cast<std::size_t>(train.rows);
-  Scaler scaler;
-  scaler.mean.assign(static_cast<std::size_t>(F), 0.0);
-  scaler.std.assign(static_cast<std::size_t>(F), 0.0);
-  for (std::size_t i = 0; i < n; ++i)
-    for (int j = 0; j < F; ++j) scaler.mean[j] += train.x[i * F + j];
-  for (double& m : scaler.mean) m /= static_cast<double>(n);
-  for (std::size_t i = 0; i < n; ++i)
-    for (int j = 0; j < F; ++j) {
-      const double d = train.x[i * F + j] - scaler.mean[j];
-      scaler.std[j] += d * d;
-    }
-  for (int j = 0; j < F; ++j) {
-    scaler.std[j] = n > 1 ? std::sqrt(scaler.std[j] / static_cast<double>(n - 1)) : 0.0;
-    if (!(scaler.std[j] > 0) || !std::isfinite(scaler.std[j]))
-      throw DataError(fmt::format("{}: feature column '{}' is constant over the {} train rows (std {}), so it cannot "
-                                  "be standardised; leave it out with the features key",
-                                  source, names[j], n, scaler.std[j]));
-  }
-  return scaler;
 }
 
 SplitData make_splits(const CsvText& csv, const std::string& source, const CsvOptions& options, const Scaler* given) {
@@ -258,7 +240,7 @@ SplitData make_splits(const CsvText& csv, const std::string& source, const CsvOp
   out.train = gather(x, y, parts[0], F);
   out.val = gather(x, y, parts[1], F);
   out.test = gather(x, y, parts[2], F);
-  out.scaler = given != nullptr ? *given : fit_scaler(out.train, names, source);
+  out.scaler = given != nullptr ? *given : fit_scaler(out.train, names, source, out.warnings);
   if (out.scaler.mean.size() != static_cast<std::size_t>(F))
     throw DataError(fmt::format("{}: {} feature columns, the scaler has {}", source, F, out.scaler.mean.size()));
   for (Dataset* d : {&out.train, &out.val, &out.test}) out.scaler.apply(d->x, F);

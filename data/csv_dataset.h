@@ -56,9 +56,11 @@ std::vector<std::string> sorted_class_labels(std::vector<std::string> labels);
 // The three splits: rows shuffled with `options.seed` (per class for classification, so that each
 // split keeps the class proportions; a class of a single row is then an error), cut at the
 // fractions (rounded per group), each split in file order. Features are standardised by the train
-// split's mean and unbiased std (a constant feature is an error); y holds the target (regression)
+// split's mean and unbiased std (fit_scaler: a constant feature is kept unscaled and warned about in
+// SplitData::warnings, one that overflows is an error); y holds the target (regression)
 // or the class index 0..K-1 into SplitData::class_labels (classification). DataError names the
-// file, line and column of a non-numeric, empty, NaN or infinite feature or regression target, a
+// file, line and column of a non-numeric, empty, NaN, infinite or overflowing (1e999) feature or
+// regression target, a
 // missing or repeated column in `options`, a bad split, and a split left without rows.
 SplitData make_csv_splits(const CsvText& csv, const std::string& source, const CsvOptions& options);
 // The same standardised with a given scaler (a checkpoint's) instead of one fitted here.

@@ -222,9 +222,9 @@ TEST(Checkpoint, WrongMagicVersionAndTrailingBytes) {
 
   // A future version, its checksum right: refused for the version, not for the checksum.
   std::string future = bytes;
-  put_u32(future, 8, 3);
+  put_u32(future, 8, 4);
   message = parse_error(reseal(future));
-  EXPECT_TRUE(contains(message, "ck.bin: checkpoint format version 3 (byte 8); this dynpmnn reads versions 1 and 2"))
+  EXPECT_TRUE(contains(message, "ck.bin: checkpoint format version 4 (byte 8); this dynpmnn reads versions 1 to 3"))
       << message;
 
   message = parse_error(bytes + "x");

@@ -48,16 +48,18 @@ TEST_F(CliTest, HelpListsEveryKeyWithItsDefault) {
     }
     return std::string();
   };
+  // The defaults shown are the default model's (models/presets/default.toml, issue 12), where a run
+  // without --preset and --config starts; they were the paper's (Config{}) before.
   const std::vector<std::pair<std::string, std::string>> expected = {
-      {"dt", "20"},       {"t_end", "500"},         {"clip", "0"},       {"neurons", "1"},
-      {"layers", "1"},    {"coupling", "\"initial\""}, {"lr", "0.0005"}, {"batch_size", "32"},
-      {"weight_decay", "0.005"}, {"patience", "10"}, {"min_delta", "0.05"}, {"epochs", "100"},
-      {"seed", "0"}};
+      {"dt", "0.1"},      {"t_end", "2"},           {"clip", "0"},       {"neurons", "44"},
+      {"layers", "2"},    {"coupling", "\"current\""}, {"lr", "0.001"}, {"batch_size", "32"},
+      {"weight_decay", "0.005"}, {"patience", "10"}, {"min_delta", "0"}, {"epochs", "100"},
+      {"seed", "0"},      {"integrator", "\"imex\""}, {"target_scaling", "\"standard\""}};
   for (const auto& [key, value] : expected) {
     const std::string row = row_of(key);
     EXPECT_NE(row.find(" " + value + " "), std::string::npos) << key << ": '" << row << "'";
   }
-  const Config defaults;
+  const Config defaults = default_config();
   for (const auto& key : config_keys())
     EXPECT_NE(row_of(std::string(key.name)).find(value_string(defaults, key)), std::string::npos) << key.name;
   for (const char* option : {"--preset", "--config", "--set", "--epochs", "--seed", "--device", "--out", "--data",
@@ -82,7 +84,8 @@ TEST_F(CliTest, BadCommandLinesExitTwoNamingTheCulprit) {
       {"train --no-such-option", "--no-such-option"},
       {"train --set nonsense=1", "nonsense"},
       {"train --set dt=0", "dt"},
-      {"train --set t_end=501", "t_end = 501 is not a multiple of dt = 20"},
+      // The paper's dt of 20 named: the default model's dt is 0.1 (issue 12).
+      {"train --preset paper-california --set t_end=501", "t_end = 501 is not a multiple of dt = 20"},
       {"train --epochs many", "epochs"},
       {"train --preset no-such-preset", "paper-california"},
       {"train --config /nonexistent/x.toml", "/nonexistent/x.toml"},

@@ -300,7 +300,13 @@ TEST(Config, Precedence) {
   EXPECT_EQ(cfg.lr, 0.01);       // config file over preset
   EXPECT_EQ(cfg.neurons, 4);     // overrides over the file, the last one winning
   EXPECT_EQ(cfg.epochs, 3);
-  EXPECT_EQ(resolve_config("", "", {}).neurons, Config{}.neurons);
+  // Without a preset: the default model, or Config{} (the paper's setting) under a config file, so
+  // that a config.toml written before a key existed repeats its run.
+  EXPECT_EQ(to_json(resolve_config("", "", {})), to_json(default_config()));
+  const Config over_base = resolve_config("", file, {});
+  EXPECT_EQ(over_base.neurons, 8);
+  EXPECT_EQ(over_base.dt, Config{}.dt);
+  EXPECT_EQ(over_base.target_scaling, "none");
 }
 
 TEST(Config, TomlRoundTrip) {
@@ -342,7 +348,7 @@ TEST(Config, KeyTableCoversEveryField) {
   EXPECT_EQ(json_keys, names);
 
   // Each key reaches a member of its own: changing it changes that key alone.
-  const std::string help = describe_config_keys();
+  const std::string help = describe_config_keys(Config{});
   for (const auto& key : config_keys()) {
     Config cfg;
     std::visit(

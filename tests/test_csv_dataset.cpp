@@ -263,12 +263,16 @@ TEST(CsvSplit, StandardisedByTheTrainSplit) {
     EXPECT_EQ(raw.train.x[r * 2], 3.0 * i + 1.0);
     EXPECT_EQ(raw.train.x[r * 2 + 1], std::sin(i) * 100.0);
   }
-  // A constant feature cannot be standardised.
+  // A constant feature is kept unscaled (std 1, as scikit-learn's StandardScaler) and warned about
+  // (issue 12; it used to be refused). tests/test_defaults.cpp checks the values.
   std::string flat = "u,c,y\n";
   for (int i = 0; i < 20; ++i) flat += fmt::format("{},5,{}\n", i, i % 2);
-  const std::string message =
-      data_error([&] { make_csv_splits(parse_csv(flat, "k.csv"), "k.csv", options("y", Task::kClassification)); });
-  EXPECT_TRUE(contains(message, "k.csv: feature column 'c' is constant over the 14 train rows")) << message;
+  const SplitData kept = make_csv_splits(parse_csv(flat, "k.csv"), "k.csv", options("y", Task::kClassification));
+  EXPECT_EQ(kept.scaler.std[1], 1.0);
+  ASSERT_EQ(kept.warnings.size(), 1u);
+  EXPECT_TRUE(contains(kept.warnings[0], "k.csv: feature column 'c' is constant over the 14 train rows"))
+      << kept.warnings[0];
+  EXPECT_TRUE(d.warnings.empty());
 }
 
 TEST(CsvSplit, FeatureTableForPredictReadsNamedColumnsInOrder) {

@@ -362,7 +362,7 @@ TEST(CaliforniaSplit, EmptyOrTooSmallSplitsAreErrors) {
   EXPECT_NE(message.find("train split has 1 row"), std::string::npos) << message;
 }
 
-TEST(CaliforniaSplit, ConstantFeatureIsNamed) {
+TEST(CaliforniaSplit, ConstantFeatureIsKeptAndNamed) {
   TempFolder dir;
   std::string text;
   for (int i = 0; i < 12; ++i) {
@@ -374,9 +374,14 @@ TEST(CaliforniaSplit, ConstantFeatureIsNamed) {
     text += row;
   }
   const std::string path = dir.write("constant.data", text);
-  const std::string message = data_error_of([&] { split_file(path); });
+  // Kept unscaled with a warning naming the file and the feature (issue 12; it used to be refused).
+  const SplitData data = split_file(path);
+  ASSERT_EQ(data.warnings.size(), 1u);
+  const std::string& message = data.warnings[0];
   EXPECT_NE(message.find(path), std::string::npos) << message;
-  EXPECT_NE(message.find("feature HouseAge is constant"), std::string::npos) << message;
+  EXPECT_NE(message.find("feature column 'HouseAge' is constant"), std::string::npos) << message;
+  EXPECT_EQ(data.scaler.std[1], 1.0);
+  EXPECT_EQ(data.scaler.mean[1], 30.0);
 }
 
 TEST(CaliforniaSplit, SmallFileKeepsRowOrderInsideEachSplit) {

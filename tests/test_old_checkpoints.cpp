@@ -78,6 +78,9 @@ TEST(OldCheckpoint, LoadsRebuildsItsModelAndPredictsAsBefore) {
     SCOPED_TRACE(old.file);
     const Checkpoint ck = load_checkpoint(kCorpus / old.file);
     EXPECT_EQ(ck.config.fhn_param_space, old.param_space);
+    // Written before target_scaling existed: the raw target, as then.
+    EXPECT_EQ(ck.config.target_scaling, "none");
+    EXPECT_TRUE(ck.target_scaler.identity());
     EXPECT_EQ(ck.config.layers, old.layers);
     EXPECT_EQ(ck.config.neurons, old.neurons);
     EXPECT_EQ(ck.state.epoch, old.epochs_completed);

@@ -203,8 +203,11 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--quiet,-q", options->quiet, "No progress on stderr");
   cmd->footer(
       "Configuration keys and their defaults (precedence: --preset < --config < --set and the flags\n"
-      "above, in command-line order):\n\n" +
-      describe_config_keys());
+      "above, in command-line order). The defaults are the default model's (models/presets/default.toml,\n"
+      "chosen on validation: docs/defaults.md), where a run starts that names neither --preset nor\n"
+      "--config; a --config file without --preset applies over the paper's setting (--preset\n"
+      "paper-california), which every config.toml written before a key existed assumes:\n\n" +
+      describe_config_keys(default_config()));
 
   return {cmd, [cmd, options, key_of] {
     std::map<const CLI::Option*, std::size_t> taken;
@@ -245,7 +248,8 @@ int run_eval(const EvalOptions& options) {
   const Config& cfg = best.ck.config;
   // Standardised with the checkpoint's scaler, as the model saw its inputs in training (for the
   // file it trained on this is the scaler that file gives).
-  const SplitData data = load_run_data(cfg, options.data, best.ck.scaler, best.ck.class_labels);
+  SplitData data = load_run_data(cfg, options.data, best.ck.scaler, best.ck.class_labels);
+  data.target_scaler = best.ck.target_scaler;  // the model's outputs back to the target's units
   const std::string& path = data.source;
   const std::unique_ptr<Backend> backend =
       make_backend(options.device.empty() ? cfg.device : options.device, best.spec, train_hyper(cfg));
@@ -305,6 +309,7 @@ int run_predict(const PredictOptions& options) {
   SplitData data;
   data.feature_names = best.ck.feature_names;
   data.scaler = best.ck.scaler;
+  data.target_scaler = best.ck.target_scaler;  // predictions in the target's own units
   data.source = options.input;
   for (Dataset* d : {&data.train, &data.val, &data.test}) d->features = features;
   if (uses_csv(cfg)) {

@@ -16,15 +16,20 @@
 namespace dynpmnn {
 
 std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec& spec, const TrainHyper& hyper) {
-  if (device == "cpu") return make_cpu_backend(spec, hyper);
+  if (device == "cpu") return with_target_scaling(make_cpu_backend(spec, hyper));
   std::string why;
   const bool cuda = cuda_available(&why);
   if (device == "cuda") {
     if (!cuda) throw ConfigError("device = 'cuda' but " + why);
-    return make_cuda_backend(spec, hyper);
+    return with_target_scaling(make_cuda_backend(spec, hyper));
   }
   fmt::print(stderr, "dynpmnn: device auto: using {}{}\n", cuda ? "cuda" : "cpu", why.empty() ? "" : ": " + why);
-  return cuda ? make_cuda_backend(spec, hyper) : make_cpu_backend(spec, hyper);
+  return with_target_scaling(cuda ? make_cuda_backend(spec, hyper) : make_cpu_backend(spec, hyper));
+}
+
+TargetScaler target_scaler_for(const Config& cfg, const SplitData& data) {
+  if (cfg.target_scaling != "standard" || !data.class_labels.empty()) return TargetScaler{};
+  return fit_target_scaler(data.train, uses_csv(cfg) ? cfg.target : "MedHouseVal", data.source);
 }
 
 void require_same_features(const Checkpoint& ck, const std::string& checkpoint_path,
@@ -43,16 +48,25 @@ void require_same_scaler(const Checkpoint& ck, const std::string& checkpoint_pat
           data.scaler.std[j], ck.scaler.mean[j], ck.scaler.std[j]));
 }
 
-TrainRunResult train_run(const Config& given, const SplitData& data, std::optional<Checkpoint> resumed,
+TrainRunResult train_run(const Config& given, const SplitData& loaded, std::optional<Checkpoint> resumed,
                          RunOutput output) {
   // config.toml and the checkpoint say which split the data was cut by.
   const Config cfg = with_split_used(given);
   const bool quiet = output != RunOutput::kProgress;
   const bool silent = output == RunOutput::kSilent;
+  // Fitted here, per configuration, so that the runs of a sweep sharing one loaded file each get
+  // their own target_scaling.
+  SplitData data = loaded;
+  data.target_scaler = target_scaler_for(cfg, data);
   if (resumed) {
     const std::string checkpoint_path = (std::filesystem::path(cfg.out) / "checkpoint.bin").string();
     require_same_features(*resumed, checkpoint_path, data.feature_names);
     require_same_scaler(*resumed, checkpoint_path, data);
+    if (resumed->target_scaler != data.target_scaler)
+      throw DataError(fmt::format("{} is not the data {} was trained on: its train split gives the target mean {} and "
+                                  "std {}, the checkpoint's target scaler has {} and {}", data.source, checkpoint_path,
+                                  data.target_scaler.mean, data.target_scaler.std, resumed->target_scaler.mean,
+                                  resumed->target_scaler.std));
     if (resumed->class_labels != data.class_labels)
       throw DataError(fmt::format("{} holds the classes {}, {} was trained on {}", data.source,
                                   fmt::join(data.class_labels, ", "), checkpoint_path,
@@ -83,6 +97,7 @@ TrainRunResult train_run(const Config& given, const SplitData& data, std::option
   }
 
   if (!silent) {
+    for (const std::string& w : data.warnings) fmt::print(stderr, "dynpmnn: warning: {}\n", w);
     std::vector<double> current(table.total());
     backend->get_params(current);
     for (const std::string& w : stability_warnings(spec, current, data.train)) fmt::print(stderr, "dynpmnn: warning: {}\n", w);

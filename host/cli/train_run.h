@@ -17,8 +17,13 @@
 
 namespace dynpmnn {
 
-// device: cpu, cuda or auto (auto says on stderr what it chose).
+// device: cpu, cuda or auto (auto says on stderr what it chose); wrapped in with_target_scaling, so
+// that the backend trains on SplitData::target_scaler's scaled targets and predicts in their units.
 std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec& spec, const TrainHyper& hyper);
+
+// The target scaling cfg asks for (target_scaling), fitted on data's train split: the identity for
+// "none" and for classification, which ignores the key.
+TargetScaler target_scaler_for(const Config& cfg, const SplitData& data);
 
 // The checkpoint's model must see its inputs as in training: the same features, standardised by
 // the same scaler (for --resume, the data file is the same only if the fitted scaler is too).
@@ -38,7 +43,8 @@ struct TrainRunResult {
 };
 
 // cfg must be validated; cfg.out names the folder (empty: a new default one). With `resumed`, the
-// run continues from that checkpoint (read from cfg.out/checkpoint.bin) in cfg.out.
+// run continues from that checkpoint (read from cfg.out/checkpoint.bin) in cfg.out. The target
+// scaler of `data` is replaced by target_scaler_for(cfg, data).
 TrainRunResult train_run(const Config& cfg, const SplitData& data, std::optional<Checkpoint> resumed,
                          RunOutput output);
 

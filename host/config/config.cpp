@@ -190,6 +190,8 @@ void Config::validate() const {
   const Task parsed_task = as_config_error([&] { return task_from_string(task); });
   require(parsed_task == Task::kRegression || !target.empty(), "task",
           "needs a CSV file (--data) and its class column (--set target=COLUMN)");
+  require(target_scaling == "standard" || target_scaling == "none", "target_scaling",
+          "is unknown (expected standard or none)");
   if (target.empty()) {
     require(split == kPaperSplit || split == Config{}.split, "split",
             "does not apply to California Housing, which has one split, the paper's (split = \"paper\"); split "

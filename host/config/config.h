@@ -1,5 +1,7 @@
 // Everything a training run is configured by, with flat key names (the CLI's --set key=value and
-// the TOML file use the same names). Defaults are the paper's California Housing experiment.
+// the TOML file use the same names). Defaults are the paper's California Housing experiment: the base
+// every stored file (checkpoint, config.toml, preset) is read over. A run that names no preset and no
+// config file starts from the default model instead (config_io.h, default_config()).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +25,10 @@ struct Config {
   std::string features;                  // comma-separated feature columns; empty: all but the target
   std::string split = "0.7,0.15,0.15";   // train, validation, test fractions; California: kPaperSplit
   std::uint64_t split_seed = 42;         // the split's shuffle
+  // standard | none: regression targets standardised by the train split's mean and std for training,
+  // reported in their own units (data/california.h, TargetScaler). "none" here, as before the key
+  // existed and as the paper trains; default_config() (a run without a preset) has "standard".
+  std::string target_scaling = "none";
   // model
   std::string model = "dynpmnn";      // dynpmnn | mlp | cfc | node (docs/baselines.md)
   // The layer's defaults are LayerSpec's (models/dynpmnn.h), the one place they are written.

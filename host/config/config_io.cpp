@@ -22,6 +22,7 @@ namespace dynpmnn {
 namespace {
 
 constexpr std::string_view kPresetDir = DYNPMNN_SOURCE_DIR "/models/presets";
+constexpr std::string_view kDefaultPreset = "default";
 
 std::string with_article(std::string_view noun) {
   const bool vowel = std::string_view("aeiou").find(noun.front()) != std::string_view::npos;
@@ -176,9 +177,8 @@ std::string toml_literal(const T& value) {
 
 }  // namespace
 
-std::string describe_config_keys() {
+std::string describe_config_keys(const Config& defaults) {
   const std::span<const ConfigKey> keys = config_keys();
-  const Config defaults;
   std::size_t name_width = 0, type_width = 0, default_width = 0;
   std::vector<std::string> shown_defaults;
   for (const auto& key : keys) {
@@ -301,9 +301,15 @@ Config preset(std::string_view name) {
   return cfg;
 }
 
+Config default_config() {
+  Config cfg = preset(kDefaultPreset);
+  cfg.preset.clear();  // the run folder is runs/run-..., as before the default model existed
+  return cfg;
+}
+
 Config resolve_config(std::string_view preset_name, const std::filesystem::path& config_path,
                       std::span<const std::string> overrides) {
-  Config cfg = preset_name.empty() ? Config{} : preset(preset_name);
+  Config cfg = !preset_name.empty() ? preset(preset_name) : config_path.empty() ? default_config() : Config{};
   if (!config_path.empty()) apply_config_file(cfg, config_path);
   for (const auto& assignment : overrides) apply_override(cfg, assignment);
   return cfg;

@@ -15,8 +15,8 @@
 
 namespace dynpmnn {
 
-// The key table as aligned text (name, type, default from Config{}, help), for --help and docs.
-std::string describe_config_keys();
+// The key table as aligned text (name, type, the value in `defaults`, help), for --help and docs.
+std::string describe_config_keys(const Config& defaults);
 
 // Applies "key=value" (the CLI's --set). ConfigError names the key and value and, for an unknown
 // key, the closest known ones.
@@ -34,7 +34,14 @@ Config load_config_file(const std::filesystem::path& path);  // on top of Config
 Config preset(std::string_view name);
 std::vector<std::string> preset_names();  // sorted
 
+// What a run that names neither a preset nor a config file starts from: the default model,
+// models/presets/default.toml (chosen on validation, docs/defaults.md), with cfg.preset empty.
+// Config{} stays the paper's setting: the values every file written before a key existed assumes.
+Config default_config();
+
 // The CLI's precedence: preset (if not empty) < config file (if not empty) < overrides in order.
+// With neither a preset nor a config file the start is default_config(); a config file without a
+// preset applies over Config{}, so that every config.toml a run folder ever wrote repeats its run.
 // The result is not validated.
 Config resolve_config(std::string_view preset_name, const std::filesystem::path& config_path,
                       std::span<const std::string> overrides);

@@ -31,6 +31,10 @@ constexpr std::array kKeys = {
               "CSV train,validation,test fractions summing to 1 (stratified by class for classification); "
               "California Housing: \"paper\", its one split (numpy RandomState(42) thresholds 0.7 / 0.9)"},
     ConfigKey{"split_seed", &Config::split_seed, "data", "seeds the CSV split's shuffle (not California's)"},
+    ConfigKey{"target_scaling", &Config::target_scaling, "data",
+              "regression: standard (train on the target standardised by the train split's mean and std; "
+              "metrics, val MSE and predictions in the target's units) or none (the raw target, as the paper); "
+              "classification ignores it"},
     ConfigKey{"model", &Config::model, "model",
               "dynpmnn (FHN layers), or a baseline of docs/baselines.md: mlp (keys hidden, activation, layernorm), "
               "cfc (keys neurons, backbone_*, cfc_time) or node (the Neural ODE, ode_* keys)"},
@@ -84,7 +88,7 @@ constexpr std::array kKeys = {
     ConfigKey{"patience", &Config::patience, "training",
               "early stopping: epochs allowed without a val MSE gain > min_delta; 0: off"},
     ConfigKey{"min_delta", &Config::min_delta, "training",
-              "early stopping: the val MSE decrease that resets the patience count"},
+              "early stopping: the val MSE decrease (in the target's units, squared) that resets the patience count"},
     ConfigKey{"seed", &Config::seed, "training", "seeds the initial weights and the epoch order"},
     ConfigKey{"device", &Config::device, "run", "auto (cuda where available, else cpu), cpu or cuda"},
     ConfigKey{"out", &Config::out, "run", "run folder; empty: runs/<preset or run>-<YYYYmmdd-HHMMSS>-seed<seed>"},

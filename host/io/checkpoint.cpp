@@ -242,6 +242,11 @@ void validate(const Checkpoint& ck, const std::string& name) {
     throw CheckpointError(fmt::format("{}: Adam step count {} is negative", name, ck.optimizer.step));
 }
 
+// Whether a checkpoint of this configuration holds a target scaler (format version 3).
+bool stores_target_scaler(const Config& cfg) {
+  return cfg.task != "classification" && cfg.target_scaling == "standard";
+}
+
 }  // namespace
 
 std::vector<CheckpointTensor> checkpoint_tensors(const ParamTable& table) {
@@ -282,7 +287,9 @@ std::string serialize_checkpoint(const Checkpoint& ck) {
 
   Writer w;
   w.bytes(std::string_view(kCheckpointMagic, sizeof kCheckpointMagic));
-  w.u32(ck.class_labels.empty() ? kCheckpointVersion : kCheckpointVersionClasses);
+  const bool scaled_target = stores_target_scaler(ck.config);
+  w.u32(scaled_target ? kCheckpointVersionTarget
+        : ck.class_labels.empty() ? kCheckpointVersion : kCheckpointVersionClasses);
   w.u64(0);  // the length, filled in below
   w.str(to_toml(ck.config));
   w.count(features, "features");
@@ -291,9 +298,13 @@ std::string serialize_checkpoint(const Checkpoint& ck) {
     w.f64(ck.scaler.mean[j]);
     w.f64(ck.scaler.std[j]);
   }
-  if (!ck.class_labels.empty()) {
+  if (scaled_target || !ck.class_labels.empty()) {
     w.count(ck.class_labels.size(), "class labels");
     for (const std::string& label : ck.class_labels) w.str(label);
+  }
+  if (scaled_target) {
+    w.f64(ck.target_scaler.mean);
+    w.f64(ck.target_scaler.std);
   }
   w.count(ck.tensors.size(), "tensors");
   for (const CheckpointTensor& t : ck.tensors) {
@@ -341,9 +352,9 @@ Checkpoint parse_checkpoint(std::string_view bytes, const std::string& name) {
                            kHeaderBytes));
   std::uint32_t version = 0;
   for (int i = 3; i >= 0; --i) version = (version << 8) | static_cast<unsigned char>(bytes[magic.size() + i]);
-  if (version != kCheckpointVersion && version != kCheckpointVersionClasses)
-    throw fail(fmt::format("checkpoint format version {} (byte 8); this dynpmnn reads versions {} and {}", version,
-                           kCheckpointVersion, kCheckpointVersionClasses));
+  if (version != kCheckpointVersion && version != kCheckpointVersionClasses && version != kCheckpointVersionTarget)
+    throw fail(fmt::format("checkpoint format version {} (byte 8); this dynpmnn reads versions {} to {}", version,
+                           kCheckpointVersion, kCheckpointVersionTarget));
   const std::uint64_t length = load_u64(bytes.data() + magic.size() + 4);
   if (length < kHeaderBytes + kChecksumBytes)
     throw fail(fmt::format("the header (byte 12) records a length of {} bytes, less than a header and a checksum: "
@@ -389,10 +400,25 @@ Checkpoint parse_checkpoint(std::string_view bytes, const std::string& name) {
     ck.scaler.mean.push_back(r.f64("scaler mean"));
     ck.scaler.std.push_back(r.f64("scaler std"));
   }
-  if (version == kCheckpointVersionClasses) {
+  if (version == kCheckpointVersionClasses || version == kCheckpointVersionTarget) {
     const std::uint32_t classes = r.count("class count", 8);
     for (std::uint32_t k = 0; k < classes; ++k) ck.class_labels.push_back(r.str("class label"));
   }
+  const std::size_t target_at = r.pos();
+  if (version == kCheckpointVersionTarget) {
+    ck.target_scaler.mean = r.f64("target mean");
+    ck.target_scaler.std = r.f64("target std");
+  }
+  // Only a regression run with target_scaling = standard stores a target scaler, and it always does
+  // (files of versions 1 and 2 predate the key, whose absence reads as "none").
+  if ((version == kCheckpointVersionTarget) != stores_target_scaler(ck.config))
+    throw CheckpointError(fmt::format(
+        "{}: byte {} (target scaler): format version {} {} a target scaler, but the configuration has task = '{}' "
+        "and target_scaling = '{}'", name, target_at, version,
+        version == kCheckpointVersionTarget ? "stores" : "does not store", ck.config.task, ck.config.target_scaling));
+  if (!std::isfinite(ck.target_scaler.mean) || !(ck.target_scaler.std > 0) || !std::isfinite(ck.target_scaler.std))
+    throw CheckpointError(fmt::format("{}: byte {} (target scaler): mean {} and std {}; expected a finite mean and a "
+                                      "finite std > 0", name, target_at, ck.target_scaler.mean, ck.target_scaler.std));
   const std::uint32_t tensors = r.count("tensor count", 8 + 1 + 4);
   std::uint64_t total = 0;
   for (std::uint32_t i = 0; i < tensors; ++i) {

@@ -2,15 +2,19 @@
 // model (eval, predict), in one versioned binary file. The run folder writes checkpoint.bin after
 // every epoch and best.bin at every new best validation MSE, both atomically (run_folder.h).
 //
-// Layout, version 1, every number little-endian; str = u64 byte count + bytes (UTF-8):
+// Layout, versions 1 to 3, every number little-endian; str = u64 byte count + bytes (UTF-8):
 //   offset 0   magic "DYNPMNNC" (8 bytes)
 //          8   u32 format version (kCheckpointVersion)
 //         12   u64 length of the whole file in bytes, checksum included (tells truncation apart)
 //         20   str  config: to_toml of the resolved Config
 //              u32  F features, then F × (str name, f64 scaler mean, f64 scaler std)
-//              (version 2 only) u32 K classes, then K × str label, class k's label: a classification
-//                   run's (task = classification), whose model has K outputs; regression
-//                   checkpoints are written as version 1, without this field
+//              (versions 2 and 3) u32 K classes, then K × str label, class k's label: a classification
+//                   run's (task = classification), whose model has K outputs; K = 0 in version 3
+//                   for regression; regression checkpoints of version 1 go without this field
+//              (version 3 only) f64 target mean, f64 target std: the regression target's
+//                   standardisation (target_scaling = "standard"). Written only by such runs, so
+//                   that a run with target_scaling = "none" writes the very bytes it wrote before
+//                   the key existed; versions 1 and 2 load with target_scaling = "none".
 //              u32  T tensors, then T × (str name, u8 trainable, u32 rank, rank × u32 dims), the
 //                   ParamTable of the config in table order; P = Σ Π dims
 //              f64[P] current parameters (the backend's, what the next epoch starts from)
@@ -53,6 +57,7 @@ struct CheckpointError : std::runtime_error {
 inline constexpr char kCheckpointMagic[8] = {'D', 'Y', 'N', 'P', 'M', 'N', 'N', 'C'};
 inline constexpr std::uint32_t kCheckpointVersion = 1;        // regression
 inline constexpr std::uint32_t kCheckpointVersionClasses = 2; // with class labels (classification)
+inline constexpr std::uint32_t kCheckpointVersionTarget = 3;  // with the target scaler (target_scaling = standard)
 
 struct CheckpointTensor {
   std::string name;
@@ -65,6 +70,7 @@ struct Checkpoint {
   Scaler scaler;                           // (features) mean and std
   std::vector<std::string> feature_names;  // (features)
   std::vector<std::string> class_labels;   // (K) classification; empty for regression
+  TargetScaler target_scaler;              // the identity unless a regression run's target_scaling = standard
   std::vector<CheckpointTensor> tensors;   // ParamTable order
   std::vector<double> params;              // (P) the backend's current parameters
   OptimizerState optimizer;                // m, v: (P) each

@@ -86,7 +86,7 @@ nlohmann::ordered_json final_summary(const TrainReport& report, const fs::path& 
 
 RunFolder::RunFolder(const Config& cfg, const ParamTable& table, const SplitData& data, const TrainState* resumed)
     : cfg_(cfg), table_(table), scaler_(data.scaler), feature_names_(data.feature_names),
-      class_labels_(data.class_labels) {
+      class_labels_(data.class_labels), target_scaler_(data.target_scaler) {
   if (resumed != nullptr) {
     path_ = cfg.out;
     if (!fs::is_directory(path_)) throw ConfigError(fmt::format("--resume {}: no such run folder", cfg.out));
@@ -133,7 +133,7 @@ void RunFolder::on_epoch(const EpochRecord& rec, int /*max_epochs*/) {
 
 void RunFolder::on_epoch_end(const TrainState& state, Backend& backend) {
   const std::string bytes =
-      serialize_checkpoint(with_classes(make_checkpoint(cfg_, table_, scaler_, feature_names_, state, backend)));
+      serialize_checkpoint(with_labels_and_target(make_checkpoint(cfg_, table_, scaler_, feature_names_, state, backend)));
   // best.bin first: were the process to die between the two, the resumed run redoes this epoch
   // and writes the same best.bin again.
   if (state.best_epoch == state.epoch) write_file_atomically(path_ / "best.bin", bytes);

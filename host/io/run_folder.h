@@ -49,7 +49,7 @@ class RunFolder : public TrainObserver {
   // and writes config.toml. Throws ConfigError if the folder already holds a finished run.
   // `resumed`: continue the run in cfg.out from this checkpointed state instead, metrics.jsonl
   // rewritten to its history (dropping any epoch logged after the checkpoint was written).
-  // `data` gives the scaler and feature names that the checkpoints keep.
+  // `data` gives the scalers, feature names and class labels that the checkpoints keep.
   RunFolder(const Config& cfg, const ParamTable& table, const SplitData& data, const TrainState* resumed = nullptr);
 
   const std::filesystem::path& path() const { return path_; }
@@ -69,8 +69,9 @@ class RunFolder : public TrainObserver {
   void write_best_params(const std::vector<double>& params, int epoch, double val_mse);
   // The early-stopping loss's name in the files: val_mse, or val_loss for classification.
   const char* val_key() const { return class_labels_.empty() ? "val_mse" : "val_loss"; }
-  Checkpoint with_classes(Checkpoint ck) const {
+  Checkpoint with_labels_and_target(Checkpoint ck) const {
     ck.class_labels = class_labels_;
+    ck.target_scaler = target_scaler_;
     return ck;
   }
 
@@ -80,6 +81,7 @@ class RunFolder : public TrainObserver {
   Scaler scaler_;
   std::vector<std::string> feature_names_;
   std::vector<std::string> class_labels_;  // (K) classification; empty for regression
+  TargetScaler target_scaler_;
   std::ofstream metrics_;
   int stop_after_epoch_ = -1;  // the test hook; -1: off
 };

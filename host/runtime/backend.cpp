@@ -1,9 +1,11 @@
 #include "host/runtime/backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "kernels/loss_math.h"
 #include "kernels/shuffle_math.h"
@@ -28,6 +30,8 @@ std::vector<std::uint32_t> epoch_permutation(std::uint64_t seed, int epoch, std:
 int target_columns(Loss loss, const ModelSpec& spec) { return loss == Loss::kSoftmaxCrossEntropy ? 1 : spec.outputs; }
 
 void check_backend_data(const ModelSpec& spec, Loss loss, const SplitData& data) {
+  if (!data.target_scaler.identity())
+    throw std::invalid_argument("set_data: the targets carry a scaler; wrap the backend in with_target_scaling");
   const int targets = target_columns(loss, spec);
   for (const Dataset* d : {&data.train, &data.val, &data.test}) {
     if (d->features != spec.inputs || d->targets != targets)
@@ -43,6 +47,57 @@ void check_backend_data(const ModelSpec& spec, Loss loss, const SplitData& data)
           throw std::invalid_argument("class index " + std::to_string(label) + " is not an integer in [0, " +
                                       std::to_string(spec.outputs) + ")");
   }
+}
+
+namespace {
+
+class TargetScalingBackend final : public Backend {
+ public:
+  explicit TargetScalingBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
+
+  std::string name() const override { return inner_->name(); }
+
+  void set_data(const SplitData& data) override {
+    scaler_ = data.target_scaler;
+    if (scaler_.identity()) return inner_->set_data(data);
+    if (!(scaler_.std > 0) || !std::isfinite(scaler_.std) || !std::isfinite(scaler_.mean))
+      throw std::invalid_argument("with_target_scaling: target mean " + std::to_string(scaler_.mean) + " and std " +
+                                  std::to_string(scaler_.std) + ", expected finite values and std > 0");
+    SplitData scaled = data;
+    scaled.target_scaler = TargetScaler{};
+    for (Dataset* d : {&scaled.train, &scaled.val, &scaled.test})
+      for (double& y : d->y) y = (y - scaler_.mean) / scaler_.std;
+    inner_->set_data(scaled);
+  }
+
+  void set_params(std::span<const double> params) override { inner_->set_params(params); }
+  void get_params(std::span<double> out) const override { inner_->get_params(out); }
+  OptimizerState get_optimizer_state() const override { return inner_->get_optimizer_state(); }
+  void set_optimizer_state(const OptimizerState& state) override { inner_->set_optimizer_state(state); }
+
+  EpochStats train_epoch(int epoch) override {
+    EpochStats stats = inner_->train_epoch(epoch);
+    // The mean minibatch MSE of the scaled targets is std² times smaller than in the target's units.
+    if (!scaler_.identity()) stats.train_loss *= scaler_.std * scaler_.std;
+    return stats;
+  }
+
+  std::vector<double> predict(Split split) override {
+    std::vector<double> out = inner_->predict(split);
+    if (!scaler_.identity())
+      for (double& p : out) p = p * scaler_.std + scaler_.mean;
+    return out;
+  }
+
+ private:
+  std::unique_ptr<Backend> inner_;
+  TargetScaler scaler_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> with_target_scaling(std::unique_ptr<Backend> inner) {
+  return std::make_unique<TargetScalingBackend>(std::move(inner));
 }
 
 #if !defined(DYNPMNN_HAVE_CUDA)

@@ -57,7 +57,8 @@ std::vector<std::uint32_t> epoch_permutation(std::uint64_t seed, int epoch, std:
 // Targets per row a loss reads: one per output for the MSE, one class index for the cross-entropy.
 int target_columns(Loss loss, const ModelSpec& spec);
 // set_data's checks, shared by the backends: every split's features and target columns match the
-// model and the loss, its arrays its row count, and every class index is an integer in [0, K).
+// model and the loss, its arrays its row count, every class index is an integer in [0, K), and the
+// target scaler is the identity (with_target_scaling applies any other).
 // std::invalid_argument otherwise.
 void check_backend_data(const ModelSpec& spec, Loss loss, const SplitData& data);
 // The backends' checks of the arrays they are handed: `call` ("set_params", ...) got `got` values
@@ -89,6 +90,13 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelSpec& spec, const TrainHyper& hyper);
+
+// `inner`, trained on the targets standardised by SplitData::target_scaler: set_data hands it a copy
+// of the splits with y scaled (and the identity scaler), predict maps its outputs back to the
+// target's units and train_epoch reports the MSE in those units (× std²). With the identity scaler
+// (target_scaling = "none", classification) every call goes through untouched, bit for bit. The one
+// place target scaling happens, for every backend; a bare backend refuses data with a scaler.
+std::unique_ptr<Backend> with_target_scaling(std::unique_ptr<Backend> inner);
 
 // Null when this build has no CUDA backend or no device is present; `why` says which.
 bool cuda_available(std::string* why);
