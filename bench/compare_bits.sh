@@ -22,7 +22,9 @@
 # data/cache/), COMPARE_EPOCHS (default 2), COMPARE_PRESETS (space-separated names; default all),
 # COMPARE_OLD_ARGS / COMPARE_NEW_ARGS (extra train arguments for one side only, e.g. "--seed 1" to
 # see the comparison fail), COMPARE_ADDED_KEYS (configuration lines of keys added since the old
-# binary, with their old behaviour's value, e.g. 'target_scaling = "none"': bench/compare_runs.py).
+# binary, with their old behaviour's value, e.g. 'target_scaling = "none"': bench/compare_runs.py),
+# COMPARE_RENAMED_VALUES (values the new binary spells differently for the same run, e.g.
+# 'split = "0.7,0.15,0.15" => split = "paper"'). Against 1b67f8f both are needed since issue 12.
 # OUTDIR (default: a new folder under /tmp) keeps both sides' outputs.
 set -uo pipefail
 

@@ -20,7 +20,10 @@ A configuration key added since the old binary appears in the new config.toml an
 checkpoints' stored configuration only. COMPARE_ADDED_KEYS (lines separated by ';', e.g.
 'target_scaling = "none"') names such lines, with the value that keeps the old behaviour: each is
 dropped from the new side's configuration text where the old side has no line for that key, and
-nothing else is forgiven (a new key with any other value still differs).
+nothing else is forgiven (a new key with any other value still differs). COMPARE_RENAMED_VALUES
+('OLD LINE => NEW LINE' pairs separated by ';', e.g. 'split = "0.7,0.15,0.15" => split = "paper"')
+names a value the new version spells differently for the same run: the new side's line is read as
+the old one where the old side has exactly that old line.
 """
 import json
 import math
@@ -36,13 +39,22 @@ class Differs(Exception):
 
 
 ADDED_KEY_LINES = [l.strip() for l in os.environ.get("COMPARE_ADDED_KEYS", "").split(";") if l.strip()]
+RENAMED_VALUES = [tuple(part.strip() for part in pair.split("=>", 1))
+                  for pair in os.environ.get("COMPARE_RENAMED_VALUES", "").split(";") if "=>" in pair]
 
 
 def without_added_keys(old_text, new_text):
     """new_text less the COMPARE_ADDED_KEYS lines whose key old_text does not set."""
     old_keys = {l.split("=")[0].strip() for l in old_text.splitlines() if "=" in l and not l.startswith("#")}
-    keep = [l for l in new_text.splitlines(keepends=True)
-            if not (l.strip() in ADDED_KEY_LINES and l.split("=")[0].strip() not in old_keys)]
+    old_lines = {l.strip() for l in old_text.splitlines()}
+    keep = []
+    for l in new_text.splitlines(keepends=True):
+        if l.strip() in ADDED_KEY_LINES and l.split("=")[0].strip() not in old_keys:
+            continue
+        for old, new in RENAMED_VALUES:
+            if l.strip() == new and old in old_lines:
+                l = l.replace(new, old)
+        keep.append(l)
     return "".join(keep)
 
 
