@@ -63,7 +63,9 @@ def ours(binary, name, device, epochs, data=None, env=None):
     epoch as the peer reports it (the first epoch carries one-off start-up costs)."""
     c = CONFIGS[name]
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [binary, "train", "--device", device, "--epochs", str(epochs), "--out", os.path.join(tmp, "run"),
+        # On top of the paper preset, as the peer: a run without a preset trains the default model.
+        cmd = [binary, "train", "--preset", "paper-california", "--device", device, "--epochs", str(epochs),
+               "--out", os.path.join(tmp, "run"),
                "--quiet", "--set", "patience=0", "--set", f"neurons={c['neurons']}", "--set", f"dt={c['dt']}",
                "--set", f"t_end={c['t_end']}", "--set", f"batch_size={c['batch_size']}",
                "--set", f"clip={c['clip'] or 0}"]
