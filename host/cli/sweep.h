@@ -38,6 +38,18 @@ struct SweepRun {
   nlohmann::ordered_json summary;  // final.json; empty unless it ran
 };
 
+// models/presets/sweeps/NAME-grid.toml, what --preset-grid NAME reads.
+std::filesystem::path preset_grid_path(const std::string& name);
+
+// A grid file: optional preset, [base] keys, [grid] axes and seeds. Throws ConfigError naming the
+// file, line and key of what it cannot take.
+Grid read_grid(const std::filesystem::path& path);
+
+// The data with the test split emptied: a search trains and ranks on it, so that no test metric is
+// computed for a configuration that is not then chosen (the trainer skips the test evaluation of
+// an empty split and final.json says "test": "withheld").
+SplitData without_test(SplitData data);
+
 bool skipped(const SweepRun& r);
 bool failed(const SweepRun& r);
 

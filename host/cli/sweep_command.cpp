@@ -127,6 +127,8 @@ const ConfigKey& known_key(const std::string& name, const std::string& where) {
   return *key;
 }
 
+}  // namespace
+
 Grid read_grid(const fs::path& path) {
   const std::string file = path.string();
   std::error_code ec;
@@ -199,7 +201,15 @@ Grid read_grid(const fs::path& path) {
   return grid;
 }
 
-}  // namespace
+
+fs::path preset_grid_path(const std::string& name) { return fs::path(kGridPresetDir) / (name + "-grid.toml"); }
+
+SplitData without_test(SplitData data) {
+  data.test.rows = 0;
+  data.test.x.clear();
+  data.test.y.clear();
+  return data;
+}
 
 bool skipped(const SweepRun& r) { return r.status.rfind("skipped", 0) == 0; }
 bool failed(const SweepRun& r) { return r.status.rfind("failed", 0) == 0; }
@@ -389,13 +399,14 @@ std::string results_md(const Grid& grid, const std::vector<SweepRun>& runs) {
 struct SweepOptions {
   std::string grid_file, preset_grid, out, device;
   int jobs = 0;  // 0: the hardware threads
+  bool withhold_test = false;
 };
 
 int run_sweep(SweepOptions options) {
   if (options.grid_file.empty() == options.preset_grid.empty())
     throw ConfigError("sweep: give either a grid file or --preset-grid NAME");
   const fs::path grid_path = options.grid_file.empty()
-                                 ? fs::path(kGridPresetDir) / (options.preset_grid + "-grid.toml")
+                                 ? preset_grid_path(options.preset_grid)
                                  : fs::path(options.grid_file);
   if (!options.preset_grid.empty() && !fs::is_regular_file(grid_path))
     throw ConfigError(fmt::format("--preset-grid {}: there is no {}", options.preset_grid, grid_path.string()));
@@ -423,6 +434,7 @@ int run_sweep(SweepOptions options) {
 
   std::optional<SplitData> data;
   if (!todo.empty()) data = load_run_data(grid.base);
+  if (data && options.withhold_test) data = without_test(std::move(*data));
 
   if (data) run_points(todo, *data, jobs, grid.base.device == "cuda");
 
@@ -537,6 +549,9 @@ Command add_sweep_command(CLI::App& app) {
   cmd->add_option("--device", options->device, "cpu, cuda or auto (default: the grid's, else auto)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
       ->type_name("cpu|cuda|auto");
+  cmd->add_flag("--withhold-test", options->withhold_test,
+                "Train without the test split and report no test metric, as a model search should (choose on "
+                "validation, then `dynpmnn eval RUN` the chosen run)");
   return {cmd, [options] { return run_sweep(*options); }};
 }
 

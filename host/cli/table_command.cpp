@@ -1,24 +1,37 @@
-// dynpmnn table TABLE.toml: the paper's comparison regenerated in one command. Every model of the
+// dynpmnn table TABLE.toml: a comparison table regenerated in one command. Every model of the
 // table is trained over the same seeds (through the sweep's run machinery, so several at once,
 // interruptible and resumable), and the results are summarised per model as mean ± standard
 // deviation over the seeds: test RMSE, MAE, R², parameters, epochs and seconds per epoch, beside
-// the paper's figure. Writes OUT/results.md, OUT/results.csv (one row per run) and, per model,
-// OUT/<model>/val_mse.png (validation MSE per epoch, one curve per seed); with --doc FILE also
-// FILE (the Markdown) and the PNGs beside it in FILE's stem folder.
+// the paper's figure. Writes OUT/results.md, OUT/results.csv (one row per run, with its config
+// hash), OUT/provenance.json (commit, machine, date, command) and, per model, OUT/<model>/val_mse.png
+// (validation MSE per epoch, one curve per seed); with --doc FILE also FILE (the Markdown), and
+// the PNGs, CSV and provenance in FILE's stem folder.
+//
+// A model is a fixed configuration (preset) or a search (grid). A search trains every point of
+// the grid with the first seed and the test split withheld, chooses the point with the lowest
+// validation loss, trains it with every seed (test still withheld) and only then evaluates the
+// test split, of the chosen runs alone (best.bin, as `dynpmnn eval`). With `sizes`, the point
+// chosen on validation per value of those keys is also trained with the first size_seeds seeds
+// and evaluated: the parameters-against-accuracy plot (OUT/params.png).
 //
 // The table file:
 //   title = "California Housing: the paper's comparison"
 //   seeds = [0, 1, 2, 3, 4]
-//   [base]                        # optional: keys applied to every model after its preset
+//   size_seeds = 3                # optional: seeds per size point of the models with sizes
+//   [base]                        # optional: keys applied to every model after its preset or grid
 //   epochs = 100
 //   [[model]]
 //   name = "DynPMNN (paper preset)"
-//   preset = "paper-california"   # the model's configuration
+//   preset = "paper-california"   # the model's configuration, or
+//   grid = "dynpmnn"              # models/presets/sweeps/dynpmnn-grid.toml: the configurations searched
+//   sizes = ["layers", "neurons"] # optional, with grid: the axes that set the model's size
 //   paper_rmse = 0.6638           # optional: the paper's test RMSE, shown beside ours
 //   note = "..."                  # optional: one line under the table
-//   [model.set]                   # optional: keys over the preset and [base]
+//   [model.set]                   # optional: keys over the preset (or grid base) and [base]
 //   clip = 20.0
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -27,6 +40,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +52,7 @@
 #include "host/config/toml.h"
 
 #include "data/california.h"
+#include "host/cli/best_model.h"
 #include "host/cli/command.h"
 #include "host/cli/sweep.h"
 #include "host/config/config.h"
@@ -60,12 +75,16 @@ struct TableModel {
   std::string slug;  // its folder under --out
   std::optional<double> paper_rmse;
   std::string note;
-  Config cfg;
+  Config cfg;                  // the preset's, or the grid's base (with the table's keys)
+  std::optional<Grid> grid;    // a search: the configurations tried
+  std::string grid_name;
+  std::vector<std::size_t> size_axes;  // indices into grid->axes
 };
 
 struct Table {
   std::string title;
   std::vector<std::string> seeds;
+  int size_seeds = 0;
   std::vector<TableModel> models;
 };
 
@@ -81,10 +100,15 @@ std::string text_at(const toml::table& t, const char* key, const std::string& wh
 }
 
 // Applies a TOML table of configuration keys (values as a TOML file spells them) to cfg.
-void apply_keys(Config& cfg, const toml::table& keys, const std::string& file) {
+void apply_keys(Config& cfg, const toml::table& keys, const std::string& file, const Grid* grid = nullptr) {
   for (const auto& [k, node] : keys) {
     const std::string where = fmt::format("{}:{}", file, k.source().begin.line);
     const std::string name(k.str());
+    if (grid != nullptr)
+      for (const GridAxis& axis : grid->axes)
+        if (axis.key == name)
+          throw ConfigError(fmt::format("{}: {} is searched by the grid {} and cannot be set over it", where, name,
+                                        grid->name));
     if (name == "seed" || name == "out" || name == "device")
       throw ConfigError(fmt::format("{}: {} cannot be set per model: the table owns the seeds, folders and device",
                                     where, name));
@@ -117,9 +141,9 @@ Table read_table(const fs::path& path) {
   }
   for (const auto& [k, node] : root) {
     const std::string name(k.str());
-    if (name != "title" && name != "seeds" && name != "base" && name != "model")
-      throw ConfigError(fmt::format("{}:{}: unknown top-level key '{}' (a table file has title, seeds, [base] and "
-                                    "[[model]] entries)",
+    if (name != "title" && name != "seeds" && name != "size_seeds" && name != "base" && name != "model")
+      throw ConfigError(fmt::format("{}:{}: unknown top-level key '{}' (a table file has title, seeds, size_seeds, "
+                                    "[base] and [[model]] entries)",
                                     file, k.source().begin.line, name));
   }
   Table table;
@@ -133,6 +157,13 @@ Table read_table(const fs::path& path) {
       throw ConfigError(fmt::format("{}:{}: seeds expects integers >= 0", file, s.source().begin.line));
     table.seeds.push_back(std::to_string(s.as_integer()->get()));
   }
+  if (const toml::node* n = root.get("size_seeds")) {
+    if (!n->is_integer() || n->as_integer()->get() < 1 ||
+        n->as_integer()->get() > static_cast<std::int64_t>(table.seeds.size()))
+      throw ConfigError(fmt::format("{}:{}: size_seeds expects an integer from 1 to the number of seeds ({})", file,
+                                    n->source().begin.line, table.seeds.size()));
+    table.size_seeds = static_cast<int>(n->as_integer()->get());
+  }
   const toml::array* models = root["model"].as_array();
   if (models == nullptr || models->empty()) throw ConfigError(fmt::format("{}: no [[model]] entries", file));
   for (const toml::node& node : *models) {
@@ -141,9 +172,11 @@ Table read_table(const fs::path& path) {
     if (m == nullptr) throw ConfigError(fmt::format("{}: each model must be a [[model]] table", where));
     for (const auto& [k, v] : *m) {
       const std::string name(k.str());
-      if (name != "name" && name != "preset" && name != "paper_rmse" && name != "note" && name != "set")
-        throw ConfigError(fmt::format("{}:{}: unknown model key '{}' (name, preset, paper_rmse, note, [model.set])",
-                                      file, k.source().begin.line, name));
+      if (name != "name" && name != "preset" && name != "grid" && name != "sizes" && name != "paper_rmse" &&
+          name != "note" && name != "set")
+        throw ConfigError(fmt::format(
+            "{}:{}: unknown model key '{}' (name, preset or grid, sizes, paper_rmse, note, [model.set])", file,
+            k.source().begin.line, name));
     }
     TableModel model;
     model.name = text_at(*m, "name", where, true);
@@ -157,13 +190,46 @@ Table read_table(const fs::path& path) {
       if (!value) throw ConfigError(fmt::format("{}:{}: paper_rmse expects a number", file, r->source().begin.line));
       model.paper_rmse = *value;
     }
-    model.cfg = preset(text_at(*m, "preset", where, true));
-    if (const toml::table* base = root["base"].as_table()) apply_keys(model.cfg, *base, file);
+    const bool has_preset = m->get("preset") != nullptr, has_grid = m->get("grid") != nullptr;
+    if (has_preset == has_grid)
+      throw ConfigError(fmt::format("{}: a model names either a preset (one configuration) or a grid (a search)", where));
+    const Grid* grid = nullptr;
+    if (has_grid) {
+      model.grid_name = text_at(*m, "grid", where, true);
+      const fs::path grid_file = preset_grid_path(model.grid_name);
+      if (!fs::is_regular_file(grid_file))
+        throw ConfigError(fmt::format("{}: grid {}: there is no {}", where, model.grid_name, grid_file.string()));
+      model.grid = read_grid(grid_file);
+      if (!model.grid->seeds.empty())
+        throw ConfigError(fmt::format("{}: grid {} lists seeds; in a table the table's seeds are used", where,
+                                      model.grid_name));
+      grid = &*model.grid;
+      model.cfg = model.grid->base;
+    } else {
+      model.cfg = preset(text_at(*m, "preset", where, true));
+    }
+    if (const toml::table* base = root["base"].as_table()) apply_keys(model.cfg, *base, file, grid);
     if (const toml::node* set = m->get("set")) {
       if (!set->is_table()) throw ConfigError(fmt::format("{}: [model.set] must be a table", where));
-      apply_keys(model.cfg, *set->as_table(), file);
+      apply_keys(model.cfg, *set->as_table(), file, grid);
     }
     model.cfg.validate();
+    if (const toml::node* sizes = m->get("sizes")) {
+      const toml::array* keys = sizes->as_array();
+      if (grid == nullptr || keys == nullptr || keys->empty())
+        throw ConfigError(fmt::format("{}:{}: sizes expects, with a grid, a non-empty array of the grid's keys", file,
+                                      sizes->source().begin.line));
+      for (const toml::node& key : *keys) {
+        const auto axis = std::find_if(grid->axes.begin(), grid->axes.end(), [&](const GridAxis& a) {
+          return key.is_string() && a.key == key.as_string()->get();
+        });
+        if (axis == grid->axes.end())
+          throw ConfigError(fmt::format("{}:{}: sizes: {} is not a key of the grid {}", file, key.source().begin.line,
+                                        key.is_string() ? key.as_string()->get() : "a non-string", model.grid_name));
+        model.size_axes.push_back(static_cast<std::size_t>(axis - grid->axes.begin()));
+      }
+    }
+    if (model.grid) model.grid->base = model.cfg;
     table.models.push_back(std::move(model));
   }
   return table;
@@ -220,60 +286,231 @@ std::string utc_date() {
   return text;
 }
 
+// A model's runs: expand()'s points × seeds (point p, seed k at p · seeds + k), only some of
+// which run: a preset's every seed; a search's first seed of every point, then the seeds of the
+// points it chose.
 struct ModelResult {
-  const TableModel* model;
-  std::vector<const SweepRun*> runs;
+  const TableModel* model = nullptr;
+  std::vector<SweepRun> runs;
+  std::size_t seeds = 1;
+  std::vector<std::size_t> row;  // the table's row: the chosen point's seeds (a preset: all its runs)
+  int chosen = -1;               // the chosen point (a search), -1: none finished
+  std::size_t searched = 0;      // points tried (a search)
+  struct SizePoint {
+    std::string label;           // "layers=2, neurons=64"
+    std::vector<std::size_t> runs;
+  };
+  std::vector<SizePoint> sizes;  // with `sizes`: the point chosen per size
+  bool ran(std::size_t i) const { return !runs[i].status.empty() && !skipped(runs[i]); }
 };
 
-// The PNG of model m is at png_prefix + slug + png_suffix + ".png", relative to the Markdown file.
-std::string results_markdown(const Table& table, const std::vector<ModelResult>& results, const std::string& device,
-                             const std::string& command, const std::string& png_prefix, const std::string& png_suffix) {
-  std::string md = fmt::format("# {}\n\n", table.title);
-  md += fmt::format(
-      "Generated by `{}` on {}, {} ({} seeds: {}). Each model is trained by the same trainer on the paper's split "
-      "with its preset's early stopping; the test metrics are those of the weights with the lowest validation "
-      "MSE. Mean ± sample standard deviation over the seeds whose run finished; a diverged run counts in the "
-      "\"diverged\" column and not in the means.\n\n",
-      command, device, utc_date(), table.seeds.size(), fmt::join(table.seeds, ", "));
-  md += "| model | test RMSE | paper RMSE | test MAE | test R² | parameters | epochs | s / epoch | diverged |\n";
-  md += "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
-  for (const ModelResult& r : results) {
-    std::vector<double> rmse, mae, r2, params, epochs, seconds;
-    int diverged = 0, failures = 0;
-    for (const SweepRun* run : r.runs) {
-      if (failed(*run) || skipped(*run)) {
-        ++failures;
-        continue;
-      }
-      if (run->status == "diverged") {
-        ++diverged;
-        continue;
-      }
-      rmse.push_back(metric(*run, "test_rmse"));
-      mae.push_back(metric(*run, "test_mae"));
-      r2.push_back(metric(*run, "test_r2"));
-      params.push_back(metric(*run, "params"));
-      epochs.push_back(metric(*run, "epochs"));
-      seconds.push_back(metric(*run, "epoch_seconds"));
+// "layers=2, neurons=64, lr=0.002": the axis values of a grid point (of the given axes; all when none).
+std::string point_label(const TableModel& model, const SweepRun& run, const std::vector<std::size_t>& axes = {}) {
+  if (!model.grid) return "preset";
+  std::vector<std::string> pairs;
+  for (std::size_t a = 0; a < model.grid->axes.size(); ++a)
+    if (axes.empty() || std::find(axes.begin(), axes.end(), a) != axes.end())
+      pairs.push_back(model.grid->axes[a].key + "=" + run.values[a]);
+  return fmt::format("{}", fmt::join(pairs, ", "));
+}
+
+bool finished(const SweepRun& r) { return r.status == "ok" || r.status == "early_stopped"; }
+
+const char* val_key(const SweepRun& r) { return r.summary.contains("val_loss") ? "val_loss" : "val_mse"; }
+
+// The validation loss a search ranks by: +inf for a run that did not finish.
+double val_loss(const SweepRun& r) {
+  const double v = finished(r) ? metric(r, val_key(r)) : NAN;
+  return std::isfinite(v) ? v : INFINITY;
+}
+
+// FNV-1a of the configuration as config.toml spells it, without the folder, device and seed: the
+// seeds of one configuration share it.
+std::string config_hash(Config cfg) {
+  cfg = with_split_used(std::move(cfg));
+  cfg.out.clear();
+  cfg.device.clear();
+  cfg.seed = 0;
+  std::uint64_t h = 1469598103934665603ull;
+  for (const unsigned char c : to_toml(cfg)) h = (h ^ c) * 1099511628211ull;
+  return fmt::format("{:016x}", h);
+}
+
+// The first line a shell command prints ("" when it fails).
+std::string first_line_of(const std::string& command) {
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return "";
+  char buffer[512];
+  std::string line = std::fgets(buffer, sizeof buffer, pipe) ? buffer : "";
+  ::pclose(pipe);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  return line;
+}
+
+nlohmann::ordered_json provenance(const std::string& command, const std::string& device) {
+  const std::string source = DYNPMNN_SOURCE_DIR;
+  std::string commit = first_line_of("git -C '" + source + "' rev-parse HEAD 2>/dev/null");
+  if (!commit.empty() && !first_line_of("git -C '" + source + "' status --porcelain --untracked-files=no 2>/dev/null").empty())
+    commit += "-dirty";
+  std::string cpu = first_line_of("grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//'");
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  nlohmann::ordered_json json;
+  json["command"] = command;
+  json["commit"] = commit.empty() ? "unknown" : commit;
+  json["date"] = stamp;
+  json["device"] = device;
+  json["machine"] = fmt::format("{} ({} hardware threads)", cpu.empty() ? "unknown CPU" : cpu,
+                                std::thread::hardware_concurrency());
+  return json;
+}
+
+struct Summary {
+  MeanStd rmse, mae, r2, val, params, epochs, seconds;
+  int diverged = 0, failures = 0;
+};
+
+Summary summarise(const ModelResult& r, const std::vector<std::size_t>& runs) {
+  std::vector<double> rmse, mae, r2, val, params, epochs, seconds;
+  Summary s;
+  for (const std::size_t i : runs) {
+    const SweepRun& run = r.runs[i];
+    if (failed(run) || skipped(run) || run.status.empty()) {
+      ++s.failures;
+      continue;
     }
-    const MeanStd p = mean_std(params);
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {}{} |\n", r.model->name, cell(mean_std(rmse), "{:.3f}"),
-                      r.model->paper_rmse ? fmt::format("{:.4f}", *r.model->paper_rmse) : "",
-                      cell(mean_std(mae), "{:.3f}"), cell(mean_std(r2), "{:.3f}"),
-                      p.count ? fmt::format("{:.0f}", p.mean) : "n/a", cell(mean_std(epochs), "{:.1f}"),
-                      cell(mean_std(seconds), "{:.3g}"), fmt::format("{} of {}", diverged, r.runs.size()),
-                      failures ? fmt::format(" ({} failed)", failures) : "");
+    if (run.status == "diverged") {
+      ++s.diverged;
+      continue;
+    }
+    rmse.push_back(metric(run, "test_rmse"));
+    mae.push_back(metric(run, "test_mae"));
+    r2.push_back(metric(run, "test_r2"));
+    val.push_back(metric(run, val_key(run)));
+    params.push_back(metric(run, "params"));
+    epochs.push_back(metric(run, "epochs"));
+    seconds.push_back(metric(run, "epoch_seconds"));
+  }
+  s.rmse = mean_std(rmse), s.mae = mean_std(mae), s.r2 = mean_std(r2), s.val = mean_std(val);
+  s.params = mean_std(params), s.epochs = mean_std(epochs), s.seconds = mean_std(seconds);
+  return s;
+}
+
+// Training time of every run the model cost (searched or seeded), in CPU-hours where one run
+// holds one core: epochs × seconds per epoch.
+double train_hours(const ModelResult& r) {
+  double seconds = 0;
+  for (std::size_t i = 0; i < r.runs.size(); ++i)
+    if (r.ran(i) && !failed(r.runs[i])) seconds += metric(r.runs[i], "epochs") * metric(r.runs[i], "epoch_seconds");
+  return seconds / 3600;
+}
+
+// The PNGs are at png_prefix + slug + png_suffix + ".png" and png_prefix + "params.png", relative to the Markdown.
+std::string results_markdown(const Table& table, const std::vector<ModelResult>& results,
+                             const nlohmann::ordered_json& made, const std::string& png_prefix,
+                             const std::string& png_suffix, const std::string& csv_path) {
+  const bool any_search = std::any_of(results.begin(), results.end(), [](const ModelResult& r) { return r.model->grid.has_value(); });
+  const bool any_preset = std::any_of(results.begin(), results.end(), [](const ModelResult& r) { return !r.model->grid; });
+  const bool any_paper = std::any_of(results.begin(), results.end(), [](const ModelResult& r) { return r.model->paper_rmse.has_value(); });
+  std::string md = fmt::format("# {}\n\n", table.title);
+  md += fmt::format("Generated by `{}` on {}, {} (commit {}, {}; {} seeds: {}). Per-run results: [{}]({}).\n\n",
+                    made["command"].get<std::string>(), made["device"].get<std::string>(),
+                    made["date"].get<std::string>().substr(0, 10), made["commit"].get<std::string>(),
+                    made["machine"].get<std::string>(), table.seeds.size(), fmt::join(table.seeds, ", "), csv_path,
+                    csv_path);
+  if (any_search)
+    md += fmt::format(
+        "**How each row was chosen.** A model with a grid is a search: each of its configurations "
+        "(models/presets/sweeps/<grid>-grid.toml) was trained with seed {} and the test split withheld (no test "
+        "metric was computed for it); the configuration with the lowest validation MSE was chosen and trained with "
+        "every seed, and only then was the test split evaluated, for the chosen runs alone, with the weights of "
+        "the lowest validation MSE. Every search has the same epoch limit, stopping rule and data handling (the "
+        "table's [base] keys below). ",
+        table.seeds.front());
+  if (any_preset)
+    md += "A model with a preset is that one configuration, fixed before this table (its note says where it came "
+          "from), trained with every seed; the test metrics are those of the weights with the lowest validation "
+          "MSE. ";
+  md += "Mean ± sample standard deviation over the seeds whose run finished; a diverged run counts in the "
+        "\"diverged\" column and not in the means. CPU-hours: the training time of every run the row cost (search "
+        "and seeds; epochs × seconds per epoch, one core per run).\n\n";
+  md += fmt::format("| model | configuration | test RMSE |{} val MSE | test MAE | test R² | parameters | epochs | s / epoch "
+                    "| configurations searched | CPU-hours | diverged |\n",
+                    any_paper ? " paper RMSE |" : "");
+  md += fmt::format("| --- | --- | --- |{} --- | --- | --- | --- | --- | --- | --- | --- | --- |\n", any_paper ? " --- |" : "");
+  for (const ModelResult& r : results) {
+    const Summary s = summarise(r, r.row);
+    const std::string chosen = r.model->grid ? (r.chosen < 0 ? "none finished"
+                                                              : point_label(*r.model, r.runs[r.chosen * r.seeds]))
+                                             : "preset " + r.model->cfg.preset;
+    md += fmt::format("| {} | {} | {} |{} {} | {} | {} | {} | {} | {} | {} | {:.2f} | {}{} |\n", r.model->name, chosen,
+                      cell(s.rmse, "{:.3f}"),
+                      any_paper ? " " + (r.model->paper_rmse ? fmt::format("{:.4f}", *r.model->paper_rmse) : "") + " |" : "",
+                      cell(s.val, "{:.4f}"), cell(s.mae, "{:.3f}"), cell(s.r2, "{:.3f}"),
+                      s.params.count ? fmt::format("{:.0f}", s.params.mean) : "n/a", cell(s.epochs, "{:.1f}"),
+                      cell(s.seconds, "{:.3g}"), r.model->grid ? std::to_string(r.searched) : "1 (fixed)",
+                      train_hours(r), fmt::format("{} of {}", s.diverged, r.row.size()),
+                      s.failures ? fmt::format(" ({} failed)", s.failures) : "");
   }
   md += "\n";
   for (const ModelResult& r : results)
     if (!r.model->note.empty()) md += fmt::format("- **{}**: {}\n", r.model->name, r.model->note);
-  md += "\n## Validation MSE per epoch, one curve per seed\n\n";
+
+  if (any_search) {
+    md += "\n## The searches: every configuration tried, seed " + table.seeds.front() + ", by validation MSE\n\n";
+    for (const ModelResult& r : results) {
+      if (!r.model->grid) continue;
+      std::vector<std::size_t> points;
+      for (std::size_t i = 0; i < r.runs.size(); i += r.seeds)
+        if (r.ran(i)) points.push_back(i);
+      std::stable_sort(points.begin(), points.end(),
+                       [&](std::size_t a, std::size_t b) { return val_loss(r.runs[a]) < val_loss(r.runs[b]); });
+      md += fmt::format("### {} (grid {})\n\n| configuration | val MSE | parameters | epochs | best epoch | status |\n"
+                        "| --- | --- | --- | --- | --- | --- |\n",
+                        r.model->name, r.model->grid_name);
+      for (const std::size_t i : points) {
+        const SweepRun& run = r.runs[i];
+        md += fmt::format("| {}{} | {} | {} | {} | {} | {} |\n", point_label(*r.model, run),
+                          static_cast<int>(i / r.seeds) == r.chosen ? " (chosen)" : "",
+                          number(run.summary, val_key(run), "{:.4f}"), number(run.summary, "params"),
+                          number(run.summary, "epochs"), number(run.summary, "best_epoch"), run.status);
+      }
+      md += "\n";
+    }
+  }
+
+  const bool any_sizes = std::any_of(results.begin(), results.end(), [](const ModelResult& r) { return !r.sizes.empty(); });
+  if (any_sizes) {
+    md += fmt::format(
+        "## Parameters against accuracy\n\nPer size of each search (its size keys), the configuration with the lowest "
+        "validation MSE among that size's, trained with seeds {}; then the test split of those runs. Test RMSE mean "
+        "± sample standard deviation. A model without sizes shows its table row.\n\n![test RMSE against "
+        "parameters]({}params.png)\n\n| model | size | configuration | parameters | test RMSE | val MSE | seeds |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n",
+        fmt::join(std::vector<std::string>(table.seeds.begin(), table.seeds.begin() + table.size_seeds), ", "),
+        png_prefix);
+    for (const ModelResult& r : results)
+      for (const ModelResult::SizePoint& p : r.sizes) {
+        const Summary s = summarise(r, p.runs);
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r.model->name, p.label,
+                          point_label(*r.model, r.runs[p.runs.front()]),
+                          s.params.count ? fmt::format("{:.0f}", s.params.mean) : "n/a", cell(s.rmse, "{:.3f}"),
+                          cell(s.val, "{:.4f}"), s.rmse.count);
+      }
+    md += "\n";
+  }
+
+  md += "## Validation MSE per epoch, one curve per seed\n\n";
   for (const ModelResult& r : results)
     md += fmt::format("### {}\n\n![{} validation MSE]({}{}{}.png)\n\n", r.model->name, r.model->name, png_prefix,
                       r.model->slug, png_suffix);
-  md += "## Configurations\n\n";
+  md += "## Configurations (chosen)\n\n";
   for (const ModelResult& r : results) {
-    Config cfg = with_split_used(r.model->cfg);  // as each run's config.toml has it
+    if (r.row.empty()) continue;
+    Config cfg = with_split_used(r.runs[r.row.front()].cfg);  // as each run's config.toml has it
     cfg.out.clear();
     md += fmt::format("### {}\n\n```toml\n{}```\n\n", r.model->name, to_toml(cfg));
   }
@@ -285,6 +522,26 @@ struct TableOptions {
   int jobs = 0;
 };
 
+// The test metrics of a run trained with the test split withheld, from its best.bin, into its summary.
+void evaluate_test(SweepRun& run) {
+  if (!finished(run) || run.summary.contains("test_rmse") || run.summary.contains("test_accuracy")) return;
+  try {
+    const nlohmann::ordered_json m = evaluate_best(load_best_model(run.folder.string()), Split::kTest, run.cfg.device, "");
+    if (m.contains("rmse")) {
+      run.summary["test_rmse"] = m["rmse"];
+      run.summary["test_mae"] = m["mae"];
+      run.summary["test_r2"] = m["r2"];
+      run.summary["test_mse"] = m["mse"];
+    } else {
+      run.summary["test_accuracy"] = m["accuracy"];
+      run.summary["test_f1"] = m["f1"];
+    }
+    run.summary["test"] = "evaluated after the choice";
+  } catch (const std::exception& e) {
+    run.status = std::string("failed: test evaluation: ") + e.what();
+  }
+}
+
 int run_table(const TableOptions& options) {
   if (options.table_file.empty() == options.preset_table.empty())
     throw ConfigError("table: give either a table file or --preset-table NAME");
@@ -294,55 +551,137 @@ int run_table(const TableOptions& options) {
   const std::string device = resolve_sweep_device(options.device.empty() ? "auto" : options.device, "table");
   const int jobs = sweep_jobs(device, options.jobs);
   const fs::path out = options.out.empty() ? fs::path("tables") / path.stem() : fs::path(options.out);
+  const std::size_t S = table.seeds.size();
 
-  // Every model's seeds are points of a one-point grid; all of them go to the runners together.
-  std::vector<std::vector<SweepRun>> per_model;
-  std::vector<SweepRun*> todo;
-  for (const TableModel& model : table.models) {
+  std::vector<ModelResult> results(table.models.size());
+  std::vector<SweepRun*> fixed, search;
+  for (std::size_t m = 0; m < table.models.size(); ++m) {
+    const TableModel& model = table.models[m];
+    ModelResult& r = results[m];
+    r.model = &model;
+    r.seeds = S;
     Grid grid;
+    if (model.grid) grid = *model.grid;
     grid.name = model.slug;
     grid.base = model.cfg;
     grid.base.device = device;
     grid.seeds = table.seeds;
-    per_model.push_back(expand(grid, out / model.slug));
-    for (SweepRun& r : per_model.back()) r.label = model.name + ", seed " + r.seed;  // for the progress lines
+    r.runs = expand(grid, out / model.slug);
+    for (std::size_t i = 0; i < r.runs.size(); ++i) {
+      SweepRun& run = r.runs[i];
+      run.label = model.name + (model.grid ? ", " + point_label(model, run) : "") + ", seed " + run.seed;
+      if (skipped(run)) continue;
+      if (!model.grid) fixed.push_back(&run), r.row.push_back(i);
+      else if (i % S == 0) search.push_back(&run), ++r.searched;
+    }
   }
-  for (auto& runs : per_model)
-    for (SweepRun& r : runs)
-      if (!skipped(r)) todo.push_back(&r);
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec || !fs::is_directory(out))
     throw ConfigError(fmt::format("--out {}: cannot create the folder{}", out.string(), ec ? ": " + ec.message() : ""));
-  fmt::print(stderr, "dynpmnn: table: {} models × {} seeds in {}, {} at a time on {}\n", table.models.size(),
-             table.seeds.size(), out.string(), std::min<std::size_t>(jobs, std::max<std::size_t>(todo.size(), 1)),
-             device);
+  fmt::print(stderr, "dynpmnn: table: {} models × {} seeds in {}, {} at a time on {}\n", table.models.size(), S,
+             out.string(), jobs, device);
   // The models share one data set: the first model's (its data, target, features and split keys).
-  if (!todo.empty()) run_points(todo, load_run_data(table.models.front().cfg), jobs, device == "cuda");
-
-  std::vector<ModelResult> results;
-  std::string csv = "model,seed,status,test_rmse,test_mae,test_r2,val_mse,params,epochs,epoch_seconds,run_dir\n";
-  for (std::size_t m = 0; m < table.models.size(); ++m) {
-    ModelResult r{&table.models[m], {}};
-    std::vector<CurveSeries> curves;
-    for (const SweepRun& run : per_model[m]) {
-      r.runs.push_back(&run);
-      csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(table.models[m].name), run.seed, run.status,
-                         number(run.summary, "test_rmse", "{:.17g}"), number(run.summary, "test_mae", "{:.17g}"),
-                         number(run.summary, "test_r2", "{:.17g}"), number(run.summary, "val_mse", "{:.17g}"),
-                         number(run.summary, "params"), number(run.summary, "epochs"),
-                         number(run.summary, "epoch_seconds", "{:.6g}"), csv_field(run.folder.string()));
-      curves.push_back({"seed " + run.seed, val_curve(run.folder)});
-    }
-    write_curves_png(out / table.models[m].slug / "val_mse.png", curves, table.models[m].name + ": validation MSE",
-                     "val MSE");
-    results.push_back(std::move(r));
+  const SplitData data = load_run_data(table.models.front().cfg);
+  const SplitData withheld = without_test(data);
+  if (!fixed.empty()) run_points(fixed, data, jobs, device == "cuda");
+  if (!search.empty()) {
+    fmt::print(stderr, "dynpmnn: table: searching {} configurations, seed {}, test split withheld\n", search.size(),
+               table.seeds.front());
+    run_points(search, withheld, jobs, device == "cuda");
   }
+
+  // The choices, on validation alone; then the chosen points' other seeds.
+  std::vector<SweepRun*> seeded;
+  for (ModelResult& r : results) {
+    if (!r.model->grid) continue;
+    const std::size_t points = r.runs.size() / S;
+    auto best_of = [&](auto in_group) {
+      int best = -1;
+      for (std::size_t p = 0; p < points; ++p)
+        if (in_group(p) && r.ran(p * S) && std::isfinite(val_loss(r.runs[p * S])) &&
+            (best < 0 || val_loss(r.runs[p * S]) < val_loss(r.runs[best * S])))
+          best = static_cast<int>(p);
+      return best;
+    };
+    r.chosen = best_of([](std::size_t) { return true; });
+    auto want = [&](int p, std::size_t count, std::vector<std::size_t>& into) {
+      for (std::size_t k = 0; k < count; ++k) {
+        const std::size_t i = p * S + k;
+        into.push_back(i);
+        if (k > 0 && std::find(seeded.begin(), seeded.end(), &r.runs[i]) == seeded.end()) seeded.push_back(&r.runs[i]);
+      }
+    };
+    if (r.chosen >= 0) want(r.chosen, S, r.row);
+    std::vector<std::string> done_labels;
+    for (std::size_t p = 0; p < points && !r.model->size_axes.empty(); ++p) {
+      const std::string size = point_label(*r.model, r.runs[p * S], r.model->size_axes);
+      if (std::find(done_labels.begin(), done_labels.end(), size) != done_labels.end()) continue;
+      done_labels.push_back(size);
+      const int best = best_of([&](std::size_t q) { return point_label(*r.model, r.runs[q * S], r.model->size_axes) == size; });
+      ModelResult::SizePoint point{size, {}};
+      if (best >= 0) want(best, static_cast<std::size_t>(table.size_seeds), point.runs);
+      r.sizes.push_back(std::move(point));
+    }
+  }
+  if (!seeded.empty()) {
+    fmt::print(stderr, "dynpmnn: table: {} more seeds of the configurations chosen on validation\n", seeded.size());
+    run_points(seeded, withheld, jobs, device == "cuda");
+  }
+  for (ModelResult& r : results) {
+    if (!r.model->grid) continue;
+    for (const std::size_t i : r.row) evaluate_test(r.runs[i]);
+    for (const ModelResult::SizePoint& p : r.sizes)
+      for (const std::size_t i : p.runs) evaluate_test(r.runs[i]);
+  }
+
   const std::string command =
       "dynpmnn table " + (options.table_file.empty() ? "--preset-table " + options.preset_table : options.table_file);
+  const nlohmann::ordered_json made = provenance(command, device);
+  std::string csv =
+      "model,configuration,config_hash,seed,searched,in_table,size_point,status,val_mse,test_rmse,test_mae,test_r2,"
+      "params,epochs,best_epoch,epoch_seconds,run_dir\n";
+  std::vector<XySeries> size_series;
+  for (ModelResult& r : results) {
+    auto member = [](const std::vector<std::size_t>& v, std::size_t i) { return std::find(v.begin(), v.end(), i) != v.end(); };
+    std::vector<CurveSeries> curves;
+    for (std::size_t i = 0; i < r.runs.size(); ++i) {
+      if (!r.ran(i)) continue;
+      const SweepRun& run = r.runs[i];
+      bool in_size = false;
+      for (const ModelResult::SizePoint& p : r.sizes) in_size = in_size || member(p.runs, i);
+      const bool in_table = member(r.row, i);
+      // The run folder relative to --out, so the committed CSV does not name this machine's paths.
+      csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.model->name),
+                         csv_field(point_label(*r.model, run)), config_hash(run.cfg), run.seed,
+                         r.model->grid && i % S == 0 ? "true" : "false", in_table ? "true" : "false",
+                         in_size ? "true" : "false", csv_field(run.status), number(run.summary, val_key(run), "{:.17g}"),
+                         number(run.summary, "test_rmse", "{:.17g}"), number(run.summary, "test_mae", "{:.17g}"),
+                         number(run.summary, "test_r2", "{:.17g}"), number(run.summary, "params"),
+                         number(run.summary, "epochs"), number(run.summary, "best_epoch"),
+                         number(run.summary, "epoch_seconds", "{:.6g}"),
+                         csv_field(fs::relative(run.folder, out).string()));
+      if (in_table) curves.push_back({"seed " + run.seed, val_curve(run.folder)});
+    }
+    write_curves_png(out / r.model->slug / "val_mse.png", curves, r.model->name + ": validation MSE", "val MSE");
+    XySeries series{r.model->name, {}};
+    auto add_point = [&](const std::vector<std::size_t>& runs) {
+      const Summary s = summarise(r, runs);
+      if (s.rmse.count > 0) series.points.push_back({s.params.mean, s.rmse.mean, s.rmse.std});
+    };
+    if (r.sizes.empty()) add_point(r.row);
+    for (const ModelResult::SizePoint& p : r.sizes) add_point(p.runs);
+    std::sort(series.points.begin(), series.points.end(), [](const XyPoint& a, const XyPoint& b) { return a.x < b.x; });
+    size_series.push_back(std::move(series));
+  }
+  const bool any_sizes = std::any_of(results.begin(), results.end(), [](const ModelResult& r) { return !r.sizes.empty(); });
+  if (any_sizes)
+    write_xy_png(out / "params.png", size_series, table.title.size() < 60 ? table.title : "Test RMSE against parameters",
+                 "trainable parameters", "test RMSE", true);
   write_file_atomically(out / "results.csv", csv);
+  write_file_atomically(out / "provenance.json", made.dump(1) + "\n");
   // results.md in OUT finds each model's curves in its folder; the doc copy keeps them beside it.
-  write_file_atomically(out / "results.md", results_markdown(table, results, device, command, "", "/val_mse"));
+  write_file_atomically(out / "results.md", results_markdown(table, results, made, "", "/val_mse", "results.csv"));
   if (!options.doc.empty()) {
     const fs::path doc(options.doc);
     const fs::path images = doc.parent_path() / doc.stem();
@@ -351,7 +690,11 @@ int run_table(const TableOptions& options) {
     for (const ModelResult& r : results)
       fs::copy_file(out / r.model->slug / "val_mse.png", images / (r.model->slug + ".png"),
                     fs::copy_options::overwrite_existing);
-    write_file_atomically(doc, results_markdown(table, results, device, command, doc.stem().string() + "/", ""));
+    if (any_sizes) fs::copy_file(out / "params.png", images / "params.png", fs::copy_options::overwrite_existing);
+    fs::copy_file(out / "results.csv", images / "results.csv", fs::copy_options::overwrite_existing);
+    fs::copy_file(out / "provenance.json", images / "provenance.json", fs::copy_options::overwrite_existing);
+    const std::string prefix = doc.stem().string() + "/";
+    write_file_atomically(doc, results_markdown(table, results, made, prefix, "", prefix + "results.csv"));
   }
   fmt::print(stderr, "dynpmnn: table: wrote {}{}\n", (out / "results.md").string(),
              options.doc.empty() ? "" : " and " + options.doc);
@@ -360,17 +703,17 @@ int run_table(const TableOptions& options) {
   summary["results"] = (out / "results.md").string();
   bool any_failed = false;
   for (const ModelResult& r : results) {
-    std::vector<double> rmse;
-    for (const SweepRun* run : r.runs) {
-      any_failed = any_failed || failed(*run);
-      if (!failed(*run) && !skipped(*run) && run->status != "diverged") rmse.push_back(metric(*run, "test_rmse"));
-    }
-    const MeanStd m = mean_std(rmse);
-    summary["models"].push_back({{"name", r.model->name},
-                                 {"test_rmse_mean", m.count ? nlohmann::ordered_json(m.mean) : nullptr},
-                                 {"test_rmse_std", m.count ? nlohmann::ordered_json(m.std) : nullptr},
-                                 {"finished", m.count},
-                                 {"runs", r.runs.size()}});
+    for (std::size_t i = 0; i < r.runs.size(); ++i) any_failed = any_failed || (r.ran(i) && failed(r.runs[i]));
+    const Summary s = summarise(r, r.row);
+    nlohmann::ordered_json row = {{"name", r.model->name},
+                                  {"test_rmse_mean", s.rmse.count ? nlohmann::ordered_json(s.rmse.mean) : nullptr},
+                                  {"test_rmse_std", s.rmse.count ? nlohmann::ordered_json(s.rmse.std) : nullptr},
+                                  {"finished", s.rmse.count},
+                                  {"runs", r.row.size()}};
+    if (r.model->grid)
+      row["chosen"] = r.chosen < 0 ? nlohmann::ordered_json(nullptr)
+                                   : nlohmann::ordered_json(point_label(*r.model, r.runs[r.chosen * S]));
+    summary["models"].push_back(row);
   }
   std::cout << summary.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
   return any_failed ? kExitUnexpected : kExitOk;
@@ -384,7 +727,8 @@ Command add_table_command(CLI::App& app) {
                "test RMSE, MAE, R², parameters and time per epoch, with validation curves");
   auto options = std::make_shared<TableOptions>();
   cmd->add_option("table", options->table_file,
-                  "TOML file: title, seeds = [...], optional [base] keys, and [[model]] entries with name, preset, "
+                  "TOML file: title, seeds = [...], optional size_seeds and [base] keys, and [[model]] entries with name, "
+                  "preset or grid (a search chosen on validation), optional sizes, "
                   "optional paper_rmse, note and [model.set] keys")
       ->type_name("TABLE.toml");
   cmd->add_option("--preset-table", options->preset_table,

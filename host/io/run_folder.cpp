@@ -55,19 +55,25 @@ nlohmann::ordered_json final_summary(const TrainReport& report, const fs::path& 
                                      std::string_view divergence_message) {
   nlohmann::ordered_json json;
   json["status"] = report.status;
+  if (report.test_withheld) json["test"] = "withheld";  // no test_* keys: the split was not evaluated
   if (report.classification) {
-    json["test_accuracy"] = report.test_class.accuracy;
-    json["test_f1"] = report.test_class.macro_f1;
-    json["test_loss"] = report.test_class.loss;
+    if (!report.test_withheld) {
+      json["test_accuracy"] = report.test_class.accuracy;
+      json["test_f1"] = report.test_class.macro_f1;
+      json["test_loss"] = report.test_class.loss;
+    }
     json["val_accuracy"] = report.val_class.accuracy;
     json["val_f1"] = report.val_class.macro_f1;
     json["val_loss"] = report.val_mse;
-    json["test_confusion"] = report.test_class.confusion;  // (K, K) row-major: true class, predicted class
+    if (!report.test_withheld)
+      json["test_confusion"] = report.test_class.confusion;  // (K, K) row-major: true class, predicted class
   } else {
-    json["test_rmse"] = report.test.rmse;
-    json["test_mae"] = report.test.mae;
-    json["test_r2"] = report.test.r2;
-    json["test_mse"] = report.test.mse;
+    if (!report.test_withheld) {
+      json["test_rmse"] = report.test.rmse;
+      json["test_mae"] = report.test.mae;
+      json["test_r2"] = report.test.r2;
+      json["test_mse"] = report.test.mse;
+    }
     json["val_mse"] = report.val_mse;
   }
   json["params"] = report.params;

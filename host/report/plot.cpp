@@ -93,6 +93,73 @@ void write_curves_png(const std::filesystem::path& path, std::span<const CurveSe
   canvas.write_png(path);
 }
 
+void write_xy_png(const std::filesystem::path& path, std::span<const XySeries> series, std::string_view title,
+                  std::string_view x_title, std::string_view y_title, bool log_x) {
+  Canvas canvas(kPlotWidth, kPlotHeight);
+  const PlotArea area{110, 54, kPlotWidth - 24, kPlotHeight - 74};
+  draw_title(canvas, 18, title);
+  draw_axis_titles(canvas, area, x_title, y_title, 22);
+  auto usable = [&](const XyPoint& p) {
+    return std::isfinite(p.x) && std::isfinite(p.y) && std::isfinite(p.err) && (!log_x || p.x > 0);
+  };
+  double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+  for (const XySeries& s : series)
+    for (const XyPoint& p : s.points)
+      if (usable(p)) {
+        x_lo = std::min(x_lo, p.x), x_hi = std::max(x_hi, p.x);
+        y_lo = std::min(y_lo, p.y - p.err), y_hi = std::max(y_hi, p.y + p.err);
+      }
+  if (x_lo > x_hi) {
+    const std::string_view note = "no finite values";
+    canvas.text((area.left + area.right - Canvas::text_width(note)) / 2, (area.top + area.bottom - kTextHeight) / 2,
+                note, kInk);
+    canvas.frame(area);
+    canvas.write_png(path);
+    return;
+  }
+  Axis x;
+  x.log = log_x;
+  if (log_x) {
+    x.lo = std::pow(10.0, std::floor(std::log10(x_lo)));
+    x.hi = std::pow(10.0, std::ceil(std::log10(x_hi)));
+    if (x.hi <= x.lo) x.hi = x.lo * 10;
+  } else {
+    const double pad = x_hi > x_lo ? 0.05 * (x_hi - x_lo) : std::max(0.1 * std::abs(x_lo), 1e-3);
+    x.lo = x_lo - pad, x.hi = x_hi + pad;
+  }
+  x.pixel_lo = area.left + 8;
+  x.pixel_hi = area.right - 8;
+  Axis y;
+  const double pad = y_hi > y_lo ? 0.08 * (y_hi - y_lo) : std::max(0.1 * std::abs(y_lo), 1e-3);
+  y.lo = y_lo - pad, y.hi = y_hi + pad;
+  y.pixel_lo = area.bottom;
+  y.pixel_hi = area.top;
+  draw_x_ticks(canvas, area, x, log_x ? log_ticks(x) : linear_ticks(x, nice_step(x.hi - x.lo, 8)));
+  draw_y_ticks(canvas, area, y, linear_ticks(y, nice_step(y.hi - y.lo, 6)));
+  std::vector<LegendEntry> legend;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    const Rgb color = kPalette[i % kPalette.size()];
+    const XyPoint* previous = nullptr;
+    for (const XyPoint& p : series[i].points) {
+      if (!usable(p)) continue;
+      const int px = x.pixel(p.x), py = y.pixel(p.y);
+      if (previous != nullptr) canvas.line(x.pixel(previous->x), y.pixel(previous->y), px, py, color, 1, 6);
+      if (p.err > 0) {
+        const int top = y.pixel(p.y + p.err), bottom = y.pixel(p.y - p.err);
+        canvas.line(px, top, px, bottom, color, 1);
+        canvas.line(px - 4, top, px + 4, top, color, 1);
+        canvas.line(px - 4, bottom, px + 4, bottom, color, 1);
+      }
+      canvas.fill(px - 3, py - 3, px + 4, py + 4, color);
+      previous = &p;
+    }
+    legend.push_back({series[i].label, color, 0, true});
+  }
+  draw_legend(canvas, area.right - 10 - legend_width(legend), area.top + 10, legend);
+  canvas.frame(area);
+  canvas.write_png(path);
+}
+
 void write_loss_curve_png(const std::filesystem::path& path, std::span<const double> train_loss,
                           std::span<const double> val_mse, std::string_view title) {
   const CurveSeries series[] = {{"train loss", {train_loss.begin(), train_loss.end()}},

@@ -30,4 +30,21 @@ struct CurveSeries {
 void write_curves_png(const std::filesystem::path& path, std::span<const CurveSeries> series, std::string_view title,
                       std::string_view y_title);
 
+// One series of write_xy_png: points (x, y) with a symmetric error bar of half-height err (0: none),
+// joined in the given order.
+struct XyPoint {
+  double x = 0, y = 0, err = 0;
+};
+struct XySeries {
+  std::string label;
+  std::vector<XyPoint> points;
+};
+
+// Several series of points on one set of axes, x logarithmic when log_x (every x > 0), with error
+// bars and a legend: the parameters-against-accuracy plot of `dynpmnn table`. Points with a
+// non-finite coordinate are left out. Throws std::runtime_error naming the path if it cannot be
+// written.
+void write_xy_png(const std::filesystem::path& path, std::span<const XySeries> series, std::string_view title,
+                  std::string_view x_title, std::string_view y_title, bool log_x);
+
 }  // namespace dynpmnn

@@ -244,12 +244,15 @@ TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend&
     rep.classification = true;
     rep.val_class = classification_metrics(backend.predict(Split::kVal), data.val.y, spec.outputs);
     rep.val_mse = rep.val_class.loss;
-    rep.test_class = classification_metrics(backend.predict(Split::kTest), data.test.y, spec.outputs);
+    rep.test_withheld = data.test.rows == 0;
+    if (!rep.test_withheld)
+      rep.test_class = classification_metrics(backend.predict(Split::kTest), data.test.y, spec.outputs);
     return rep;
   }
   rep.val = regression_metrics(backend.predict(Split::kVal), data.val.y);
   rep.val_mse = rep.val.mse;
-  rep.test = regression_metrics(backend.predict(Split::kTest), data.test.y);
+  rep.test_withheld = data.test.rows == 0;
+  if (!rep.test_withheld) rep.test = regression_metrics(backend.predict(Split::kTest), data.test.y);
   return rep;
 }
 

@@ -34,6 +34,9 @@ struct TrainReport {
   int best_epoch = 0;  // 0: the initial weights were never beaten
   double val_mse = 0;  // of the restored best weights; for classification their val cross-entropy
   Metrics test;        // regression only
+  // The data had no test rows (a model search, host/cli/table_command.cpp, withholds the test split
+  // until the configurations are chosen): test and test_class were not evaluated.
+  bool test_withheld = false;
   Metrics val;
   bool classification = false;
   ClassMetrics test_class;  // classification only
