@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "data/csv_dataset.h"
 #include "tests/cli_runner.h"
 
 namespace dynpmnn {
@@ -93,7 +95,8 @@ TEST_F(Table, TwoModelsTwoSeedsGiveMeanAndStdOfEachRunsMetrics) {
     }
     EXPECT_NE(rmse[0], rmse[1]) << "the seeds gave the same run";
     const std::string rmse_cell = mean_std_cell(rmse, "{:.3f}");
-    const std::string row_start = fmt::format("| {} | {} | {} | ", name, rmse_cell, m == 0 ? "0.5000" : "");
+    const std::string row_start =
+        fmt::format("| {} | preset wide-california | {} | {} | ", name, rmse_cell, m == 0 ? "0.5000" : "");
     EXPECT_TRUE(contains(md, row_start)) << "no row starting " << row_start << " in\n" << md;
     EXPECT_TRUE(contains(md, fmt::format(" | {} | {} | ", mean_std_cell(r2, "{:.3f}"), params))) << md;
     EXPECT_TRUE(contains(md, "| 0 of 2 |")) << md;
@@ -117,6 +120,97 @@ TEST_F(Table, TwoModelsTwoSeedsGiveMeanAndStdOfEachRunsMetrics) {
   EXPECT_EQ(read_file(out / "results.md"), md);
 }
 
+// A grid file for the search test: 4 configurations of a tiny model, 2 sizes.
+constexpr const char* kTinyGrid = R"(preset = "wide-california"
+[base]
+epochs = 2
+dt = 0.1
+t_end = 0.6
+[grid]
+neurons = [2, 3]
+lr = [1e-3, 4e-3]
+)";
+
+constexpr const char* kSearchTable = R"(title = "Tiny search"
+seeds = [3, 4, 5]
+size_seeds = 2
+[[model]]
+name = "Searched"
+grid = "tiny-grid.toml"
+sizes = ["neurons"]
+)";
+
+// A search trains every configuration with the first seed and the test split withheld, chooses the
+// lowest validation MSE (recomputed here from the runs' final.json), trains only the chosen
+// configurations' other seeds, and evaluates the test split of exactly the chosen runs, with the
+// metrics `dynpmnn eval` gives for their best.bin.
+TEST_F(Table, SearchChoosesOnValidationAndEvaluatesTestOnlyForTheChosenRuns) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  write_file(dir_ / "tiny-grid.toml", kTinyGrid);
+  write_file(dir_ / "search.toml", kSearchTable);
+  const fs::path out = dir_ / "out";
+  const CliResult r = run("table " + quote(dir_ / "search.toml") + " --jobs 2 --device cpu --out " + quote(out));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "test split withheld")) << r.err;
+
+  // expand(): 4 points × 3 seeds, point p seed k in folder p·3 + k + 1.
+  const char* points[] = {"neurons=2_lr=0.001", "neurons=2_lr=0.004", "neurons=3_lr=0.001", "neurons=3_lr=0.004"};
+  const char* seeds[] = {"3", "4", "5"};
+  auto folder = [&](int p, int k) {
+    return out / "Searched" / fmt::format("{:02}-{}_seed={}", p * 3 + k + 1, points[p], seeds[k]);
+  };
+  double val[4];
+  for (int p = 0; p < 4; ++p) {
+    ASSERT_TRUE(fs::is_regular_file(folder(p, 0) / "final.json")) << folder(p, 0);
+    const nlohmann::json f = nlohmann::json::parse(read_file(folder(p, 0) / "final.json"));
+    EXPECT_EQ(f["test"], "withheld") << folder(p, 0);
+    EXPECT_FALSE(f.contains("test_rmse")) << "a searched run was evaluated on test: " << folder(p, 0);
+    val[p] = f["val_mse"].get<double>();
+  }
+  const int chosen = static_cast<int>(std::min_element(val, val + 4) - val);
+  const int best_of_size[2] = {val[0] <= val[1] ? 0 : 1, val[2] <= val[3] ? 2 : 3};
+  const nlohmann::json summary = nlohmann::json::parse(last_line(r.out));
+  const std::string chosen_label = fmt::format("neurons={}, lr={}", chosen < 2 ? 2 : 3, chosen % 2 ? 0.004 : 0.001);
+  EXPECT_EQ(summary["models"][0]["chosen"], chosen_label);
+  EXPECT_EQ(summary["models"][0]["finished"], 3);
+
+  // Seeds beyond the first exist exactly for the chosen point (all 3) and the size points (2 each).
+  for (int p = 0; p < 4; ++p)
+    for (int k = 1; k < 3; ++k) {
+      const bool wanted = p == chosen || (k < 2 && (p == best_of_size[0] || p == best_of_size[1]));
+      EXPECT_EQ(fs::exists(folder(p, k)), wanted) << folder(p, k);
+    }
+
+  // The CSV: a test RMSE exactly on the chosen and size-point runs, equal to eval's of their best.bin.
+  const CsvText csv = read_csv((out / "results.csv").string());
+  ASSERT_GE(csv.header.size(), 17u);
+  EXPECT_EQ(csv.header[2], "config_hash");
+  EXPECT_EQ(csv.header[9], "test_rmse");
+  int rows = 0, with_test = 0;
+  for (const std::vector<std::string>& cells : csv.rows) {
+    ++rows;
+    ASSERT_EQ(cells.size(), 17u);
+    const bool used = cells[5] == "true" || cells[6] == "true";
+    EXPECT_EQ(!cells[9].empty(), used) << cells[16];
+    if (!used) continue;
+    ++with_test;
+    const CliResult ev = run("eval " + quote(out / cells[16]) + " --device cpu");
+    ASSERT_EQ(ev.exit_code, 0) << ev.err;
+    EXPECT_DOUBLE_EQ(std::stod(cells[9]), nlohmann::json::parse(last_line(ev.out))["rmse"].get<double>()) << cells[16];
+  }
+  // The chosen point is its own size's best: 4 searched + its seeds 4 and 5 + the other size's seed 4;
+  // on test, the chosen point's 3 runs and the other size's 2.
+  ASSERT_TRUE(chosen == best_of_size[0] || chosen == best_of_size[1]);
+  EXPECT_EQ(rows, 4 + 3);
+  EXPECT_EQ(with_test, 3 + 2);
+  const std::string png = read_file(out / "params.png");
+  ASSERT_GE(png.size(), 8u);
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+  const nlohmann::json made = nlohmann::json::parse(read_file(out / "provenance.json"));
+  for (const char* key : {"command", "commit", "date", "device", "machine"}) EXPECT_TRUE(made.contains(key)) << key;
+  EXPECT_TRUE(contains(read_file(out / "results.md"), "(chosen)"));
+}
+
 TEST_F(Table, MistakesInTheTableFileNameFileLineAndKey) {
   struct Case {
     const char* text;
@@ -136,6 +230,17 @@ TEST_F(Table, MistakesInTheTableFileNameFileLineAndKey) {
        "preset = \"wide-california\"\n",
        "two models are named alike"},
       {"seeds = [0]\ncolour = 2\n", "bad.toml:2: unknown top-level key 'colour'"},
+      {"seeds = [0]\n[[model]]\nname = \"a\"\npreset = \"wide-california\"\ngrid = \"dynpmnn\"\n",
+       "bad.toml:2: a model names either a preset (one configuration) or a grid (a search)"},
+      {"seeds = [0]\n[[model]]\nname = \"a\"\ngrid = \"no-such\"\n", "grid no-such: there is no"},
+      {"seeds = [0]\n[[model]]\nname = \"a\"\ngrid = \"dynpmnn\"\nsizes = [\"dt\"]\n",
+       "bad.toml:5: sizes: dt is not a key of the grid dynpmnn"},
+      {"seeds = [0]\n[[model]]\nname = \"a\"\npreset = \"wide-california\"\nsizes = [\"neurons\"]\n",
+       "sizes expects, with a grid"},
+      {"seeds = [0]\n[base]\nlr = 0.1\n[[model]]\nname = \"a\"\ngrid = \"dynpmnn\"\n",
+       "bad.toml:3: lr is searched by the grid dynpmnn and cannot be set over it"},
+      {"seeds = [0, 1]\nsize_seeds = 3\n[[model]]\nname = \"a\"\npreset = \"wide-california\"\n",
+       "bad.toml:2: size_seeds expects an integer from 1 to the number of seeds (2)"},
   };
   for (const Case& c : cases) {
     write_file(dir_ / "bad.toml", c.text);

@@ -507,16 +507,17 @@ void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int j
       const std::lock_guard lock(print);
       ++done;
       const ResultMetrics m = metrics_for(r.cfg);
+      // A run of a search trained without the test split: say so rather than print an empty metric.
+      const bool withheld = r.summary.is_object() && r.summary.value("test", "") == "withheld";
+      const std::string test = withheld ? std::string("withheld") : number(r.summary, m.test_key, "{:.4g}");
       if (already)
         fmt::print(stderr, "[{}/{}] {}: already finished ({}), {} {} {} {}\n", done, todo.size(), r.label, r.status,
-                   m.val_key, number(r.summary, m.val_key, "{:.4g}"), m.test_key,
-                   number(r.summary, m.test_key, "{:.4g}"));
+                   m.val_key, number(r.summary, m.val_key, "{:.4g}"), m.test_key, test);
       else if (failed(r))
         fmt::print(stderr, "[{}/{}] {}: {}\n", done, todo.size(), r.label, r.status);
       else
         fmt::print(stderr, "[{}/{}] {}: {} {} {} {} {} {:.1f} s\n", done, todo.size(), r.label, r.status, m.val_key,
-                   number(r.summary, m.val_key, "{:.4g}"), m.test_key, number(r.summary, m.test_key, "{:.4g}"),
-                   seconds);
+                   number(r.summary, m.val_key, "{:.4g}"), m.test_key, test, seconds);
     }
   };
   std::vector<std::thread> threads;

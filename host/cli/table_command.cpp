@@ -24,6 +24,7 @@
 //   name = "DynPMNN (paper preset)"
 //   preset = "paper-california"   # the model's configuration, or
 //   grid = "dynpmnn"              # models/presets/sweeps/dynpmnn-grid.toml: the configurations searched
+//                                 # (a name ending in .toml: that grid file, beside the table file)
 //   sizes = ["layers", "neurons"] # optional, with grid: the axes that set the model's size
 //   paper_rmse = 0.6638           # optional: the paper's test RMSE, shown beside ours
 //   note = "..."                  # optional: one line under the table
@@ -196,10 +197,13 @@ Table read_table(const fs::path& path) {
     const Grid* grid = nullptr;
     if (has_grid) {
       model.grid_name = text_at(*m, "grid", where, true);
-      const fs::path grid_file = preset_grid_path(model.grid_name);
+      // A name is a preset grid; a path ending in .toml is a grid file beside the table file.
+      const bool is_file = fs::path(model.grid_name).extension() == ".toml";
+      const fs::path grid_file = is_file ? path.parent_path() / model.grid_name : preset_grid_path(model.grid_name);
       if (!fs::is_regular_file(grid_file))
         throw ConfigError(fmt::format("{}: grid {}: there is no {}", where, model.grid_name, grid_file.string()));
       model.grid = read_grid(grid_file);
+      model.grid->name = model.grid_name;
       if (!model.grid->seeds.empty())
         throw ConfigError(fmt::format("{}: grid {} lists seeds; in a table the table's seeds are used", where,
                                       model.grid_name));
