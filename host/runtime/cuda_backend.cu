@@ -15,8 +15,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -39,19 +37,6 @@ namespace {
 // Rows per forward pass in predict().
 constexpr int kPredictChunk = 65536;
 
-// DYNPMNN_CUDA_GRAPHS: "0" runs every step on the stream; "1" requires the graph (a capture failure
-// throws); unset or anything else uses the graph and falls back to the stream with a warning.
-enum class GraphMode : int { kOff = 0, kRequired = 1, kAuto = 2 };
-
-GraphMode graph_mode_from_env() {
-  const char* v = std::getenv("DYNPMNN_CUDA_GRAPHS");
-  if (v == nullptr) return GraphMode::kAuto;
-  const std::string s(v);
-  if (s == "0") return GraphMode::kOff;
-  if (s == "1") return GraphMode::kRequired;
-  return GraphMode::kAuto;
-}
-
 // A split's rows on the device.
 struct DeviceSplit {
   int rows = 0;
@@ -70,7 +55,7 @@ struct StepBuffers {
 class CudaBackend final : public Backend {
  public:
   CudaBackend(const ModelSpec& spec, const TrainHyper& hyper)
-      : spec_(spec), table_(spec_), hyper_(hyper), graph_mode_(graph_mode_from_env()) {
+      : spec_(spec), table_(spec_), hyper_(hyper) {
     if (hyper_.batch_size <= 0) throw std::invalid_argument("batch_size must be > 0");
     cudaDeviceProp prop{};
     int device = 0;
@@ -169,14 +154,15 @@ class CudaBackend final : public Backend {
     order_->compute(hyper_.seed, epoch, stream());
     train_state_epoch_begin_gpu(state_.data(), stream());
     for (int s = 0; s < full; ++s) {
-      if (graph_.get() != nullptr) {
-        DYNPMNN_CUDA_CHECK(cudaGraphLaunch(graph_.get(), stream()));
+      if (graph_.ready()) {
+        graph_.launch(stream());
       } else {
         run_step(B);
         // Captured after one step has run on the stream, so every kernel (ours and cuBLAS's) is
         // loaded and cuBLAS has chosen its algorithms before the capture. A dopri5 ODE block decides
         // its steps on the host, so such a model always runs on the stream.
-        if (graph_mode_ != GraphMode::kOff && s + 1 < full && train_model_->capturable()) try_capture(B);
+        if (graph_.wanted() && s + 1 < full && train_model_->capturable())
+          graph_.capture(stream(), [&] { run_step(B); });
       }
     }
     if (rest > 0) run_step(rest);
@@ -288,20 +274,9 @@ class CudaBackend final : public Backend {
                     stream());
   }
 
-  void try_capture(int count) {
-    try {
-      graph_.set(capture_graph(stream(), [&] { run_step(count); }));
-    } catch (const std::exception& e) {
-      if (graph_mode_ == GraphMode::kRequired) throw;
-      std::fprintf(stderr, "dynpmnn: CUDA graph capture failed (%s); training steps run on the stream\n", e.what());
-      graph_mode_ = GraphMode::kOff;
-    }
-  }
-
   ModelSpec spec_;
   ParamTable table_;
   TrainHyper hyper_;
-  GraphMode graph_mode_;
   std::string device_name_;
   // Declared first among the device objects so that it is destroyed last.
   Stream stream_;
@@ -318,7 +293,7 @@ class CudaBackend final : public Backend {
   DeviceBuffer<float> predict_pred_;         // (predict capacity, outputs)
   bool have_data_ = false;
   bool have_params_ = false;
-  GraphExec graph_;  // last: destroyed first, before the buffers it uses
+  StepGraph graph_;  // last: destroyed first, before the buffers it uses
 };
 
 }  // namespace
