@@ -1,5 +1,6 @@
 #include "kernels/fhn.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -40,12 +41,23 @@ Integrator integrator_from_string(const std::string& s) {
   throw std::invalid_argument("unknown integrator '" + s + "' (expected euler, imex, heun or rk4)");
 }
 
+int FhnShape::max_steps() const {
+  int most = 0;
+  for (int m = 0; m < models; ++m) most = std::max(most, step_of(m).steps);
+  return most;
+}
+
 void FhnShape::validate() const {
+  if (models <= 0) throw std::invalid_argument("FHN layer: models must be > 0, got " + std::to_string(models));
   if (batch < 0) throw std::invalid_argument("FHN layer: batch must be >= 0, got " + std::to_string(batch));
   if (neurons <= 0) throw std::invalid_argument("FHN layer: neurons must be > 0, got " + std::to_string(neurons));
-  if (steps <= 0) throw std::invalid_argument("FHN layer: steps must be > 0, got " + std::to_string(steps));
-  if (!(dt > 0) || !std::isfinite(dt)) throw std::invalid_argument("FHN layer: dt must be > 0 and finite");
-  if (std::isnan(clip)) throw std::invalid_argument("FHN layer: clip is NaN");
+  for (int m = 0; m < models; ++m) {
+    const FhnModelStep st = step_of(m);
+    const std::string who = per_model ? "FHN layer, model " + std::to_string(m) + ": " : "FHN layer: ";
+    if (st.steps <= 0) throw std::invalid_argument(who + "steps must be > 0, got " + std::to_string(st.steps));
+    if (!(st.dt > 0) || !std::isfinite(st.dt)) throw std::invalid_argument(who + "dt must be > 0 and finite");
+    if (std::isnan(st.clip)) throw std::invalid_argument(who + "clip is NaN");
+  }
 }
 
 namespace {
@@ -64,12 +76,12 @@ void initial_state(const FhnShape& s, const T* in, int b, int n, T& v, T& w, T& 
   }
 }
 
-}  // namespace
 
+// One model's rows: `in`, `out`, the parameters and the checkpoints already point at its block.
 template <Integrator S, typename T>
-bool fhn_forward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* out, T* ckpt_v, T* ckpt_w) {
+bool fhn_forward_model(const FhnShape& s, const FhnModelStep& st, const T* in, FhnParamPtrs<T> p, T* out, T* ckpt_v,
+                       T* ckpt_w, std::size_t stride) {
   const int N = s.neurons;
-  const std::size_t stride = static_cast<std::size_t>(s.batch) * N;
   bool finite = true;
   for (int b = 0; b < s.batch; ++b) {
     for (int n = 0; n < N; ++n) {
@@ -77,7 +89,7 @@ bool fhn_forward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* ou
       initial_state(s, in, b, n, v, w, extra);
       const FhnParams<T> prm{p.a[n], p.b[n], p.g[n], p.I[n]};
       const std::size_t at = static_cast<std::size_t>(b) * N + n;
-      fhn_forward_trajectory<S>(v, w, prm, prm.I + extra, T(s.dt), s.steps, T(s.clip),
+      fhn_forward_trajectory<S>(v, w, prm, prm.I + extra, T(st.dt), st.steps, T(st.clip),
                              ckpt_v ? ckpt_v + at : nullptr, ckpt_w ? ckpt_w + at : nullptr, stride);
       out[static_cast<std::size_t>(b) * 2 * N + n] = v;
       out[static_cast<std::size_t>(b) * 2 * N + N + n] = w;
@@ -88,10 +100,9 @@ bool fhn_forward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* ou
 }
 
 template <Integrator S, typename T>
-void fhn_backward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, const T* ckpt_v,
-                         const T* ckpt_w, const T* d_out, T* d_in, FhnGradPtrs<T> d_params) {
+void fhn_backward_model(const FhnShape& s, const FhnModelStep& st, const T* in, FhnParamPtrs<T> p, const T* ckpt_v,
+                        const T* ckpt_w, std::size_t stride, const T* d_out, T* d_in, FhnGradPtrs<T> d_params) {
   const int N = s.neurons;
-  const std::size_t stride = static_cast<std::size_t>(s.batch) * N;
   for (int n = 0; n < N; ++n) {
     FhnParamGrad<T> sum;
     const FhnParams<T> prm{p.a[n], p.b[n], p.g[n], p.I[n]};
@@ -102,7 +113,7 @@ void fhn_backward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, cons
       T lv = d_out[static_cast<std::size_t>(b) * 2 * N + n];
       T lw = d_out[static_cast<std::size_t>(b) * 2 * N + N + n];
       FhnParamGrad<T> grad;
-      fhn_backward_trajectory<S>(v0, w0, prm, prm.I + extra, T(s.dt), s.steps, T(s.clip),
+      fhn_backward_trajectory<S>(v0, w0, prm, prm.I + extra, T(st.dt), st.steps, T(st.clip),
                               ckpt_v ? ckpt_v + at : nullptr, ckpt_w ? ckpt_w + at : nullptr, stride, lv,
                               lw, grad);
       if (s.coupling == Coupling::kInitialCondition) {
@@ -122,6 +133,52 @@ void fhn_backward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, cons
     if (d_params.I) d_params.I[n] = sum.I;
   }
 }
+
+// Model m's block of a population's arrays: rows (B, width) at m · B · width, parameters at m · N,
+// checkpoints at m · B · N within each checkpoint's (P, B, N) slab.
+struct ModelBlock {
+  std::size_t in, out, param, ckpt;
+};
+
+ModelBlock model_block(const FhnShape& s, int m) {
+  const std::size_t B = s.batch, N = s.neurons;
+  return {m * B * s.input_width(), m * B * s.output_width(), m * N, m * B * N};
+}
+
+template <typename T>
+T* at_or_null(T* p, std::size_t offset) {
+  return p ? p + offset : nullptr;
+}
+
+template <Integrator S, typename T>
+bool fhn_forward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, T* out, T* ckpt_v, T* ckpt_w) {
+  // A lone model's checkpoint stride is B · N, as it always was; a population's is P · B · N.
+  const std::size_t stride = static_cast<std::size_t>(s.models) * s.batch * s.neurons;
+  bool finite = true;
+  for (int m = 0; m < s.models; ++m) {
+    const ModelBlock k = model_block(s, m);
+    const FhnParamPtrs<T> pm{p.a + k.param, p.b + k.param, p.g + k.param, p.I + k.param};
+    finite = fhn_forward_model<S>(s, s.step_of(m), in + k.in, pm, out + k.out, at_or_null(ckpt_v, k.ckpt),
+                                  at_or_null(ckpt_w, k.ckpt), stride) && finite;
+  }
+  return finite;
+}
+
+template <Integrator S, typename T>
+void fhn_backward_scheme(const FhnShape& s, const T* in, FhnParamPtrs<T> p, const T* ckpt_v,
+                         const T* ckpt_w, const T* d_out, T* d_in, FhnGradPtrs<T> d_params) {
+  const std::size_t stride = static_cast<std::size_t>(s.models) * s.batch * s.neurons;
+  for (int m = 0; m < s.models; ++m) {
+    const ModelBlock k = model_block(s, m);
+    const FhnParamPtrs<T> pm{p.a + k.param, p.b + k.param, p.g + k.param, p.I + k.param};
+    const FhnGradPtrs<T> gm{at_or_null(d_params.a, k.param), at_or_null(d_params.b, k.param),
+                            at_or_null(d_params.g, k.param), at_or_null(d_params.I, k.param)};
+    fhn_backward_model<S>(s, s.step_of(m), in + k.in, pm, at_or_null(ckpt_v, k.ckpt), at_or_null(ckpt_w, k.ckpt),
+                          stride, d_out + k.out, d_in + k.in, gm);
+  }
+}
+
+}  // namespace
 
 // The scheme becomes a template parameter here, so the per-step code has no run-time branch.
 template <typename T>

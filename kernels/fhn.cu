@@ -204,6 +204,9 @@ void dispatch(const char* op, const FhnShape& s, F&& f) {
 
 void check_common(const char* op, const FhnShape& s, const float* in, FhnParamPtrs<float> p) {
   s.validate();
+  // The kernels index (sample, neuron) of one model; the model axis is the population issue's.
+  require(s.models == 1 && s.per_model == nullptr, op,
+          "a population (models > 1 or per-model steps) runs on the CPU op only so far");
   require(in != nullptr, op, "input is null");
   require(p.a && p.b && p.g && p.I, op, "a parameter pointer (a, b, g or I) is null");
 }

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/fhn.h"
@@ -227,6 +229,72 @@ TEST(FhnCpu, FloatAndDoubleForwardAgree) {
     }
   }
   std::printf("[ fhn-cpu  ] float vs double forward, worst |Δ|/(1+|ref|) = %.2e\n", worst);
+}
+
+// A population of P models in one call computes, for every model, bit for bit what that model
+// computes alone: its own dt, step count (1 to 70, so some models have checkpoints and others
+// none), clamp, parameters and rows, forward and backward, for every integrator and coupling.
+TEST(FhnCpu, PopulationEqualsItsModelsAloneBitForBit) {
+  const int P = 4, B = 3, N = 5;
+  const FhnModelStep steps[P] = {{0.1, 20, 0.0}, {0.05, 1, 0.0}, {0.2, 70, 1.5}, {0.5, 9, 0.0}};
+  std::mt19937 gen(11);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  LayerParams<double> p;  // (P, N) each
+  for (int i = 0; i < P * N; ++i) {
+    p.a.push_back(0.2 + 0.1 * u(gen));
+    p.b.push_back(0.3 + 0.1 * u(gen));
+    p.g.push_back(2.0 + 0.5 * u(gen));
+    p.I.push_back(0.1 * u(gen));
+  }
+  for (Integrator integrator : {Integrator::kEuler, Integrator::kImex, Integrator::kHeun, Integrator::kRk4})
+    for (Coupling c : {Coupling::kInitialCondition, Coupling::kCurrent}) {
+      FhnShape pop = shape(B, N, 0, 0.0, 0.0, c);
+      pop.models = P;
+      pop.per_model = steps;
+      pop.integrator = integrator;
+      ASSERT_NO_THROW(pop.validate());
+      const std::size_t in_w = pop.input_width(), out_w = pop.output_width();
+      std::vector<double> in(P * B * in_w), d_out(P * B * out_w);
+      for (auto& x : in) x = u(gen);
+      for (auto& x : d_out) x = u(gen);
+      std::vector<double> out(d_out.size()), d_in(in.size()), ck_v(pop.checkpoint_elems()), ck_w(ck_v.size());
+      std::vector<double> ga(P * N), gb(P * N), gg(P * N), gI(P * N);
+      const bool finite = fhn_forward_cpu(pop, in.data(), p.ptrs(), out.data(), ck_v.data(), ck_w.data());
+      fhn_backward_cpu(pop, in.data(), p.ptrs(), ck_v.data(), ck_w.data(), d_out.data(), d_in.data(),
+                       FhnGradPtrs<double>{ga.data(), gb.data(), gg.data(), gI.data()});
+      EXPECT_TRUE(finite);
+      for (int m = 0; m < P; ++m) {
+        SCOPED_TRACE(std::string(to_string(integrator)) + " " + to_string(c) + " model " + std::to_string(m));
+        FhnShape one = shape(B, N, steps[m].steps, steps[m].dt, steps[m].clip, c);
+        one.integrator = integrator;
+        const std::size_t k = static_cast<std::size_t>(m) * N;
+        const FhnParamPtrs<double> pm{p.a.data() + k, p.b.data() + k, p.g.data() + k, p.I.data() + k};
+        const double* in_m = in.data() + m * B * in_w;
+        std::vector<double> o(B * out_w), di(B * in_w), cv(one.checkpoint_elems()), cw(cv.size());
+        std::vector<double> a(N), b(N), g(N), I(N);
+        fhn_forward_cpu(one, in_m, pm, o.data(), cv.data(), cw.data());
+        fhn_backward_cpu(one, in_m, pm, cv.data(), cw.data(), d_out.data() + m * B * out_w, di.data(),
+                         FhnGradPtrs<double>{a.data(), b.data(), g.data(), I.data()});
+        for (std::size_t i = 0; i < o.size(); ++i) ASSERT_EQ(o[i], out[m * B * out_w + i]) << "output " << i;
+        for (std::size_t i = 0; i < di.size(); ++i) ASSERT_EQ(di[i], d_in[m * B * in_w + i]) << "d_in " << i;
+        for (int n = 0; n < N; ++n) {
+          ASSERT_EQ(a[n], ga[k + n]);
+          ASSERT_EQ(b[n], gb[k + n]);
+          ASSERT_EQ(g[n], gg[k + n]);
+          ASSERT_EQ(I[n], gI[k + n]);
+        }
+      }
+    }
+  FhnShape bad = shape(B, N, 0, 0.0, 0.0, Coupling::kCurrent);
+  bad.models = 2;
+  const FhnModelStep bad_steps[2] = {{0.1, 3, 0.0}, {0.1, 0, 0.0}};
+  bad.per_model = bad_steps;
+  try {
+    bad.validate();
+    ADD_FAILURE() << "a model with 0 steps was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("model 1: steps must be > 0"), std::string::npos) << e.what();
+  }
 }
 
 // The paper's setting, dt = 20 over t_end = 500 (25 steps) with no clamp, is far beyond explicit

@@ -19,7 +19,7 @@ bool has_fhn_layers(const ModelSpec& spec) {
 }
 
 int fhn_linear_width(const LayerSpec& L) {
-  return L.coupling == Coupling::kInitialCondition ? 2 * L.units : L.units;
+  return L.coupling == Coupling::kInitialCondition ? kFhnStates * L.units : L.units;
 }
 
 FhnShape fhn_shape(const LayerSpec& L, int batch) {
@@ -113,7 +113,7 @@ void FhnUnit::validate(const LayerSpec& L, const std::string& where) const {
                                   to_string(mv.first) + " map (a in (0, 1), b and g > 0)");
 }
 
-int FhnUnit::output_width(const LayerSpec& L) const { return 2 * L.units; }
+int FhnUnit::output_width(const LayerSpec& L) const { return kFhnStates * L.units; }
 
 void FhnUnit::add_params(const LayerSpec& L, int index, int in_width, ParamTable& table) const {
   add_linear_block_params(L, index, in_width, fhn_linear_width(L), table);
@@ -132,7 +132,7 @@ void FhnUnit::add_params(const LayerSpec& L, int index, int in_width, ParamTable
 // two checkpoint arrays and one.
 double FhnUnit::training_doubles_per_sample(const LayerSpec& L, int) const {
   const double n = L.units;
-  return 5.0 * fhn_linear_width(L) + 4.0 * n + 2.0 * n * fhn_num_checkpoints(L.steps()) + 1.0;
+  return 5.0 * fhn_linear_width(L) + 4.0 * n + double(kFhnStates) * n * fhn_num_checkpoints(L.steps()) + 1.0;
 }
 
 template <typename T>
