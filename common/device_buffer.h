@@ -163,4 +163,21 @@ class CarvedBuffer {
   DeviceBuffer<T> buffer_;
 };
 
+// Synchronous copies of `count` elements through `stream` (set-up and read-back, never inside a
+// training step): the stream is synchronised before returning, so `src` may be a temporary.
+template <typename T>
+std::vector<T> download_sync(const T* src, std::size_t count, cudaStream_t stream) {
+  std::vector<T> host(count);
+  if (count) DYNPMNN_CUDA_CHECK(cudaMemcpyAsync(host.data(), src, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
+  DYNPMNN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return host;
+}
+
+template <typename T>
+void upload_sync(T* dst, const T* src, std::size_t count, cudaStream_t stream) {
+  if (count == 0) return;
+  DYNPMNN_CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(T), cudaMemcpyHostToDevice, stream));
+  DYNPMNN_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
 }  // namespace dynpmnn

@@ -217,22 +217,11 @@ class CudaBackend final : public Backend {
     if (!have_params_) throw std::logic_error(std::string("CudaBackend::") + what + ": set_params was not called");
   }
 
-  // Synchronous: set-up and read-back only, never inside a training step.
+  // Synchronous (common/device_buffer.h): set-up and read-back only, never inside a training step.
   template <typename T>
-  std::vector<T> download(const T* src, std::size_t count) const {
-    std::vector<T> host(count);
-    if (count)
-      DYNPMNN_CUDA_CHECK(cudaMemcpyAsync(host.data(), src, count * sizeof(T), cudaMemcpyDeviceToHost, stream()));
-    DYNPMNN_CUDA_CHECK(cudaStreamSynchronize(stream()));
-    return host;
-  }
-
+  std::vector<T> download(const T* src, std::size_t count) const { return download_sync(src, count, stream()); }
   template <typename T>
-  void upload(T* dst, const T* src, std::size_t count) {
-    if (count == 0) return;
-    DYNPMNN_CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(T), cudaMemcpyHostToDevice, stream()));
-    DYNPMNN_CUDA_CHECK(cudaStreamSynchronize(stream()));  // src may be a temporary
-  }
+  void upload(T* dst, const T* src, std::size_t count) { upload_sync(dst, src, count, stream()); }
 
   static DeviceSplit to_device(const Dataset& d) {
     DeviceSplit s{d.rows, DeviceBuffer<float>(d.x.size()), DeviceBuffer<float>(d.y.size())};
