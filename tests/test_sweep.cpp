@@ -3,8 +3,10 @@
 // run is resumed, a diverging point does not stop the sweep, and a bad grid file names key and line.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/cli/command.h"
+#include "host/io/run_claim.h"
 #include "host/io/run_folder.h"
 #include "tests/cli_runner.h"
 
@@ -171,6 +174,139 @@ TEST_F(Sweep, DivergingPointIsListedAndTheSweepSucceeds) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].at("status"), "diverged");
   EXPECT_TRUE(fs::is_regular_file(out / rows[0].at("run") / "final.json"));
+}
+
+// Four valid points (two dt by two seeds), each about a second: long enough for two sweeps to
+// overlap on them and for a sweep to be killed in the middle of one.
+constexpr const char* kFourRuns = R"(preset = "wide-california"
+seeds = [0, 1]
+[base]
+neurons = 32
+epochs = 4
+patience = 0
+t_end = 4.0
+[grid]
+dt = [0.1, 0.2]
+)";
+
+// Per run folder, the events claims.log recorded ("claimed", "finished ok", ...).
+std::map<std::string, std::vector<std::string>> claim_events(const fs::path& log) {
+  std::map<std::string, std::vector<std::string>> events;
+  std::istringstream in(read_file(log));
+  for (std::string line; std::getline(in, line);) {
+    // "<time> <host> pid <pid> <event words...> <run>"
+    std::istringstream words(line);
+    std::vector<std::string> w;
+    for (std::string word; words >> word;) w.push_back(word);
+    if (w.size() < 6) continue;
+    std::string event = w[4];
+    for (std::size_t i = 5; i + 1 < w.size(); ++i) event += " " + w[i];
+    events[w.back()].push_back(event);
+  }
+  return events;
+}
+
+// Two sweeps started at once on one folder: every run is trained by exactly one of them (the
+// other finds its claim held or its final.json written), and a rerun collects every row.
+TEST_F(Sweep, TwoSweepsOnOneFolderTrainEveryRunOnce) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  write_file(dir_ / "four.toml", kFourRuns);
+  const fs::path out = dir_ / "out";
+  const std::string sweep = std::string(DYNPMNN_CLI_PATH) + " sweep " + quote(dir_ / "four.toml") +
+                            " --jobs 1 --device cpu --out " + quote(out);
+  const std::string both = "(" + sweep + " >" + quote(dir_ / "a.out") + " 2>" + quote(dir_ / "a.err") + " & " + sweep +
+                           " >" + quote(dir_ / "b.out") + " 2>" + quote(dir_ / "b.err") + "; wait)";
+  ASSERT_EQ(std::system(both.c_str()), 0) << read_file(dir_ / "a.err") << read_file(dir_ / "b.err");
+  const auto events = claim_events(out / "claims.log");
+  ASSERT_EQ(events.size(), 4u) << read_file(out / "claims.log");
+  for (const auto& [run_name, list] : events) {
+    EXPECT_EQ(list, (std::vector<std::string>{"claimed", "finished ok"})) << run_name << "\n"
+                                                                           << read_file(out / "claims.log");
+    EXPECT_TRUE(fs::is_regular_file(out / run_name / "final.json")) << run_name;
+  }
+  // Each process trained some runs and passed the others by; together they trained four.
+  const std::string err = read_file(dir_ / "a.err") + read_file(dir_ / "b.err");
+  EXPECT_EQ(occurrences(err, ": ok val_mse"), 4u) << err;
+  const CliResult again = run("sweep " + quote(dir_ / "four.toml") + " --jobs 2 --device cpu --out " + quote(out));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const nlohmann::json summary = nlohmann::json::parse(last_line(again.out));
+  EXPECT_EQ(summary["finished"], 4);
+  EXPECT_EQ(summary["held"], 0);
+  EXPECT_EQ(occurrences(again.err, "already finished"), 4u) << again.err;
+}
+
+// A run whose claim another process holds is passed by, named with the holder, and trained by the
+// next sweep once the claim is let go; a sweep killed by SIGKILL leaves no claim behind.
+TEST_F(Sweep, AHeldRunIsPassedByAndAKilledSweepLeavesNoClaim) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  write_file(dir_ / "four.toml", kFourRuns);
+  const fs::path out = dir_ / "out";
+  const std::string command = "sweep " + quote(dir_ / "four.toml") + " --jobs 1 --device cpu --out " + quote(out);
+  const fs::path first = out / "1-dt=0.1_seed=0";
+  {
+    std::string holder;
+    const std::optional<RunClaim> mine = RunClaim::take(first, &holder);
+    ASSERT_TRUE(mine.has_value()) << holder;
+    const CliResult r = run(command);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json summary = nlohmann::json::parse(last_line(r.out));
+    EXPECT_EQ(summary["finished"], 3);
+    EXPECT_EQ(summary["held"], 1);
+    EXPECT_TRUE(contains(r.err, "held by " + this_process())) << r.err;
+    EXPECT_TRUE(contains(r.err, "being trained by another process")) << r.err;
+    EXPECT_FALSE(fs::exists(first / "final.json"));
+    EXPECT_TRUE(contains(read_file(out / "results.csv"), "held by " + this_process()));
+  }
+  // A sweep killed while it trains the freed run: its claim goes with it, and the next sweep takes
+  // the run over and finishes it once.
+  const std::string log = quote(out / "claims.log");
+  const std::string killed = "(" + std::string(DYNPMNN_CLI_PATH) + " " + command + " >/dev/null 2>&1 & pid=$!; " +
+                             "for i in $(seq 400); do tail -n 1 " + log + " | grep -q ' claimed ' && break; " +
+                             "sleep 0.02; done; kill -9 $pid; wait $pid; true) 2>/dev/null";
+  ASSERT_EQ(std::system(killed.c_str()), 0);
+  EXPECT_FALSE(fs::exists(first / "final.json")) << "the run finished before the kill; the test needs a longer run";
+  const CliResult rerun = run(command);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_EQ(nlohmann::json::parse(last_line(rerun.out))["finished"], 4);
+  const auto events = claim_events(out / "claims.log");
+  EXPECT_EQ(events.at(first.filename().string()),
+            (std::vector<std::string>{"claimed", "claimed", "finished ok"}))
+      << read_file(out / "claims.log");
+}
+
+// Shards of a job array train disjoint shares; a sweep without --shard then collects them, with
+// the rows an unsharded sweep gives.
+TEST_F(Sweep, ShardsTrainDisjointSharesAndAPlainRerunCollectsThem) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  write_file(dir_ / "four.toml", kFourRuns);
+  const fs::path out = dir_ / "out";
+  const std::string command = "sweep " + quote(dir_ / "four.toml") + " --jobs 1 --device cpu --out " + quote(out);
+  const CliResult one = run(command + " --shard 1/2");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(nlohmann::json::parse(last_line(one.out))["finished"], 2);
+  EXPECT_TRUE(fs::exists(out / "1-dt=0.1_seed=0" / "final.json"));
+  EXPECT_FALSE(fs::exists(out / "2-dt=0.1_seed=1" / "final.json"));
+  EXPECT_TRUE(contains(read_file(out / "results.csv"), "in another shard (not 1/2)"));
+  const CliResult two = run(command + " --shard 2/2");
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(nlohmann::json::parse(last_line(two.out))["finished"], 4);  // its two, and shard 1's read back
+  const CliResult all = run(command);
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(occurrences(all.err, "already finished"), 4u) << all.err;
+
+  const CliResult whole = run("sweep " + quote(dir_ / "four.toml") + " --jobs 1 --device cpu --out " + quote(dir_ / "whole"));
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  auto without_timing = [](std::vector<std::map<std::string, std::string>> rows) {
+    for (auto& row : rows) row.erase("epoch_seconds");
+    return rows;
+  };
+  EXPECT_EQ(without_timing(read_csv(out / "results.csv")), without_timing(read_csv(dir_ / "whole" / "results.csv")));
+
+  for (const char* bad : {"3/2", "0/2", "1/0", "a/b", "1/2x"}) {
+    const CliResult r = run(command + " --shard " + bad);
+    EXPECT_EQ(r.exit_code, kExitBadInput) << bad << "\n" << r.err;
+    EXPECT_TRUE(contains(r.err, std::string("--shard '") + bad + "'")) << r.err;
+  }
 }
 
 TEST_F(Sweep, UnknownGridKeyIsRefusedWithFileAndLine) {

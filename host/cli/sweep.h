@@ -34,7 +34,7 @@ struct SweepRun {
   std::string label;  // "dt=0.1 t_end=2 seed=0"
   std::filesystem::path folder;
   Config cfg;
-  std::string status;  // ok, early_stopped, diverged, "skipped: <why>", "failed: <why>"
+  std::string status;  // ok, early_stopped, diverged, "skipped: <why>", "failed: <why>", "held by <who>"
   nlohmann::ordered_json summary;  // final.json; empty unless it ran
 };
 
@@ -51,6 +51,8 @@ Grid read_grid(const std::filesystem::path& path);
 SplitData without_test(SplitData data);
 
 bool skipped(const SweepRun& r);
+// Another process held the run's claim (host/io/run_claim.h): not trained here, not finished.
+bool held(const SweepRun& r);
 bool failed(const SweepRun& r);
 
 // Letters, digits and . _ - = only, so a value (a path, a negative number) makes a plain folder name.

@@ -53,6 +53,7 @@
 #include "host/cli/train_run.h"
 #include "host/config/config.h"
 #include "host/config/config_io.h"
+#include "host/io/run_claim.h"
 #include "host/io/run_data.h"
 #include "host/io/run_folder.h"
 #include "host/cli/sweep.h"
@@ -211,6 +212,8 @@ SplitData without_test(SplitData data) {
   return data;
 }
 
+bool held(const SweepRun& r) { return r.status.rfind("held by", 0) == 0; }
+
 bool skipped(const SweepRun& r) { return r.status.rfind("skipped", 0) == 0; }
 bool failed(const SweepRun& r) { return r.status.rfind("failed", 0) == 0; }
 
@@ -276,17 +279,28 @@ bool same_run(Config a, Config b) {
   return to_toml(a) == to_toml(b);
 }
 
-// Trains (or resumes, or reads back) one run; every outcome ends in run.status, none throws.
+// Trains (or resumes, or reads back) one run; every outcome ends in run.status, none throws. A
+// run another process is training (its claim is held, host/io/run_claim.h) is passed by as "held".
 void execute(SweepRun& run, const SplitData& data, bool& already_finished) {
   const fs::path final_file = run.folder / "final.json";
+  const fs::path log = run.folder.parent_path() / "claims.log";
+  const std::string name = run.folder.filename().string();
+  auto read_back = [&] {
+    std::ifstream in(final_file);
+    run.summary = nlohmann::ordered_json::parse(in);
+    run.status = run.summary.at("status").get<std::string>();
+    already_finished = true;
+  };
   try {
-    if (fs::exists(final_file)) {
-      std::ifstream in(final_file);
-      run.summary = nlohmann::ordered_json::parse(in);
-      run.status = run.summary.at("status").get<std::string>();
-      already_finished = true;
+    if (fs::exists(final_file)) return read_back();
+    std::string holder;
+    const std::optional<RunClaim> claim = RunClaim::take(run.folder, &holder);
+    if (!claim) {
+      run.status = "held by " + holder;
       return;
     }
+    if (fs::exists(final_file)) return read_back();  // finished by its holder between the two looks
+    log_claim_event(log, "claimed", name);
     std::optional<Checkpoint> resumed;
     if (fs::exists(run.folder / "checkpoint.bin")) {
       try {
@@ -299,8 +313,10 @@ void execute(SweepRun& run, const SplitData& data, bool& already_finished) {
     const TrainRunResult result = train_run(run.cfg, data, std::move(resumed), RunOutput::kSilent);
     run.summary = result.summary;
     run.status = run.summary.at("status").get<std::string>();
+    log_claim_event(log, "finished " + run.status, name);
   } catch (const std::exception& e) {
     run.status = std::string("failed: ") + e.what();
+    log_claim_event(log, "failed", name);
   }
 }
 
@@ -335,7 +351,13 @@ ResultMetrics metrics_for(const Config& cfg) {
 // Finished runs by validation loss, then the diverged (by validation loss too: their best weights
 // were saved), the failed, and the skipped last, each in grid order on ties.
 void sort_results(std::vector<SweepRun>& runs, const char* val_key) {
-  auto rank = [](const SweepRun& r) { return skipped(r) ? 3 : failed(r) ? 2 : r.status == "diverged" ? 1 : 0; };
+  // Finished, then diverged, then not run here (held by another process, another shard), failed, skipped.
+  auto rank = [](const SweepRun& r) {
+    if (skipped(r)) return 4;
+    if (failed(r)) return 3;
+    if (r.status == "diverged") return 1;
+    return r.status == "ok" || r.status == "early_stopped" ? 0 : 2;
+  };
   auto val = [&](const SweepRun& r) {
     const double v = r.summary.contains(val_key) && r.summary[val_key].is_number() ? r.summary[val_key].get<double>()
                                                                                   : std::numeric_limits<double>::quiet_NaN();
@@ -400,7 +422,24 @@ struct SweepOptions {
   std::string grid_file, preset_grid, out, device;
   int jobs = 0;  // 0: the hardware threads
   bool withhold_test = false;
+  std::string shard;  // "i/n": the runs whose index is i modulo n (1-based), for job arrays
 };
+
+struct Shard {
+  int i = 1, n = 1;
+};
+
+// "i/n" with 1 <= i <= n; ConfigError naming the value otherwise.
+Shard parse_shard(const std::string& text) {
+  Shard s;
+  char slash = 0, rest = 0;
+  std::istringstream in(text);
+  if (!(in >> s.i >> slash >> s.n) || slash != '/' || (in >> rest) || s.n < 1 || s.i < 1 || s.i > s.n)
+    throw ConfigError(fmt::format("--shard '{}': expected i/n with 1 <= i <= n (e.g. 2/4)", text));
+  return s;
+}
+
+bool finished_run(const SweepRun& r) { return r.status == "ok" || r.status == "early_stopped" || r.status == "diverged"; }
 
 int run_sweep(SweepOptions options) {
   if (options.grid_file.empty() == options.preset_grid.empty())
@@ -417,12 +456,24 @@ int run_sweep(SweepOptions options) {
   const fs::path out = options.out.empty() ? fs::path("sweeps") / grid.name : fs::path(options.out);
   std::vector<SweepRun> runs = expand(grid, out);
 
+  // A shard trains its share of the runs; the others' rows are read back where they have finished.
+  const Shard shard = options.shard.empty() ? Shard{} : parse_shard(options.shard);
   std::vector<SweepRun*> todo;
   for (SweepRun& r : runs) {
-    if (skipped(r))
+    if (skipped(r)) {
       fmt::print(stderr, "dynpmnn: sweep: {} skipped: {}\n", r.label, r.status.substr(std::string("skipped: ").size()));
-    else
+    } else if ((r.index - 1) % shard.n != shard.i - 1) {
+      r.status = fmt::format("in another shard (not {}/{})", shard.i, shard.n);
+      const fs::path final_file = r.folder / "final.json";
+      std::error_code ec;
+      if (fs::exists(final_file, ec)) {
+        std::ifstream in(final_file);
+        r.summary = nlohmann::ordered_json::parse(in, nullptr, false);
+        if (r.summary.is_object() && r.summary.contains("status")) r.status = r.summary["status"].get<std::string>();
+      }
+    } else {
       todo.push_back(&r);
+    }
   }
   std::error_code ec;
   fs::create_directories(out, ec);
@@ -448,22 +499,32 @@ int run_sweep(SweepOptions options) {
   const auto n_skipped = count(skipped);
   const auto n_failed = count(failed);
   const auto n_diverged = count([](const SweepRun& r) { return r.status == "diverged"; });
+  const auto n_held = count(held);
+  const auto n_finished = count(finished_run);
   nlohmann::ordered_json summary;
   summary["runs"] = runs.size();
-  summary["finished"] = static_cast<long long>(runs.size()) - n_skipped - n_failed;
+  summary["finished"] = n_finished;
   summary["skipped"] = n_skipped;
   summary["diverged"] = n_diverged;
   summary["failed"] = n_failed;
+  summary["held"] = n_held;  // trained by another process now
+  summary["not_run"] = static_cast<long long>(runs.size()) - n_finished - n_skipped - n_failed - n_held;
   const SweepRun& best = runs.front();  // a grid has at least one point
-  if (!skipped(best) && !failed(best) && best.status != "diverged")
+  auto metric_or_null = [&](const char* key) {
+    return best.summary.contains(key) ? best.summary[key] : nlohmann::ordered_json(nullptr);
+  };
+  if (finished_run(best) && best.status != "diverged")
     summary["best"] = {{"run", best.folder.filename().string()},
-                       {metrics.val_key, best.summary.value(metrics.val_key, 0.0)},
-                       {metrics.test_key, best.summary.value(metrics.test_key, 0.0)}};
+                       {metrics.val_key, metric_or_null(metrics.val_key)},
+                       {metrics.test_key, metric_or_null(metrics.test_key)}};
   else
     summary["best"] = nullptr;
   summary["results"] = {{"csv", csv.string()}, {"md", md.string()}};
+  if (n_held > 0)
+    fmt::print(stderr, "dynpmnn: sweep: {} runs are being trained by another process (their folder's claim.lock "
+                       "says which); rerun this command when it ends to collect them\n", n_held);
   fmt::print(stderr, "dynpmnn: sweep: {} finished ({} diverged), {} skipped, {} failed; best {}; {}\n",
-             summary["finished"].get<long long>(), n_diverged, n_skipped, n_failed,
+             n_finished, n_diverged, n_skipped, n_failed,
              summary["best"].is_null() ? std::string("none")
                                        : fmt::format("{} ({} {:.4g})", best.label, metrics.val_key,
                                                      best.summary.value(metrics.val_key, 0.0)),
@@ -550,6 +611,10 @@ Command add_sweep_command(CLI::App& app) {
   cmd->add_option("--device", options->device, "cpu, cuda or auto (default: the grid's, else auto)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
       ->type_name("cpu|cuda|auto");
+  cmd->add_option("--shard", options->shard,
+                  "Train only the runs whose index is i modulo n (for a job array of n tasks); the others' rows are "
+                  "read back where finished, and a rerun without --shard collects every shard's")
+      ->type_name("i/n");
   cmd->add_flag("--withhold-test", options->withhold_test,
                 "Train without the test split and report no test metric, as a model search should (choose on "
                 "validation, then `dynpmnn eval RUN` the chosen run)");

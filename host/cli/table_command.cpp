@@ -589,10 +589,21 @@ int run_table(const TableOptions& options) {
   const SplitData data = load_run_data(table.models.front().cfg);
   const SplitData withheld = without_test(data);
   if (!fixed.empty()) run_points(fixed, data, jobs, device == "cuda");
+  // A run another process holds (host/io/run_claim.h) has no result yet: no choice may be made, nor
+  // a table written, without it.
+  auto refuse_held = [](const std::vector<SweepRun*>& runs) {
+    const auto first = std::find_if(runs.begin(), runs.end(), [](const SweepRun* r) { return held(*r); });
+    if (first == runs.end()) return;
+    const auto n = std::count_if(first, runs.end(), [](const SweepRun* r) { return held(*r); });
+    throw ConfigError(fmt::format("table: {} runs are being trained by another process ({}: {}); rerun this command "
+                                  "when it ends", n, (*first)->folder.string(), (*first)->status));
+  };
+  refuse_held(fixed);
   if (!search.empty()) {
     fmt::print(stderr, "dynpmnn: table: searching {} configurations, seed {}, test split withheld\n", search.size(),
                table.seeds.front());
     run_points(search, withheld, jobs, device == "cuda");
+    refuse_held(search);
   }
 
   // The choices, on validation alone; then the chosen points' other seeds.
@@ -631,6 +642,7 @@ int run_table(const TableOptions& options) {
   if (!seeded.empty()) {
     fmt::print(stderr, "dynpmnn: table: {} more seeds of the configurations chosen on validation\n", seeded.size());
     run_points(seeded, withheld, jobs, device == "cuda");
+    refuse_held(seeded);
   }
   for (ModelResult& r : results) {
     if (!r.model->grid) continue;
