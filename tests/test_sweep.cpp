@@ -176,9 +176,21 @@ TEST_F(Sweep, DivergingPointIsListedAndTheSweepSucceeds) {
   EXPECT_TRUE(fs::is_regular_file(out / rows[0].at("run") / "final.json"));
 }
 
-// Four valid points (two dt by two seeds), each about a second: long enough for two sweeps to
-// overlap on them and for a sweep to be killed in the middle of one.
+// Four valid points (two dt by two seeds), a few tenths of a second each: two sweeps started
+// together overlap on them.
 constexpr const char* kFourRuns = R"(preset = "wide-california"
+seeds = [0, 1]
+[base]
+neurons = 8
+epochs = 2
+patience = 0
+t_end = 2.0
+[grid]
+dt = [0.1, 0.2]
+)";
+
+// The same four points, about a second each: long enough to kill a sweep in the middle of one.
+constexpr const char* kFourLongerRuns = R"(preset = "wide-california"
 seeds = [0, 1]
 [base]
 neurons = 32
@@ -239,7 +251,7 @@ TEST_F(Sweep, TwoSweepsOnOneFolderTrainEveryRunOnce) {
 // next sweep once the claim is let go; a sweep killed by SIGKILL leaves no claim behind.
 TEST_F(Sweep, AHeldRunIsPassedByAndAKilledSweepLeavesNoClaim) {
   DYNPMNN_REQUIRE_CALIFORNIA();
-  write_file(dir_ / "four.toml", kFourRuns);
+  write_file(dir_ / "four.toml", kFourLongerRuns);
   const fs::path out = dir_ / "out";
   const std::string command = "sweep " + quote(dir_ / "four.toml") + " --jobs 1 --device cpu --out " + quote(out);
   const fs::path first = out / "1-dt=0.1_seed=0";
