@@ -30,6 +30,7 @@
 #include "host/training/class_metrics.h"
 #include "host/cli/best_model.h"
 #include "host/cli/command.h"
+#include "host/cli/mpi_world.h"
 #include "host/cli/train_run.h"
 #include "host/config/config.h"
 #include "host/config/config_io.h"
@@ -347,8 +348,17 @@ int run_cli(int argc, char** argv) {
     // Help and --version are "errors" with exit code 0; the rest are bad command lines.
     return app.exit(e) == 0 ? kExitOk : kExitBadInput;
   }
-  for (const Command& command : commands)
-    if (command.app->parsed()) return command.run();
+  for (const Command& command : commands) {
+    if (!command.app->parsed()) continue;
+    // Under an MPI launcher with several ranks, only the sweep shares its work out; any other
+    // command would run once per rank, each writing the same folders.
+    int ranks = 1;
+    if (command.app->get_name() != "sweep" && launched_by_mpi(&ranks) && ranks != 1)
+      throw ConfigError(fmt::format("{} was started as {} MPI ranks; only `dynpmnn sweep` runs over ranks (start {} "
+                                    "as one process)", command.app->get_name(), ranks < 0 ? "several" : std::to_string(ranks),
+                                    command.app->get_name()));
+    return command.run();
+  }
   return kExitUnexpected;  // require_subcommand(1) makes this unreachable
 }
 

@@ -3,7 +3,9 @@
 // once, and the formatting of their results.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -66,6 +68,12 @@ std::vector<SweepRun> expand(const Grid& grid, const std::filesystem::path& out)
 // memory), one progress line on stderr as each ends: a folder with final.json is read back, one
 // with a checkpoint of the same configuration is resumed.
 void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs, bool on_cuda);
+// The same for runs handed out one at a time by `next` (null: no more; called from several
+// threads): a sweep over MPI ranks. `total` is the number of runs of the whole sweep, for the
+// progress lines, which start with `who` ("rank 1: "); cuda_device >= 0 is the device every
+// worker thread selects.
+void run_from(const std::function<SweepRun*()>& next, std::size_t total, const SplitData& data, int jobs,
+              bool on_cuda, int cuda_device = -1, const std::string& who = "");
 
 // "auto" becomes "cuda" or "cpu" (said on stderr); "cuda" without a device is a ConfigError.
 std::string resolve_sweep_device(const std::string& device, const char* command);

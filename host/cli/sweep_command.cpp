@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -50,6 +51,7 @@
 #include "host/io/checkpoint.h"
 #include "host/io/csv.h"
 #include "host/cli/command.h"
+#include "host/cli/mpi_world.h"
 #include "host/cli/train_run.h"
 #include "host/config/config.h"
 #include "host/config/config_io.h"
@@ -418,6 +420,15 @@ std::string results_md(const Grid& grid, const std::vector<SweepRun>& runs) {
   return text;
 }
 
+// A run's expected cost, to hand the longest out first over ranks: epochs × the neuron steps of a
+// DynPMNN (layers × neurons × t_end / dt, the factor that spans 1000× in the paper's grid); the
+// baselines count as one unit per epoch. Only the order matters.
+double expected_cost(const Config& cfg) {
+  double per_epoch = 1;
+  if (cfg.model == "dynpmnn" && cfg.dt > 0) per_epoch += double(cfg.layers) * cfg.neurons * (cfg.t_end / cfg.dt);
+  return cfg.epochs * per_epoch;
+}
+
 struct SweepOptions {
   std::string grid_file, preset_grid, out, device;
   int jobs = 0;  // 0: the hardware threads
@@ -449,10 +460,14 @@ int run_sweep(SweepOptions options) {
                                  : fs::path(options.grid_file);
   if (!options.preset_grid.empty() && !fs::is_regular_file(grid_path))
     throw ConfigError(fmt::format("--preset-grid {}: there is no {}", options.preset_grid, grid_path.string()));
+  const MpiWorld& world = mpi_world();
   Grid grid = read_grid(grid_path);
   if (!options.device.empty()) grid.base.device = options.device;
   grid.base.device = resolve_sweep_device(grid.base.device, "sweep");
-  const int jobs = sweep_jobs(grid.base.device, options.jobs);
+  // Over ranks on the CPU, the machine's threads are shared by its ranks unless --jobs says otherwise.
+  const int jobs = world.size > 1 && options.jobs == 0 && grid.base.device == "cpu"
+                       ? std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world.local_size)
+                       : sweep_jobs(grid.base.device, options.jobs);
   const fs::path out = options.out.empty() ? fs::path("sweeps") / grid.name : fs::path(options.out);
   std::vector<SweepRun> runs = expand(grid, out);
 
@@ -479,15 +494,56 @@ int run_sweep(SweepOptions options) {
   fs::create_directories(out, ec);
   if (ec || !fs::is_directory(out))
     throw ConfigError(fmt::format("--out {}: cannot create the folder{}", out.string(), ec ? ": " + ec.message() : ""));
-  fmt::print(stderr, "dynpmnn: sweep: {} runs ({} skipped) in {}, {} at a time on {}\n", runs.size(),
-             runs.size() - todo.size(), out.string(), std::min<std::size_t>(jobs, std::max<std::size_t>(todo.size(), 1)),
-             grid.base.device);
+  if (world.rank == 0)
+    fmt::print(stderr, "dynpmnn: sweep: {} runs ({} skipped) in {}, {} at a time on {}{}\n", runs.size(),
+               runs.size() - todo.size(), out.string(),
+               std::min<std::size_t>(jobs, std::max<std::size_t>(todo.size(), 1)), grid.base.device,
+               world.size > 1 ? fmt::format(" in each of {} MPI ranks", world.size) : "");
 
   std::optional<SplitData> data;
   if (!todo.empty()) data = load_run_data(grid.base);
   if (data && options.withhold_test) data = without_test(std::move(*data));
 
-  if (data) run_points(todo, *data, jobs, grid.base.device == "cuda");
+  const bool on_cuda = grid.base.device == "cuda";
+  if (world.size == 1) {
+    if (data) run_points(todo, *data, jobs, on_cuda);
+  } else {
+    // Over ranks: rank 0 hands the runs out, longest expected cost first, so that no long run starts
+    // last; every rank trains with its own threads (or its local GPU) and writes its run folders.
+    std::stable_sort(todo.begin(), todo.end(), [](const SweepRun* a, const SweepRun* b) {
+      return expected_cost(a->cfg) > expected_cost(b->cfg);
+    });
+    const int device = on_cuda ? world.local_rank % std::max(1, cuda_device_count()) : -1;
+    const std::string who = fmt::format("rank {}: ", world.rank);
+    if (world.rank != 0) {
+      if (data)
+        run_from([&]() -> SweepRun* {
+          const long i = RunDispatcher::next_remote();
+          return i < 0 ? nullptr : todo[static_cast<std::size_t>(i)];
+        }, todo.size(), *data, jobs, on_cuda, device, who);
+      RunDispatcher::done_remote();
+      return kExitOk;  // rank 0 writes the results
+    }
+    RunDispatcher dispatcher(todo.size());
+    std::thread server([&] { dispatcher.serve(world); });
+    if (data)
+      run_from([&]() -> SweepRun* {
+        const long i = dispatcher.next_local();
+        return i < 0 ? nullptr : todo[static_cast<std::size_t>(i)];
+      }, todo.size(), *data, jobs, on_cuda, device, who);
+    server.join();
+    // The runs the other ranks trained, from their folders.
+    for (SweepRun* r : todo) {
+      if (!r->status.empty()) continue;
+      const fs::path final_file = r->folder / "final.json";
+      std::ifstream in(final_file);
+      r->summary = nlohmann::ordered_json::parse(in, nullptr, false);
+      if (r->summary.is_object() && r->summary.contains("status"))
+        r->status = r->summary["status"].get<std::string>();
+      else
+        r->status = "failed: no final.json after every rank ended (rerun the sweep to finish it)";
+    }
+  }
 
   const ResultMetrics metrics = metrics_for(grid.base);
   sort_results(runs, metrics.val_key);
@@ -554,11 +610,20 @@ int sweep_jobs(const std::string& device, int asked) {
 
 void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs, bool on_cuda) {
   std::atomic<std::size_t> next{0};
+  run_from([&]() -> SweepRun* {
+    const std::size_t i = next++;
+    return i < todo.size() ? todo[i] : nullptr;
+  }, todo.size(), data, jobs, on_cuda);
+}
+
+void run_from(const std::function<SweepRun*()>& next, std::size_t total, const SplitData& data, int jobs,
+              bool on_cuda, int cuda_device, const std::string& who) {
   std::mutex print;
   std::size_t done = 0;
   auto worker = [&] {
-    for (std::size_t i; (i = next++) < todo.size();) {
-      SweepRun& r = *todo[i];
+    if (on_cuda && cuda_device >= 0) select_cuda_device(cuda_device);  // per thread
+    for (SweepRun* run; (run = next()) != nullptr;) {
+      SweepRun& r = *run;
       const auto start = std::chrono::steady_clock::now();
       bool already = false;
       execute(r, data, already);
@@ -572,17 +637,19 @@ void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int j
       const bool withheld = r.summary.is_object() && r.summary.value("test", "") == "withheld";
       const std::string test = withheld ? std::string("withheld") : number(r.summary, m.test_key, "{:.4g}");
       if (already)
-        fmt::print(stderr, "[{}/{}] {}: already finished ({}), {} {} {} {}\n", done, todo.size(), r.label, r.status,
+        fmt::print(stderr, "{}[{}/{}] {}: already finished ({}), {} {} {} {}\n", who, done, total, r.label, r.status,
                    m.val_key, number(r.summary, m.val_key, "{:.4g}"), m.test_key, test);
       else if (failed(r))
-        fmt::print(stderr, "[{}/{}] {}: {}\n", done, todo.size(), r.label, r.status);
+        fmt::print(stderr, "{}[{}/{}] {}: {}\n", who, done, total, r.label, r.status);
       else
-        fmt::print(stderr, "[{}/{}] {}: {} {} {} {} {} {:.1f} s\n", done, todo.size(), r.label, r.status, m.val_key,
+        fmt::print(stderr, "{}[{}/{}] {}: {} {} {} {} {} {:.1f} s\n", who, done, total, r.label, r.status, m.val_key,
                    number(r.summary, m.val_key, "{:.4g}"), m.test_key, test, seconds);
     }
   };
   std::vector<std::thread> threads;
-  for (int t = 1; t < std::min<int>(jobs, static_cast<int>(todo.size())); ++t) threads.emplace_back(worker);
+  // With a dispatcher the total is not this process's share: every thread asks until it gets none.
+  for (int t = 1; t < std::min<int>(jobs, static_cast<int>(std::max<std::size_t>(total, 1))); ++t)
+    threads.emplace_back(worker);
   worker();
   for (std::thread& t : threads) t.join();
 

@@ -30,10 +30,17 @@ std::string utc_now() {
 
 }  // namespace
 
+namespace {
+int process_rank = -1;
+}  // namespace
+
+void set_process_rank(int rank) { process_rank = rank; }
+
 std::string this_process() {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "unknown-host");
-  return fmt::format("{} pid {}", host, static_cast<long>(getpid()));
+  const std::string me = fmt::format("{} pid {}", host, static_cast<long>(getpid()));
+  return process_rank < 0 ? me : fmt::format("{} rank {}", me, process_rank);
 }
 
 std::optional<RunClaim> RunClaim::take(const fs::path& folder, std::string* holder) {

@@ -32,8 +32,11 @@ class RunClaim {
   int fd_ = -1;
 };
 
-// "host pid N": who this process is, as claims and the claim log name it.
+// "host pid N" (and " rank R" once set_process_rank was called): who this process is, as claims
+// and the claim log name it.
 std::string this_process();
+// For a process that is one rank of an MPI job (host/cli/mpi_world.cpp).
+void set_process_rank(int rank);
 
 // Appends one line "<UTC time> <this_process()> <event> <run>" to `log` (O_APPEND, one write, so
 // the lines of several processes interleave whole). Never throws: the log is a record, not a lock.

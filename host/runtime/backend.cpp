@@ -106,6 +106,12 @@ bool cuda_available(std::string* why) {
   return false;
 }
 
+int cuda_device_count() { return 0; }
+
+void select_cuda_device(int ordinal) {
+  throw std::runtime_error("select_cuda_device(" + std::to_string(ordinal) + "): this build has no CUDA backend");
+}
+
 std::unique_ptr<Backend> make_cuda_backend(const ModelSpec&, const TrainHyper&) {
   std::string why;
   cuda_available(&why);

@@ -100,6 +100,10 @@ std::unique_ptr<Backend> with_target_scaling(std::unique_ptr<Backend> inner);
 
 // Null when this build has no CUDA backend or no device is present; `why` says which.
 bool cuda_available(std::string* why);
+// Devices this process sees (0 without CUDA), and the calling thread's device (cudaSetDevice is
+// per thread); select_cuda_device throws std::runtime_error naming the ordinal when it fails.
+int cuda_device_count();
+void select_cuda_device(int ordinal);
 std::unique_ptr<Backend> make_cuda_backend(const ModelSpec& spec, const TrainHyper& hyper);
 
 }  // namespace dynpmnn

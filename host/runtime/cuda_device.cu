@@ -1,6 +1,7 @@
 // Whether this process can use a CUDA device (backend.h), apart from the backend itself.
 #include <cuda_runtime.h>
 
+#include <stdexcept>
 #include <string>
 
 #include "host/runtime/backend.h"
@@ -21,6 +22,24 @@ bool cuda_available(std::string* why) {
   }
   if (why) *why = std::to_string(count) + " CUDA device(s)";
   return true;
+}
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+void select_cuda_device(int ordinal) {
+  const cudaError_t err = cudaSetDevice(ordinal);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw std::runtime_error("cudaSetDevice(" + std::to_string(ordinal) + "): " + cudaGetErrorName(err) + " (" +
+                             cudaGetErrorString(err) + ")");
+  }
 }
 
 }  // namespace dynpmnn
