@@ -13,15 +13,16 @@ implementations only compute NaN after the first step — ours stops there, the 
   wide        N=64, dt 0.1, t_end 2 (20 steps), batch 32
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from provenance import provenance  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {
@@ -79,27 +80,6 @@ def ours(binary, name, device, epochs, data=None, env=None):
     return result
 
 
-def provenance(binary):
-    """The commit of the source tree (with -dirty for uncommitted changes), the machine, the date and the command."""
-    def git(*a):
-        try:
-            return subprocess.run(["git", "-C", ROOT, *a], capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-    commit = git("rev-parse", "HEAD") or "unknown"
-    if commit != "unknown" and git("status", "--porcelain", "--untracked-files=no"):
-        commit += "-dirty"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"commit": commit, "machine": f"{cpu} ({os.cpu_count()} hardware threads)",
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "command": " ".join(["bench/bench_train.py", *sys.argv[1:]]), "binary": binary}
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -147,7 +127,7 @@ def main():
               f" {r['peer_test_rmse']:>10.4f}")
     if args.json:
         # Every row says what measured it, so a committed JSON backs a figure on its own.
-        made = provenance(args.binary)
+        made = dict(provenance("bench/bench_train.py", sys.argv[1:]), binary=args.binary)
         for r in results:
             r.update(made)
         with open(args.json, "w") as f:

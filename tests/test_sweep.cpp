@@ -17,6 +17,7 @@
 #include "host/cli/command.h"
 #include "host/io/run_claim.h"
 #include "host/io/run_folder.h"
+#include "tests/claims_log.h"
 #include "tests/cli_runner.h"
 
 namespace dynpmnn {
@@ -201,23 +202,6 @@ t_end = 4.0
 dt = [0.1, 0.2]
 )";
 
-// Per run folder, the events claims.log recorded ("claimed", "finished ok", ...).
-std::map<std::string, std::vector<std::string>> claim_events(const fs::path& log) {
-  std::map<std::string, std::vector<std::string>> events;
-  std::istringstream in(read_file(log));
-  for (std::string line; std::getline(in, line);) {
-    // "<time> <host> pid <pid> <event words...> <run>"
-    std::istringstream words(line);
-    std::vector<std::string> w;
-    for (std::string word; words >> word;) w.push_back(word);
-    if (w.size() < 6) continue;
-    std::string event = w[4];
-    for (std::size_t i = 5; i + 1 < w.size(); ++i) event += " " + w[i];
-    events[w.back()].push_back(event);
-  }
-  return events;
-}
-
 // Two sweeps started at once on one folder: every run is trained by exactly one of them (the
 // other finds its claim held or its final.json written), and a rerun collects every row.
 TEST_F(Sweep, TwoSweepsOnOneFolderTrainEveryRunOnce) {
@@ -229,7 +213,7 @@ TEST_F(Sweep, TwoSweepsOnOneFolderTrainEveryRunOnce) {
   const std::string both = "(" + sweep + " >" + quote(dir_ / "a.out") + " 2>" + quote(dir_ / "a.err") + " & " + sweep +
                            " >" + quote(dir_ / "b.out") + " 2>" + quote(dir_ / "b.err") + "; wait)";
   ASSERT_EQ(std::system(both.c_str()), 0) << read_file(dir_ / "a.err") << read_file(dir_ / "b.err");
-  const auto events = claim_events(out / "claims.log");
+  const auto events = testing::claim_event_words(out / "claims.log");
   ASSERT_EQ(events.size(), 4u) << read_file(out / "claims.log");
   for (const auto& [run_name, list] : events) {
     EXPECT_EQ(list, (std::vector<std::string>{"claimed", "finished ok"})) << run_name << "\n"
@@ -280,7 +264,7 @@ TEST_F(Sweep, AHeldRunIsPassedByAndAKilledSweepLeavesNoClaim) {
   const CliResult rerun = run(command);
   ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
   EXPECT_EQ(nlohmann::json::parse(last_line(rerun.out))["finished"], 4);
-  const auto events = claim_events(out / "claims.log");
+  const auto events = testing::claim_event_words(out / "claims.log");
   EXPECT_EQ(events.at(first.filename().string()),
             (std::vector<std::string>{"claimed", "claimed", "finished ok"}))
       << read_file(out / "claims.log");

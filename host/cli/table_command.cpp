@@ -61,6 +61,7 @@
 #include "host/report/plot.h"
 #include "host/io/atomic_file.h"
 #include "host/io/csv.h"
+#include "host/io/run_claim.h"
 #include "host/io/run_data.h"
 #include "host/io/run_folder.h"
 
@@ -281,15 +282,6 @@ std::vector<double> val_curve(const fs::path& folder) {
   return curve;
 }
 
-std::string utc_date() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char text[16];
-  std::strftime(text, sizeof text, "%Y-%m-%d", &utc);
-  return text;
-}
-
 // A model's runs: expand()'s points × seeds (point p, seed k at p · seeds + k), only some of
 // which run: a preset's every seed; a search's first seed of every point, then the seeds of the
 // points it chose.
@@ -357,15 +349,10 @@ nlohmann::ordered_json provenance(const std::string& command, const std::string&
   if (!commit.empty() && !first_line_of("git -C '" + source + "' status --porcelain --untracked-files=no 2>/dev/null").empty())
     commit += "-dirty";
   std::string cpu = first_line_of("grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//'");
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
   nlohmann::ordered_json json;
   json["command"] = command;
   json["commit"] = commit.empty() ? "unknown" : commit;
-  json["date"] = stamp;
+  json["date"] = utc_timestamp();
   json["device"] = device;
   json["machine"] = fmt::format("{} ({} hardware threads)", cpu.empty() ? "unknown CPU" : cpu,
                                 std::thread::hardware_concurrency());

@@ -17,9 +17,7 @@ namespace dynpmnn {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string utc_now() {
+std::string utc_timestamp() {
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
   gmtime_r(&now, &utc);
@@ -27,8 +25,6 @@ std::string utc_now() {
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return text;
 }
-
-}  // namespace
 
 namespace {
 int process_rank = -1;
@@ -61,7 +57,7 @@ std::optional<RunClaim> RunClaim::take(const fs::path& folder, std::string* hold
     if (err == EWOULDBLOCK) return std::nullopt;
     throw std::runtime_error(fmt::format("{}: cannot lock the claim file: {}", path.string(), std::strerror(err)));
   }
-  const std::string me = fmt::format("{} since {}\n", this_process(), utc_now());
+  const std::string me = fmt::format("{} since {}\n", this_process(), utc_timestamp());
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
     // The lock holds without the note; say who we are on the next try rather than fail the run.
   }
@@ -78,7 +74,7 @@ RunClaim::~RunClaim() {
 }
 
 void log_claim_event(const fs::path& log, const std::string& event, const std::string& run) {
-  const std::string line = fmt::format("{} {} {} {}\n", utc_now(), this_process(), event, run);
+  const std::string line = fmt::format("{} {} {} {}\n", utc_timestamp(), this_process(), event, run);
   const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return;
   (void)::write(fd, line.data(), line.size());

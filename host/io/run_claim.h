@@ -35,6 +35,9 @@ class RunClaim {
 // "host pid N" (and " rank R" once set_process_rank was called): who this process is, as claims
 // and the claim log name it.
 std::string this_process();
+// Now in UTC, as the claims and the claim log write it: "2026-11-30T12:00:00Z".
+std::string utc_timestamp();
+
 // For a process that is one rank of an MPI job (host/cli/mpi_world.cpp).
 void set_process_rank(int rank);
 

@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "tests/claims_log.h"
 #include "tests/cli_runner.h"
 #include "tests/data_test_util.h"
 
@@ -54,26 +55,6 @@ t_end = 4.0
 [grid]
 dt = [0.1, 0.2]
 )";
-
-struct Event {
-  std::string rank, pid, what;
-};
-
-// claims.log per run folder: "<time> <host> pid <pid> rank <r> <event words> <run>".
-std::map<std::string, std::vector<Event>> claim_events(const fs::path& log) {
-  std::map<std::string, std::vector<Event>> events;
-  std::istringstream in(read_file(log));
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream words(line);
-    std::vector<std::string> w;
-    for (std::string word; words >> word;) w.push_back(word);
-    if (w.size() < 8 || w[4] != "rank") continue;
-    std::string what = w[6];
-    for (std::size_t i = 7; i + 1 < w.size(); ++i) what += " " + w[i];
-    events[w.back()].push_back({w[5], w[3], what});
-  }
-  return events;
-}
 
 // results.csv without the per-epoch seconds, which differ between any two trainings.
 std::string rows_without_timing(const fs::path& csv) {
@@ -122,7 +103,7 @@ TEST_F(MpiSweep, RanksGiveTheRowsOfOneProcessAndTrainEveryRunOnce) {
                             quote(out) + " >" + quote(dir_ / "mpi.out") + " 2>" + quote(dir_ / "mpi.err"));
     ASSERT_EQ(code, 0) << read_file(dir_ / "mpi.err");
     EXPECT_EQ(rows_without_timing(out / "results.csv"), rows_without_timing(dir_ / "alone" / "results.csv"));
-    const auto events = claim_events(out / "claims.log");
+    const auto events = testing::claim_events(out / "claims.log");
     ASSERT_EQ(events.size(), 8u) << read_file(out / "claims.log");
     std::set<std::string> ranks_that_trained;
     for (const auto& [run_name, list] : events) {
@@ -158,17 +139,17 @@ TEST_F(MpiSweep, AKilledRankLosesNothingAndNothingIsTrainedTwice) {
   ASSERT_FALSE(w.empty()) << "rank 1 never claimed a run:\n" << read_file(dir_ / "killed.err");
   EXPECT_FALSE(fs::exists(out / w.back() / "final.json")) << "the killed rank's run finished first";
   std::size_t finished_before = 0;
-  for (const auto& [run_name, list] : claim_events(out / "claims.log"))
-    for (const Event& e : list) finished_before += e.what == "finished ok";
+  for (const auto& [run_name, list] : testing::claim_events(out / "claims.log"))
+    for (const testing::ClaimEvent& e : list) finished_before += e.what == "finished ok";
   EXPECT_LT(finished_before, 6u) << "every run finished before the kill: the test proves nothing";
 
   const int rerun = system(sweep + " >/dev/null 2>" + quote(dir_ / "rerun.err"));
   ASSERT_EQ(rerun, 0) << read_file(dir_ / "rerun.err");
-  const auto events = claim_events(out / "claims.log");
+  const auto events = testing::claim_events(out / "claims.log");
   ASSERT_EQ(events.size(), 6u) << read_file(out / "claims.log");
   for (const auto& [run_name, list] : events) {
     int finished = 0;
-    for (const Event& e : list) finished += e.what == "finished ok";
+    for (const testing::ClaimEvent& e : list) finished += e.what == "finished ok";
     EXPECT_EQ(finished, 1) << run_name << "\n" << read_file(out / "claims.log");
     EXPECT_TRUE(fs::is_regular_file(out / run_name / "final.json")) << run_name;
   }
