@@ -305,6 +305,29 @@ TEST_F(Sweep, ShardsTrainDisjointSharesAndAPlainRerunCollectsThem) {
   }
 }
 
+// --withhold-test: every run trains and ranks without the test split; no test metric exists anywhere
+// until a chosen run is evaluated (`dynpmnn eval`).
+TEST_F(Sweep, WithheldTestSplitLeavesNoTestMetric) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  write_file(dir_ / "four.toml", kFourRuns);
+  const fs::path out = dir_ / "out";
+  const CliResult r = run("sweep " + quote(dir_ / "four.toml") + " --withhold-test --jobs 2 --device cpu --out " +
+                          quote(out));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(occurrences(r.err, "test_rmse withheld"), 4u) << r.err;
+  const nlohmann::json summary = nlohmann::json::parse(last_line(r.out));
+  EXPECT_TRUE(summary["best"]["test_rmse"].is_null()) << summary.dump();
+  for (const auto& row : read_csv(out / "results.csv")) {
+    EXPECT_TRUE(row.at("test_rmse").empty()) << row.at("run");
+    const nlohmann::json f = nlohmann::json::parse(read_file(out / row.at("run") / "final.json"));
+    EXPECT_EQ(f["test"], "withheld");
+    EXPECT_FALSE(f.contains("test_rmse") || f.contains("test_mae") || f.contains("test_r2"));
+  }
+  const CliResult ev = run("eval " + quote(out / summary["best"]["run"].get<std::string>()) + " --device cpu");
+  ASSERT_EQ(ev.exit_code, 0) << ev.err;
+  EXPECT_TRUE(nlohmann::json::parse(last_line(ev.out))["rmse"].is_number());
+}
+
 TEST_F(Sweep, UnknownGridKeyIsRefusedWithFileAndLine) {
   write_file(dir_ / "bad.toml", "preset = \"wide-california\"\n[grid]\ndt = [0.1]\nlearning_rate = [1e-3]\n");
   const CliResult r = run("sweep " + quote(dir_ / "bad.toml") + " --device cpu --out " + quote(dir_ / "out"));

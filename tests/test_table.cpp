@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/csv_dataset.h"
+#include "host/io/run_claim.h"
 #include "tests/cli_runner.h"
 
 namespace dynpmnn {
@@ -209,6 +211,29 @@ TEST_F(Table, SearchChoosesOnValidationAndEvaluatesTestOnlyForTheChosenRuns) {
   const nlohmann::json made = nlohmann::json::parse(read_file(out / "provenance.json"));
   for (const char* key : {"command", "commit", "date", "device", "machine"}) EXPECT_TRUE(made.contains(key)) << key;
   EXPECT_TRUE(contains(read_file(out / "results.md"), "(chosen)"));
+}
+
+// A search run that another process holds has no result yet: the table refuses to choose without
+// it, naming the run and its holder, and chooses once the claim is let go.
+TEST_F(Table, ASearchRunHeldElsewhereStopsTheChoice) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  write_file(dir_ / "tiny-grid.toml", kTinyGrid);
+  write_file(dir_ / "search.toml", kSearchTable);
+  const fs::path out = dir_ / "out";
+  const std::string command = "table " + quote(dir_ / "search.toml") + " --jobs 2 --device cpu --out " + quote(out);
+  {
+    std::string holder;
+    const std::optional<RunClaim> mine = RunClaim::take(out / "Searched" / "01-neurons=2_lr=0.001_seed=3", &holder);
+    ASSERT_TRUE(mine.has_value()) << holder;
+    const CliResult r = run(command);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_TRUE(contains(r.err, "1 runs are being trained by another process")) << r.err;
+    EXPECT_TRUE(contains(r.err, "held by " + this_process())) << r.err;
+    EXPECT_FALSE(fs::exists(out / "results.md"));
+  }
+  const CliResult r = run(command);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out / "results.md"));
 }
 
 TEST_F(Table, MistakesInTheTableFileNameFileLineAndKey) {
