@@ -16,6 +16,7 @@
 //
 // The table file:
 //   title = "California Housing: the paper's comparison"
+//   note = "..."                  # optional: a paragraph under the header
 //   seeds = [0, 1, 2, 3, 4]
 //   size_seeds = 3                # optional: seeds per size point of the models with sizes
 //   [base]                        # optional: keys applied to every model after its preset or grid
@@ -85,6 +86,7 @@ struct TableModel {
 
 struct Table {
   std::string title;
+  std::string note;  // optional: a paragraph under the header (how the runs were made, caveats)
   std::vector<std::string> seeds;
   int size_seeds = 0;
   std::vector<TableModel> models;
@@ -143,14 +145,16 @@ Table read_table(const fs::path& path) {
   }
   for (const auto& [k, node] : root) {
     const std::string name(k.str());
-    if (name != "title" && name != "seeds" && name != "size_seeds" && name != "base" && name != "model")
-      throw ConfigError(fmt::format("{}:{}: unknown top-level key '{}' (a table file has title, seeds, size_seeds, "
-                                    "[base] and [[model]] entries)",
+    if (name != "title" && name != "note" && name != "seeds" && name != "size_seeds" && name != "base" &&
+        name != "model")
+      throw ConfigError(fmt::format("{}:{}: unknown top-level key '{}' (a table file has title, note, seeds, "
+                                    "size_seeds, [base] and [[model]] entries)",
                                     file, k.source().begin.line, name));
   }
   Table table;
   table.title = text_at(root, "title", file, false);
   if (table.title.empty()) table.title = path.stem().string();
+  table.note = text_at(root, "note", file, false);
   const toml::array* seeds = root["seeds"].as_array();
   if (seeds == nullptr || seeds->empty())
     throw ConfigError(fmt::format("{}: seeds expects a non-empty array of integers >= 0", file));
@@ -425,6 +429,7 @@ std::string results_markdown(const Table& table, const std::vector<ModelResult>&
     md += "A model with a preset is that one configuration, fixed before this table (its note says where it came "
           "from), trained with every seed; the test metrics are those of the weights with the lowest validation "
           "MSE. ";
+  if (!table.note.empty()) md += table.note + " ";
   md += "Mean ± sample standard deviation over the seeds whose run finished; a diverged run counts in the "
         "\"diverged\" column and not in the means. CPU-hours: the training time of every run the row cost (search "
         "and seeds; epochs × seconds per epoch, one core per run).\n\n";
