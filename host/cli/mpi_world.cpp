@@ -1,7 +1,9 @@
 // The MPI world of a CLI process and the sweep's run hand-out (host/cli/mpi_world.h).
 #include "host/cli/mpi_world.h"
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -93,12 +95,28 @@ const MpiWorld& mpi_world() {
   return world;
 }
 
+namespace {
+
+// Waits for `request` by polling every millisecond: a blocking MPI_Recv busy-waits in Open MPI, and
+// the serving thread would take a core from rank 0's own workers for the whole sweep.
+void wait_politely(MPI_Request& request, MPI_Status* status) {
+  for (int done = 0;;) {
+    MPI_Test(&request, &done, status);
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+}  // namespace
+
 void RunDispatcher::serve(const MpiWorld& world) {
   int done = 0;
   while (done < world.size - 1) {
     long ignored = 0;
     MPI_Status status;
-    MPI_Recv(&ignored, 1, MPI_LONG, MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &status);
+    MPI_Request request;
+    MPI_Irecv(&ignored, 1, MPI_LONG, MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &request);
+    wait_politely(request, &status);
     if (status.MPI_TAG == kTagDone) {
       ++done;
       continue;
@@ -110,10 +128,12 @@ void RunDispatcher::serve(const MpiWorld& world) {
 
 long RunDispatcher::next_remote() {
   const std::lock_guard lock(remote_mutex);
-  const long request = 0;
+  const long ask = 0;
   long index = -1;
-  MPI_Send(&request, 1, MPI_LONG, 0, kTagRequest, MPI_COMM_WORLD);
-  MPI_Recv(&index, 1, MPI_LONG, 0, kTagRun, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  MPI_Send(&ask, 1, MPI_LONG, 0, kTagRequest, MPI_COMM_WORLD);
+  MPI_Request request;
+  MPI_Irecv(&index, 1, MPI_LONG, 0, kTagRun, MPI_COMM_WORLD, &request);
+  wait_politely(request, MPI_STATUS_IGNORE);
   return index;
 }
 
