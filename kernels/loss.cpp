@@ -7,9 +7,9 @@
 namespace dynpmnn {
 
 template <typename T>
-double softmax_cross_entropy_cpu(const T* logits, const T* labels, int B, int K, T* dlogits) {
+double softmax_cross_entropy_cpu(const T* logits, const T* labels, int B, int K, T* dlogits, int denom) {
   if (B <= 0) return 0.0;
-  const double scale = 1.0 / static_cast<double>(B);
+  const double scale = 1.0 / static_cast<double>(denom > 0 ? denom : B);
   double sum = 0.0;
   for (int i = 0; i < B; ++i) {
     const std::size_t at = static_cast<std::size_t>(i) * K;
@@ -19,7 +19,7 @@ double softmax_cross_entropy_cpu(const T* logits, const T* labels, int B, int K,
   return sum * scale;
 }
 
-template double softmax_cross_entropy_cpu<float>(const float*, const float*, int, int, float*);
-template double softmax_cross_entropy_cpu<double>(const double*, const double*, int, int, double*);
+template double softmax_cross_entropy_cpu<float>(const float*, const float*, int, int, float*, int);
+template double softmax_cross_entropy_cpu<double>(const double*, const double*, int, int, double*, int);
 
 }  // namespace dynpmnn

@@ -15,9 +15,9 @@ namespace {
 
 __global__ void __launch_bounds__(kThreads)
     softmax_cross_entropy_kernel(const float* __restrict__ logits, const float* __restrict__ labels, int B, int K,
-                                 float* __restrict__ dlogits, double* __restrict__ loss) {
+                                 float* __restrict__ dlogits, double* __restrict__ loss, int denom) {
   __shared__ double red[kThreads];
-  const double scale = 1.0 / static_cast<double>(B);
+  const double scale = 1.0 / static_cast<double>(denom);
   double sum = 0.0;
   for (int i = threadIdx.x; i < B; i += kThreads) {
     const std::size_t at = static_cast<std::size_t>(i) * K;
@@ -36,7 +36,7 @@ __global__ void __launch_bounds__(kThreads)
 }  // namespace
 
 void softmax_cross_entropy_gpu(const float* logits, const float* labels, int B, int K, float* dlogits, double* loss,
-                               cudaStream_t stream) {
+                               cudaStream_t stream, int denom) {
   constexpr const char* op = "softmax_cross_entropy_gpu";
   require(loss != nullptr, op, "loss must not be null");
   require(B >= 0 && K >= 1, op, "bad shape B=" + std::to_string(B) + " K=" + std::to_string(K));
@@ -45,7 +45,8 @@ void softmax_cross_entropy_gpu(const float* logits, const float* labels, int B, 
     DYNPMNN_CUDA_CHECK(cudaMemsetAsync(loss, 0, sizeof(double), stream));
     return;
   }
-  softmax_cross_entropy_kernel<<<1, kThreads, 0, stream>>>(logits, labels, B, K, dlogits, loss);
+  softmax_cross_entropy_kernel<<<1, kThreads, 0, stream>>>(logits, labels, B, K, dlogits, loss,
+                                                           denom > 0 ? denom : B);
   DYNPMNN_CUDA_CHECK_LAUNCH("softmax_cross_entropy_kernel");
 }
 

@@ -125,14 +125,15 @@ void activation_backward_cpu(Activation act, const T* x, const T* dy, std::size_
 }
 
 template <typename T>
-double mse_loss_cpu(const T* pred, const T* target, std::size_t n, T* dpred) {
+double mse_loss_cpu(const T* pred, const T* target, std::size_t n, T* dpred, std::size_t denom) {
+  if (denom == 0) denom = n;
   double sum = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const double d = static_cast<double>(pred[i]) - static_cast<double>(target[i]);
     sum += d * d;
-    if (dpred) dpred[i] = static_cast<T>(2.0 * d / static_cast<double>(n));
+    if (dpred) dpred[i] = static_cast<T>(2.0 * d / static_cast<double>(denom));
   }
-  return n ? sum / static_cast<double>(n) : 0.0;
+  return denom ? sum / static_cast<double>(denom) : 0.0;
 }
 
 #define DYNPMNN_INSTANTIATE_OPS(T)                                                                        \
@@ -142,7 +143,7 @@ double mse_loss_cpu(const T* pred, const T* target, std::size_t n, T* dpred) {
   template void layernorm_backward_cpu<T>(const T*, const T*, const T*, const T*, int, int, T*, T*, T*); \
   template void activation_forward_cpu<T>(Activation, const T*, std::size_t, T*);                       \
   template void activation_backward_cpu<T>(Activation, const T*, const T*, std::size_t, T*);            \
-  template double mse_loss_cpu<T>(const T*, const T*, std::size_t, T*);
+  template double mse_loss_cpu<T>(const T*, const T*, std::size_t, T*, std::size_t);
 DYNPMNN_INSTANTIATE_OPS(float)
 DYNPMNN_INSTANTIATE_OPS(double)
 

@@ -134,13 +134,13 @@ __global__ void activation_backward_kernel(Activation act, const float* x, const
 // One block: each thread sums its strided elements in order, then a fixed tree.
 __global__ void __launch_bounds__(kThreads)
     mse_loss_kernel(const float* __restrict__ pred, const float* __restrict__ target, std::size_t n,
-                    float* __restrict__ dpred, double* __restrict__ loss) {
+                    float* __restrict__ dpred, double* __restrict__ loss, std::size_t denom) {
   __shared__ double red[kThreads];
   double sum = 0.0;
   for (std::size_t i = threadIdx.x; i < n; i += kThreads) {
     const double d = static_cast<double>(pred[i]) - static_cast<double>(target[i]);
     sum += d * d;
-    if (dpred) dpred[i] = static_cast<float>(2.0 * d / static_cast<double>(n));
+    if (dpred) dpred[i] = static_cast<float>(2.0 * d / static_cast<double>(denom));
   }
   red[threadIdx.x] = sum;
   __syncthreads();
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(kThreads)
     if (threadIdx.x < width) red[threadIdx.x] += red[threadIdx.x + width];
     __syncthreads();
   }
-  if (threadIdx.x == 0) *loss = n ? red[0] / static_cast<double>(n) : 0.0;
+  if (threadIdx.x == 0) *loss = denom ? red[0] / static_cast<double>(denom) : 0.0;
 }
 
 __global__ void nonfinite_check_kernel(const float* __restrict__ x, std::size_t n, int* flag, int flag_value) {
@@ -186,9 +186,10 @@ __global__ void adam_update_kernel(float* __restrict__ params, const float* __re
 }
 
 __global__ void gather_rows_kernel(const float* __restrict__ src, int cols, const std::uint32_t* __restrict__ order,
-                                   std::size_t order_len, const int* step, int step_stride, int count,
+                                   std::size_t order_len, const int* step, int step_stride, int offset, int count,
                                    float* __restrict__ dst) {
-  const std::size_t base = step ? static_cast<std::size_t>(*step) * static_cast<std::size_t>(step_stride) : 0;
+  const std::size_t base =
+      (step ? static_cast<std::size_t>(*step) * static_cast<std::size_t>(step_stride) : 0) + static_cast<std::size_t>(offset);
   const std::size_t n = static_cast<std::size_t>(count) * cols;
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
@@ -344,10 +345,10 @@ void activation_backward_gpu(Activation act, const float* x, const float* dy, st
 }
 
 void mse_loss_gpu(const float* pred, const float* target, std::size_t n, float* dpred, double* loss,
-                  cudaStream_t stream) {
+                  cudaStream_t stream, std::size_t denom) {
   require(loss != nullptr, "mse_loss_gpu", "loss must not be null");
   require(n == 0 || (pred && target), "mse_loss_gpu", "pred and target must not be null");
-  mse_loss_kernel<<<1, kThreads, 0, stream>>>(pred, target, n, dpred, loss);
+  mse_loss_kernel<<<1, kThreads, 0, stream>>>(pred, target, n, dpred, loss, denom ? denom : n);
   DYNPMNN_CUDA_CHECK_LAUNCH("mse_loss_kernel");
 }
 
@@ -383,14 +384,14 @@ void adam_update_gpu(float* params, const float* grads, float* m, float* v, cons
 // --- batches and epoch order -------------------------------------------------------------------
 
 void gather_rows_gpu(const float* src, int cols, const std::uint32_t* order, std::size_t order_len, const int* step,
-                     int step_stride, int count, float* dst, cudaStream_t stream) {
+                     int step_stride, int count, float* dst, cudaStream_t stream, int offset) {
   constexpr const char* op = "gather_rows_gpu";
-  require(cols > 0 && count >= 0 && step_stride >= 0, op, "bad shape");
+  require(cols > 0 && count >= 0 && step_stride >= 0 && offset >= 0, op, "bad shape");
   if (count == 0) return;
   require(src && order && dst, op, "src, order and dst must not be null");
   const std::size_t n = static_cast<std::size_t>(count) * cols;
-  gather_rows_kernel<<<stride_blocks(n), kThreads, 0, stream>>>(src, cols, order, order_len, step, step_stride, count,
-                                                                dst);
+  gather_rows_kernel<<<stride_blocks(n), kThreads, 0, stream>>>(src, cols, order, order_len, step, step_stride, offset,
+                                                                count, dst);
   DYNPMNN_CUDA_CHECK_LAUNCH("gather_rows_kernel");
 }
 

@@ -33,8 +33,10 @@ void activation_forward_cpu(Activation act, const T* x, std::size_t n, T* y);
 template <typename T>
 void activation_backward_cpu(Activation act, const T* x, const T* dy, std::size_t n, T* dx);
 
-// Mean squared error over n values; writes d loss / d pred into dpred when it is not null.
+// Mean squared error over n values; writes d loss / d pred into dpred when it is not null. With
+// denom > 0 the sum is divided by denom instead of n: a data-parallel shard's part of the global
+// minibatch's mean (host/runtime/backend.h, shard_begin).
 template <typename T>
-double mse_loss_cpu(const T* pred, const T* target, std::size_t n, T* dpred);
+double mse_loss_cpu(const T* pred, const T* target, std::size_t n, T* dpred, std::size_t denom = 0);
 
 }  // namespace dynpmnn

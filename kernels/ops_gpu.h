@@ -71,9 +71,10 @@ void activation_backward_gpu(Activation act, const float* x, const float* dy, st
                              cudaStream_t stream);
 
 // *loss (device) = mean of (pred − target)² over n values, summed in double in a fixed order (one
-// block); dpred (n) = 2 (pred − target) / n when not null, as mse_loss_cpu.
+// block); dpred (n) = 2 (pred − target) / n when not null, as mse_loss_cpu. With denom > 0 the sum
+// is divided by denom instead of n (a data-parallel shard's part of the global minibatch's mean).
 void mse_loss_gpu(const float* pred, const float* target, std::size_t n, float* dpred, double* loss,
-                  cudaStream_t stream);
+                  cudaStream_t stream, std::size_t denom = 0);
 
 // If any of x (n) is NaN or ±Inf, sets *flag from kNoNonFinite to flag_value (an earlier value is
 // kept).
@@ -96,10 +97,10 @@ void adam_update_gpu(float* params, const float* grads, float* m, float* v, cons
                      std::size_t n, const AdamHyper& hyper, const AdamDeviceStep* step, const int* skip_flag,
                      cudaStream_t stream);
 
-// dst (count, cols) row i = src row order[base + i], base = (*step) · step_stride (step may be null:
-// base 0). An index past order_len gives a NaN row instead of a read out of bounds.
+// dst (count, cols) row i = src row order[base + i], base = (*step) · step_stride + offset (step may
+// be null: base offset). An index past order_len gives a NaN row instead of a read out of bounds.
 void gather_rows_gpu(const float* src, int cols, const std::uint32_t* order, std::size_t order_len, const int* step,
-                     int step_stride, int count, float* dst, cudaStream_t stream);
+                     int step_stride, int count, float* dst, cudaStream_t stream, int offset = 0);
 
 // The epoch's visiting order on the device, equal to epoch_permutation(seed, epoch, rows): the keys
 // of shuffle_math.h sorted by a stable radix sort of (key, row). Buffers are allocated once.

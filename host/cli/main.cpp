@@ -30,6 +30,7 @@
 #include "host/training/class_metrics.h"
 #include "host/cli/best_model.h"
 #include "host/cli/command.h"
+#include "host/cli/data_parallel.h"
 #include "host/cli/mpi_world.h"
 #include "host/cli/train_run.h"
 #include "host/config/config.h"
@@ -68,6 +69,7 @@ struct TrainOptions {
   std::string config_file;
   std::string resume;  // run folder to continue, or empty
   bool quiet = false;
+  bool data_parallel = false;  // each MPI rank trains its shard of every minibatch
   // --set and the per-key flags, as "key=value" in command-line order (later wins).
   std::vector<std::string> overrides;
 };
@@ -139,6 +141,33 @@ std::string finished_status(const std::filesystem::path& run_dir) {
   }
 }
 
+// train --data-parallel: the ranks of this MPI world each train their shard of every minibatch
+// (without a launcher nothing changes). cfg.data_shards becomes the rank count; a run that was
+// started with another (a resumed one) is refused, since its rows would be cut otherwise. Each GPU
+// rank takes its local GPU. Returns the exchange (null without a launcher).
+std::shared_ptr<ShardExchange> data_parallel_setup(Config& cfg, bool resuming) {
+  const MpiWorld& world = mpi_world();
+  if (!world.active) return nullptr;
+  if (cfg.data_shards != world.size && (resuming || cfg.data_shards != 1))
+    throw ConfigError(fmt::format(
+        "data_shards = {} but train --data-parallel runs over {} MPI ranks, one shard each{}", cfg.data_shards,
+        world.size, resuming ? fmt::format(" (the run was trained with {} shards: resume it over {} ranks, or as one "
+                                           "process on the CPU, which computes every shard itself)",
+                                           cfg.data_shards, cfg.data_shards)
+                             : " (leave data_shards at 1 and --data-parallel sets it)"));
+  cfg.data_shards = world.size;
+  std::string why;
+  const bool gpu = cfg.device == "cuda" || (cfg.device == "auto" && cuda_available(&why));
+  if (gpu) {
+    if (cfg.device == "cuda" && !cuda_available(&why)) throw ConfigError("device = 'cuda' but " + why);
+    cfg.device = "cuda";
+    select_cuda_device(world.local_rank % cuda_device_count());
+  } else {
+    cfg.device = "cpu";
+  }
+  return make_shard_exchange(world, gpu);
+}
+
 int run_train(const TrainOptions& options) {
   std::optional<Checkpoint> resumed;
   const std::string checkpoint_path = (std::filesystem::path(options.resume) / "checkpoint.bin").string();
@@ -157,18 +186,24 @@ int run_train(const TrainOptions& options) {
     if (!extending.empty())
       require_continuable(options.resume, extending, resumed->config, cfg, resumed->state);
   }
+  std::shared_ptr<ShardExchange> exchange;
+  bool writer = true;
+  if (options.data_parallel) {
+    exchange = data_parallel_setup(cfg, !options.resume.empty());
+    writer = !exchange || exchange->rank() == 0;
+  }
   cfg.validate();
   const SplitData data = load_run_data(cfg);
-  if (!extending.empty()) {
+  if (!extending.empty() && writer) {
     // Unfinished again: if this is interrupted, the folder resumes as any interrupted run does.
     std::filesystem::remove(std::filesystem::path(options.resume) / "final.json");
     if (!options.quiet)
       fmt::print(stderr, "dynpmnn: extending the finished run {} (status {}) from epoch {} to at most {}\n",
                  options.resume, extending, resumed->state.epoch, cfg.epochs);
   }
-  const TrainRunResult result =
-      train_run(cfg, data, std::move(resumed), options.quiet ? RunOutput::kQuiet : RunOutput::kProgress);
-  std::cout << json_line(result.summary) << std::endl;
+  const TrainRunResult result = train_run(cfg, data, std::move(resumed),
+                                         options.quiet ? RunOutput::kQuiet : RunOutput::kProgress, exchange);
+  if (writer) std::cout << json_line(result.summary) << std::endl;
   return result.diverged ? kExitDiverged : kExitOk;
 }
 
@@ -203,6 +238,9 @@ Command add_train_command(CLI::App& app) {
                   "patience or min_delta); only --epochs, --device, --data, patience and min_delta may go with it")
       ->type_name("DIR");
   cmd->add_flag("--quiet,-q", options->quiet, "No progress on stderr");
+  cmd->add_flag("--data-parallel", options->data_parallel,
+                "Under mpirun/srun: every rank trains its shard of each minibatch (data_shards = the ranks), "
+                "gradients summed over MPI (CPU) or NCCL (GPU); rank 0 writes the run folder (docs/cluster.md)");
   cmd->footer(
       "Configuration keys and their defaults (precedence: --preset < --config < --set and the flags\n"
       "above, in command-line order). The defaults are the default model's (models/presets/default.toml,\n"
@@ -353,9 +391,12 @@ int run_cli(int argc, char** argv) {
     // Under an MPI launcher with several ranks, only the sweep shares its work out; any other
     // command would run once per rank, each writing the same folders.
     int ranks = 1;
-    if (command.app->get_name() != "sweep" && launched_by_mpi(&ranks) && ranks != 1)
-      throw ConfigError(fmt::format("{} was started as {} MPI ranks; only `dynpmnn sweep` runs over ranks (start {} "
-                                    "as one process)", command.app->get_name(), ranks < 0 ? "several" : std::to_string(ranks),
+    const bool over_ranks = command.app->get_name() == "sweep" ||
+                            (command.app->get_name() == "train" && command.app->count("--data-parallel") > 0);
+    if (!over_ranks && launched_by_mpi(&ranks) && ranks != 1)
+      throw ConfigError(fmt::format("{} was started as {} MPI ranks; only `dynpmnn sweep` and `dynpmnn train "
+                                    "--data-parallel` run over ranks (start {} as one process)",
+                                    command.app->get_name(), ranks < 0 ? "several" : std::to_string(ranks),
                                     command.app->get_name()));
     return command.run();
   }

@@ -49,9 +49,11 @@ void require_same_scaler(const Checkpoint& ck, const std::string& checkpoint_pat
 }
 
 TrainRunResult train_run(const Config& given, const SplitData& loaded, std::optional<Checkpoint> resumed,
-                         RunOutput output) {
+                         RunOutput output, std::shared_ptr<ShardExchange> exchange) {
   // config.toml and the checkpoint say which split the data was cut by.
   const Config cfg = with_split_used(given);
+  const bool writer = !exchange || exchange->rank() == 0;  // data-parallel: rank 0 alone writes
+  if (!writer) output = RunOutput::kSilent;
   const bool quiet = output != RunOutput::kProgress;
   const bool silent = output == RunOutput::kSilent;
   // Fitted here, per configuration, so that the runs of a sweep sharing one loaded file each get
@@ -75,7 +77,9 @@ TrainRunResult train_run(const Config& given, const SplitData& loaded, std::opti
   const ModelSpec spec = cfg.model_spec(data.train.features, model_outputs(data));
   const ParamTable table(spec);
 
-  const std::unique_ptr<Backend> backend = make_backend(cfg.device, spec, train_hyper(cfg));
+  TrainHyper hyper = train_hyper(cfg);
+  hyper.exchange = std::move(exchange);
+  const std::unique_ptr<Backend> backend = make_backend(cfg.device, spec, hyper);
   backend->set_data(data);
   TrainState state;
   std::unique_ptr<RunFolder> folder;
@@ -83,7 +87,7 @@ TrainRunResult train_run(const Config& given, const SplitData& loaded, std::opti
     backend->set_params(resumed->params);
     backend->set_optimizer_state(resumed->optimizer);
     state = std::move(resumed->state);
-    folder = std::make_unique<RunFolder>(cfg, table, data, &state);
+    if (writer) folder = std::make_unique<RunFolder>(cfg, table, data, &state);
     if (!quiet)
       fmt::print(stderr, "dynpmnn: resuming {} after epoch {} of {}\n", folder->path().string(), state.epoch,
                  cfg.epochs);
@@ -92,8 +96,10 @@ TrainRunResult train_run(const Config& given, const SplitData& loaded, std::opti
     init_params(spec, table, cfg.seed, params);
     backend->set_params(params);
     state = initial_train_state(params);
-    folder = std::make_unique<RunFolder>(cfg, table, data);
-    folder->on_epoch_end(state, *backend);  // epoch 0: resumable (and evaluable) from the start
+    if (writer) {
+      folder = std::make_unique<RunFolder>(cfg, table, data);
+      folder->on_epoch_end(state, *backend);  // epoch 0: resumable (and evaluable) from the start
+    }
   }
 
   if (!silent) {
@@ -104,7 +110,8 @@ TrainRunResult train_run(const Config& given, const SplitData& loaded, std::opti
   }
 
   ProgressPrinter progress(stderr, progress_style_for(stderr));
-  std::vector<TrainObserver*> observers{folder.get()};
+  std::vector<TrainObserver*> observers;
+  if (folder) observers.push_back(folder.get());
   if (!quiet) observers.push_back(&progress);
   ObserverList observer(std::move(observers));
   const TrainReport report = continue_training(cfg, spec, *backend, data, state, &observer);
@@ -113,7 +120,9 @@ TrainRunResult train_run(const Config& given, const SplitData& loaded, std::opti
   const bool diverged = report.divergence.diverged;
   const std::string divergence_message = diverged ? explain_divergence(report.divergence, spec) : std::string();
   if (diverged && !silent) fmt::print(stderr, "dynpmnn: {}\n", divergence_message);
-  TrainRunResult result{final_summary(report, folder->path(), divergence_message), diverged};
+  TrainRunResult result{final_summary(report, folder ? folder->path() : std::filesystem::path(cfg.out),
+                                      divergence_message), diverged};
+  if (!folder) return result;
   folder->finish(result.summary, report, state.best_params,
                  fmt::format("{} seed {} ({})", cfg.preset.empty() ? "run" : cfg.preset, cfg.seed, report.backend));
   if (!quiet) fmt::print(stderr, "dynpmnn: run folder {}\n", folder->path().string());

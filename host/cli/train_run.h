@@ -44,8 +44,10 @@ struct TrainRunResult {
 
 // cfg must be validated; cfg.out names the folder (empty: a new default one). With `resumed`, the
 // run continues from that checkpoint (read from cfg.out/checkpoint.bin) in cfg.out. The target
-// scaler of `data` is replaced by target_scaler_for(cfg, data).
+// scaler of `data` is replaced by target_scaler_for(cfg, data). With an `exchange` (train
+// --data-parallel, cfg.data_shards its size) this process trains its shard of every minibatch;
+// only rank 0 writes the run folder, the others train silently and write nothing.
 TrainRunResult train_run(const Config& cfg, const SplitData& data, std::optional<Checkpoint> resumed,
-                         RunOutput output);
+                         RunOutput output, std::shared_ptr<ShardExchange> exchange = nullptr);
 
 }  // namespace dynpmnn

@@ -26,6 +26,7 @@ namespace {
 // message here rather than by a failed allocation or an hours-long first epoch.
 constexpr int kMaxLayers = 1024;
 constexpr int kMaxNeurons = 1 << 20;
+constexpr int kMaxDataShards = 4096;
 constexpr double kMaxBytes = 16.0 * (1ull << 30);
 
 // Converts the model headers' std::invalid_argument (which already names the value and the
@@ -179,6 +180,8 @@ void Config::validate() const {
   require(finite(cfc_time), "cfc_time", "must be finite");
   require(epochs >= 0, "epochs", "must be >= 0");
   require(batch_size > 0, "batch_size", "must be > 0");
+  require(data_shards > 0, "data_shards", "must be > 0");
+  require(data_shards <= kMaxDataShards, "data_shards", fmt::format("is absurd (more than {})", kMaxDataShards));
   require(lr > 0 && finite(lr), "lr", "must be a finite number > 0");
   require(weight_decay >= 0 && finite(weight_decay), "weight_decay", "must be a finite number >= 0");
   require(patience >= 0, "patience", "must be >= 0");

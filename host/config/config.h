@@ -63,6 +63,10 @@ struct Config {
   // training
   int epochs = 100;
   int batch_size = 32;
+  // Each minibatch cut into this many shards of rows, their gradients summed in shard order
+  // (host/runtime/backend.h): what `train --data-parallel` over K ranks sets to K, and what one
+  // process sets to reproduce such a run bit for bit on the CPU. 1: the minibatch in one piece.
+  int data_shards = 1;
   double lr = 5e-4;
   double weight_decay = 5e-3;
   int patience = 10;

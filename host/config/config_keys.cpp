@@ -83,6 +83,9 @@ constexpr std::array kKeys = {
               "node: dopri5 gives up with an error after this many attempted steps per forward pass"},
     ConfigKey{"epochs", &Config::epochs, "training", "most epochs to run (0: evaluate the initial weights)"},
     ConfigKey{"batch_size", &Config::batch_size, "training", "minibatch size"},
+    ConfigKey{"data_shards", &Config::data_shards, "training",
+              "minibatch cut into this many row shards, gradients summed in shard order (train --data-parallel "
+              "sets it to the ranks; 1: whole)"},
     ConfigKey{"lr", &Config::lr, "training", "Adam learning rate"},
     ConfigKey{"weight_decay", &Config::weight_decay, "training", "L2 penalty added to the gradient (torch Adam's)"},
     ConfigKey{"patience", &Config::patience, "training",

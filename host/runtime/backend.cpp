@@ -27,6 +27,16 @@ std::vector<std::uint32_t> epoch_permutation(std::uint64_t seed, int epoch, std:
   return order;
 }
 
+void ShardExchange::allreduce_sum_device(float*, std::size_t, void*) {
+  throw std::logic_error("this shard exchange has no device allreduce (a GPU data-parallel run needs NCCL)");
+}
+void ShardExchange::allreduce_sum_device(double*, std::size_t, void*) {
+  throw std::logic_error("this shard exchange has no device allreduce (a GPU data-parallel run needs NCCL)");
+}
+void ShardExchange::allreduce_max_device(int*, std::size_t, void*) {
+  throw std::logic_error("this shard exchange has no device allreduce (a GPU data-parallel run needs NCCL)");
+}
+
 int target_columns(Loss loss, const ModelSpec& spec) { return loss == Loss::kSoftmaxCrossEntropy ? 1 : spec.outputs; }
 
 void check_backend_data(const ModelSpec& spec, Loss loss, const SplitData& data) {

@@ -22,11 +22,43 @@ enum class Split : int { kTrain = 0, kVal = 1, kTest = 2 };
 // per row (classification; kernels/loss.h).
 enum class Loss : int { kMse = 0, kSoftmaxCrossEntropy = 1 };
 
+// Data-parallel training (docs/cluster.md). A global minibatch of n rows is cut into K shards of
+// contiguous rows in the epoch order: shard s holds rows [shard_begin(n, K, s), shard_begin(n, K,
+// s + 1)), so sizes differ by at most one and a shard is empty when n < K (the epoch's last
+// minibatch, say). Each shard's loss and gradient are its part of the global minibatch's mean
+// (its rows' sum divided by n); the step's are the shards' summed in shard order, ((g0 + g1) + g2)
+// ..., on every process alike. One process computing all K shards in turn (the CPU backend with
+// data_shards = K and no exchange) is therefore bit for bit K processes computing one shard each.
+inline int shard_begin(int n, int shards, int s) {
+  return static_cast<int>(static_cast<long long>(n) * s / shards);
+}
+
+// How the processes of a data-parallel run share their shards' results: MPI on CPUs, NCCL on GPUs
+// (host/cli/data_parallel.cpp). rank() is the shard this process computes, size() the number of
+// shards. A backend built with no exchange computes every shard itself.
+class ShardExchange {
+ public:
+  virtual ~ShardExchange() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Every rank's `mine` (the same length on all) into `all` (size() × mine.size()), in rank order.
+  virtual void allgather(std::span<const double> mine, std::span<double> all) = 0;
+  // In place on device memory, on a CUDA stream (a cudaStream_t): the sum over the ranks. Only the
+  // GPU backend calls these; an exchange without them (MPI on CPUs) throws std::logic_error.
+  virtual void allreduce_sum_device(float* data, std::size_t count, void* stream);
+  virtual void allreduce_sum_device(double* data, std::size_t count, void* stream);
+  virtual void allreduce_max_device(int* data, std::size_t count, void* stream);
+};
+
 struct TrainHyper {
   int batch_size = 32;
   Loss loss = Loss::kMse;
   AdamHyper adam;
   std::uint64_t seed = 0;  // shuffling; the parameters are initialised by the caller
+  // Shards per minibatch (data_shards); with `exchange` its size(), this process computing shard
+  // exchange->rank(). 1 and no exchange: the minibatch in one piece, as before data parallelism.
+  int data_shards = 1;
+  std::shared_ptr<ShardExchange> exchange;
 };
 
 // Where a training epoch first produced a non-finite value.

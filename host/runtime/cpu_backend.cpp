@@ -17,6 +17,10 @@ class CpuBackend final : public Backend {
   CpuBackend(const ModelSpec& spec, const TrainHyper& hyper)
       : spec_(spec), table_(spec), hyper_(hyper), model_(spec_, table_) {
     if (hyper_.batch_size <= 0) throw std::invalid_argument("batch_size must be > 0");
+    if (hyper_.data_shards <= 0) throw std::invalid_argument("data_shards must be > 0");
+    if (hyper_.exchange && hyper_.exchange->size() != hyper_.data_shards)
+      throw std::invalid_argument("data_shards = " + std::to_string(hyper_.data_shards) + " but the exchange has " +
+                                  std::to_string(hyper_.exchange->size()) + " ranks");
     params_.assign(table_.total(), 0.0);
     grad_.assign(table_.total(), 0.0);
     m_.assign(table_.total(), 0.0);
@@ -70,12 +74,19 @@ class CpuBackend final : public Backend {
         std::copy_n(train.y.begin() + row * T, T, yb_.begin() + static_cast<std::size_t>(i) * T);
       }
       const long step = start / B;
-      const int bad = model_.forward(params_.data(), xb_.data(), n, pred_.data());
-      if (bad != kAllFinite) return diverged(stats, loss_sum, epoch, step, bad);
-      const double loss = hyper_.loss == Loss::kSoftmaxCrossEntropy
-                              ? softmax_cross_entropy_cpu(pred_.data(), yb_.data(), n, K, dpred_.data())
-                              : mse_loss_cpu(pred_.data(), yb_.data(), pred_.size(), dpred_.data());
-      model_.backward(params_.data(), xb_.data(), dpred_.data(), grad_.data());
+      double loss = 0;
+      if (hyper_.data_shards > 1) {
+        const int bad = sharded_step(n);
+        if (bad != kAllFinite) return diverged(stats, loss_sum, epoch, step, bad);
+        loss = shard_loss_;
+      } else {
+        const int bad = model_.forward(params_.data(), xb_.data(), n, pred_.data());
+        if (bad != kAllFinite) return diverged(stats, loss_sum, epoch, step, bad);
+        loss = hyper_.loss == Loss::kSoftmaxCrossEntropy
+                   ? softmax_cross_entropy_cpu(pred_.data(), yb_.data(), n, K, dpred_.data())
+                   : mse_loss_cpu(pred_.data(), yb_.data(), pred_.size(), dpred_.data());
+        model_.backward(params_.data(), xb_.data(), dpred_.data(), grad_.data());
+      }
       if (!std::isfinite(loss) || !all_finite(grad_)) return diverged(stats, loss_sum, epoch, step, -2);
       adam_update_all();
       loss_sum += loss;
@@ -108,6 +119,54 @@ class CpuBackend final : public Backend {
     return stats;
   }
 
+  // The minibatch in xb_/yb_ (n rows) cut into data_shards shards (backend.h, shard_begin): each
+  // shard's gradient and loss as parts of the minibatch's mean, computed here (shard_ += one per
+  // shard in order) or, with an exchange, this process's shard only and the others gathered from
+  // the other ranks; then summed in shard order into grad_ and shard_loss_. Returns the first
+  // shard's (in order) non-finite forward layer, or kAllFinite.
+  int sharded_step(int n) {
+    const int K = hyper_.data_shards, F = data_.train.features, T = data_.train.targets, O = spec_.outputs;
+    const std::size_t P = grad_.size(), slot = P + 2;  // gradient, loss, forward flag
+    shard_all_.resize(slot * K);
+    const auto compute = [&](int s, double* out) {
+      const int lo = shard_begin(n, K, s), rows = shard_begin(n, K, s + 1) - lo;
+      std::fill(out, out + slot, 0.0);
+      out[P + 1] = kAllFinite;
+      if (rows == 0) return;
+      const double* x = xb_.data() + static_cast<std::size_t>(lo) * F;
+      const double* y = yb_.data() + static_cast<std::size_t>(lo) * T;
+      const int bad = model_.forward(params_.data(), x, rows, pred_.data());
+      if (bad != kAllFinite) {
+        out[P + 1] = bad;
+        return;
+      }
+      const std::size_t values = static_cast<std::size_t>(rows) * O;
+      out[P] = hyper_.loss == Loss::kSoftmaxCrossEntropy
+                   ? softmax_cross_entropy_cpu(pred_.data(), y, rows, O, dpred_.data(), n)
+                   : mse_loss_cpu(pred_.data(), y, values, dpred_.data(), static_cast<std::size_t>(n) * O);
+      model_.backward(params_.data(), x, dpred_.data(), out);
+    };
+    if (hyper_.exchange) {
+      shard_mine_.resize(slot);
+      compute(hyper_.exchange->rank(), shard_mine_.data());
+      hyper_.exchange->allgather(shard_mine_, shard_all_);
+    } else {
+      for (int s = 0; s < K; ++s) compute(s, shard_all_.data() + slot * s);
+    }
+    for (int s = 0; s < K; ++s) {
+      const double flag = shard_all_[slot * s + P + 1];
+      if (flag != kAllFinite) return static_cast<int>(flag);
+    }
+    std::copy_n(shard_all_.begin(), P, grad_.begin());
+    shard_loss_ = shard_all_[P];
+    for (int s = 1; s < K; ++s) {
+      const double* g = shard_all_.data() + slot * s;
+      for (std::size_t i = 0; i < P; ++i) grad_[i] += g[i];
+      shard_loss_ += g[P];
+    }
+    return kAllFinite;
+  }
+
   // torch.optim.Adam over every trainable tensor (one parameter group, L2 weight decay).
   void adam_update_all() {
     ++adam_step_;
@@ -130,6 +189,8 @@ class CpuBackend final : public Backend {
   std::vector<double> params_, grad_, m_, v_;  // (table.total()) each
   long adam_step_ = 0;
   std::vector<double> xb_, yb_, pred_, dpred_;  // minibatch scratch
+  std::vector<double> shard_all_, shard_mine_;  // data_shards > 1: (K, P + 2) and (P + 2)
+  double shard_loss_ = 0;
 };
 
 }  // namespace

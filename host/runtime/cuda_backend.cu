@@ -57,6 +57,12 @@ class CudaBackend final : public Backend {
   CudaBackend(const ModelSpec& spec, const TrainHyper& hyper)
       : spec_(spec), table_(spec_), hyper_(hyper) {
     if (hyper_.batch_size <= 0) throw std::invalid_argument("batch_size must be > 0");
+    // Data parallelism on GPUs is one shard per process, its gradient summed over the ranks by the
+    // exchange (NCCL); the shard-order sum of one process is the CPU reference's.
+    if (hyper_.data_shards != 1 && !(hyper_.exchange && hyper_.exchange->size() == hyper_.data_shards))
+      throw std::invalid_argument("data_shards = " + std::to_string(hyper_.data_shards) +
+                                  ": the CUDA backend computes one shard per process (train --data-parallel over as "
+                                  "many ranks); data_shards > 1 in one process is the CPU backend's");
     cudaDeviceProp prop{};
     int device = 0;
     DYNPMNN_CUDA_CHECK(cudaGetDevice(&device));
@@ -161,7 +167,8 @@ class CudaBackend final : public Backend {
         // Captured after one step has run on the stream, so every kernel (ours and cuBLAS's) is
         // loaded and cuBLAS has chosen its algorithms before the capture. A dopri5 ODE block decides
         // its steps on the host, so such a model always runs on the stream.
-        if (graph_.wanted() && s + 1 < full && train_model_->capturable())
+        // A data-parallel step calls the exchange between kernels, so it runs on the stream.
+        if (graph_.wanted() && s + 1 < full && train_model_->capturable() && !hyper_.exchange)
           graph_.capture(stream(), [&] { run_step(B); });
       }
     }
@@ -239,23 +246,39 @@ class CudaBackend final : public Backend {
   }
 
   // One minibatch of `count` rows, its index read from the device (TrainState::step). Enqueues
-  // only device work with fixed arguments, so it can be captured.
+  // only device work with fixed arguments, so it can be captured. Data-parallel, this process's
+  // shard of the rows (backend.h, shard_begin) and the exchange's sums over the ranks.
   void run_step(int count) {
     StepBuffers& A = step_;
     TrainState* st = state_.data();
     const std::size_t total = table_.total();
-    gather_rows_gpu(train_.x.data(), spec_.inputs, order_->order(), order_->rows(), &st->step, hyper_.batch_size,
-                    count, A.xb.data(), stream());
-    gather_rows_gpu(train_.y.data(), target_columns(hyper_.loss, spec_), order_->order(), order_->rows(), &st->step,
-                    hyper_.batch_size, count, A.yb.data(), stream());
-    train_model_->forward(params(), A.xb.data(), count, A.pred.data(), &st->flag);
-    if (hyper_.loss == Loss::kSoftmaxCrossEntropy)
-      softmax_cross_entropy_gpu(A.pred.data(), A.yb.data(), count, spec_.outputs, A.dpred.data(), &st->batch_loss,
-                                stream());
-    else
-      mse_loss_gpu(A.pred.data(), A.yb.data(), static_cast<std::size_t>(count) * spec_.outputs, A.dpred.data(),
-                   &st->batch_loss, stream());
-    train_model_->backward(params(), A.xb.data(), A.dpred.data(), grads());
+    ShardExchange* exchange = hyper_.exchange.get();
+    const int K = hyper_.data_shards, r = exchange ? exchange->rank() : 0;
+    const int lo = shard_begin(count, K, r), rows = shard_begin(count, K, r + 1) - lo;
+    if (rows > 0) {
+      gather_rows_gpu(train_.x.data(), spec_.inputs, order_->order(), order_->rows(), &st->step, hyper_.batch_size,
+                      rows, A.xb.data(), stream(), lo);
+      gather_rows_gpu(train_.y.data(), target_columns(hyper_.loss, spec_), order_->order(), order_->rows(),
+                      &st->step, hyper_.batch_size, rows, A.yb.data(), stream(), lo);
+      train_model_->forward(params(), A.xb.data(), rows, A.pred.data(), &st->flag);
+      if (hyper_.loss == Loss::kSoftmaxCrossEntropy)
+        softmax_cross_entropy_gpu(A.pred.data(), A.yb.data(), rows, spec_.outputs, A.dpred.data(), &st->batch_loss,
+                                  stream(), count);
+      else
+        mse_loss_gpu(A.pred.data(), A.yb.data(), static_cast<std::size_t>(rows) * spec_.outputs, A.dpred.data(),
+                     &st->batch_loss, stream(), static_cast<std::size_t>(count) * spec_.outputs);
+      train_model_->backward(params(), A.xb.data(), A.dpred.data(), grads());
+    } else {  // an empty shard (fewer rows than ranks) adds nothing
+      DYNPMNN_CUDA_CHECK(cudaMemsetAsync(grads(), 0, total * sizeof(float), stream()));
+      DYNPMNN_CUDA_CHECK(cudaMemsetAsync(&st->batch_loss, 0, sizeof(double), stream()));
+    }
+    if (exchange) {
+      // The forward's flag (a layer index, or -1) as the largest any rank set; then the loss and
+      // the gradient summed. The checks after see the same values on every rank.
+      exchange->allreduce_max_device(&st->flag, 1, stream());
+      exchange->allreduce_sum_device(&st->batch_loss, 1, stream());
+      exchange->allreduce_sum_device(grads(), total, stream());
+    }
     nonfinite_check_gpu(grads(), total, &st->flag, kLossOrGradient, stream());
     train_state_step_end_gpu(st, stream());
     adam_begin_step_gpu(&st->adam, &st->flag, hyper_.adam.beta1, hyper_.adam.beta2, stream());

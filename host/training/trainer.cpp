@@ -19,6 +19,7 @@ namespace dynpmnn {
 TrainHyper train_hyper(const Config& cfg) {
   TrainHyper hyper;
   hyper.batch_size = cfg.batch_size;
+  hyper.data_shards = cfg.data_shards;
   hyper.adam.lr = cfg.lr;
   hyper.adam.weight_decay = cfg.weight_decay;
   hyper.seed = cfg.seed;

@@ -21,6 +21,7 @@
 #include "tests/claims_log.h"
 #include "tests/cli_runner.h"
 #include "tests/data_test_util.h"
+#include "tests/mpi/mpi_runner.h"
 
 namespace dynpmnn {
 namespace {
@@ -74,22 +75,7 @@ std::string rows_without_timing(const fs::path& csv) {
   return out;
 }
 
-class MpiSweep : public CliFixture {
- protected:
-  // The launcher with what this machine needs: root allowed (CI runs as root), more ranks than
-  // cores, the loopback interface only.
-  std::string mpirun(int ranks) const {
-    return fmt::format("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 {} --oversubscribe "
-                       "--mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo -np {} {}",
-                       DYNPMNN_MPIEXEC, ranks, DYNPMNN_CLI_PATH);
-  }
-  // Through a script file, so the command's own quotes need no escaping; bounded in time.
-  int system(const std::string& command) const {
-    write_file(dir_ / "command.sh", command + "\n");
-    const int status = std::system(("timeout 120 bash " + quote(dir_ / "command.sh")).c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-};
+using MpiSweep = testing::MpiFixture;
 
 TEST_F(MpiSweep, RanksGiveTheRowsOfOneProcessAndTrainEveryRunOnce) {
   DYNPMNN_REQUIRE_CALIFORNIA();
@@ -165,7 +151,7 @@ TEST_F(MpiSweep, OtherCommandsRefuseSeveralRanks) {
                           quote(dir_ / "run") + " 2>" + quote(dir_ / "train.err"));
   EXPECT_NE(code, 0);
   EXPECT_TRUE(testing::contains(read_file(dir_ / "train.err"), "train was started as 2 MPI ranks; only `dynpmnn sweep` "
-                                                               "runs over ranks"))
+                                                               "and `dynpmnn train --data-parallel` run over ranks"))
       << read_file(dir_ / "train.err");
   EXPECT_FALSE(fs::exists(dir_ / "run" / "final.json"));
 }
