@@ -7,24 +7,13 @@
 #include <fmt/format.h>
 
 #include "host/config/config.h"
+#include "host/runtime/nccl_exchange.h"
 
 #if DYNPMNN_HAVE_MPI
 #include <mpi.h>
 #endif
-#if DYNPMNN_HAVE_NCCL
-#include <cuda_runtime.h>
-#include <nccl.h>
-#endif
 
 namespace dynpmnn {
-
-bool nccl_built_in() {
-#if DYNPMNN_HAVE_NCCL
-  return true;
-#else
-  return false;
-#endif
-}
 
 #if DYNPMNN_HAVE_MPI
 
@@ -33,7 +22,7 @@ namespace {
 // CPUs: the shards' results gathered in rank order; the backend sums them as one process would.
 // (MPI_Allreduce's order is the MPI library's choice, by message size and rank count, so its sum
 // could not equal the single process's.)
-class MpiExchange : public ShardExchange {
+class MpiExchange final : public ShardExchange {
  public:
   explicit MpiExchange(const MpiWorld& world) : rank_(world.rank), size_(world.size) {}
   int rank() const override { return rank_; }
@@ -49,55 +38,19 @@ class MpiExchange : public ShardExchange {
   int rank_, size_;
 };
 
-#if DYNPMNN_HAVE_NCCL
-
-void nccl_check(ncclResult_t result, const char* what) {
-  if (result != ncclSuccess)
-    throw std::runtime_error(fmt::format("NCCL: {} failed: {}", what, ncclGetErrorString(result)));
-}
-
-// GPUs: the device arrays summed by NCCL on the backend's stream; the host-side gather (unused by
-// the CUDA backend) stays MPI's.
-class NcclExchange final : public MpiExchange {
- public:
-  explicit NcclExchange(const MpiWorld& world) : MpiExchange(world) {
-    ncclUniqueId id{};
-    if (world.rank == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
-    nccl_check(ncclCommInitRank(&comm_, world.size, id, world.rank), "ncclCommInitRank");
-  }
-  ~NcclExchange() override { (void)ncclCommDestroy(comm_); }
-  void allreduce_sum_device(float* data, std::size_t count, void* stream) override {
-    nccl_check(ncclAllReduce(data, data, count, ncclFloat, ncclSum, comm_, static_cast<cudaStream_t>(stream)),
-               "ncclAllReduce");
-  }
-  void allreduce_sum_device(double* data, std::size_t count, void* stream) override {
-    nccl_check(ncclAllReduce(data, data, count, ncclDouble, ncclSum, comm_, static_cast<cudaStream_t>(stream)),
-               "ncclAllReduce");
-  }
-  void allreduce_max_device(int* data, std::size_t count, void* stream) override {
-    nccl_check(ncclAllReduce(data, data, count, ncclInt32, ncclMax, comm_, static_cast<cudaStream_t>(stream)),
-               "ncclAllReduce");
-  }
-
- private:
-  ncclComm_t comm_ = nullptr;
-};
-
-#endif
-
 }  // namespace
 
 std::shared_ptr<ShardExchange> make_shard_exchange(const MpiWorld& world, bool gpu) {
   if (!world.active) return nullptr;
   if (!gpu) return std::make_shared<MpiExchange>(world);
-#if DYNPMNN_HAVE_NCCL
-  return std::make_shared<NcclExchange>(world);
-#else
+  if (nccl_built_in()) {
+    std::string id = world.rank == 0 ? nccl_unique_id() : std::string(nccl_unique_id_bytes(), '\0');
+    MPI_Bcast(id.data(), static_cast<int>(id.size()), MPI_BYTE, 0, MPI_COMM_WORLD);
+    return make_nccl_exchange(world.rank, world.size, id);
+  }
   throw ConfigError("train --data-parallel on GPUs sums the gradients with NCCL, and this dynpmnn was built without "
                     "it (NCCL's nccl.h and libnccl from the CUDA toolkit or Debian's libnccl-dev; DYNPMNN_NCCL); "
                     "--device cpu trains data-parallel over MPI");
-#endif
 }
 
 #else

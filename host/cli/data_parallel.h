@@ -17,6 +17,5 @@ namespace dynpmnn {
 // under a launcher gets one, so that the single-GPU path runs NCCL's calls): with `gpu`, NCCL's
 // (ConfigError when this build has no NCCL), else MPI's. Collective: every rank calls it.
 std::shared_ptr<ShardExchange> make_shard_exchange(const MpiWorld& world, bool gpu);
-bool nccl_built_in();
 
 }  // namespace dynpmnn
