@@ -2,10 +2,11 @@
 """When data-parallel training pays on CPUs: one process against `mpirun -np K train --data-parallel`.
 
 For each model (the paper's 1-neuron model; wide-california at several widths) and batch size,
-trains the same run two ways, interleaved over --rounds rounds, and reads each run's mean epoch
+trains the same run three ways, interleaved over --rounds rounds, and reads each run's mean epoch
 time (final.json's epoch_seconds, the training pass alone):
-  one    one process, data_shards = K (the same arithmetic as the ranks, one core)
-  ranks  mpirun -np K ... --data-parallel (one core each)
+  one      one process, the minibatch whole (data_shards = 1): what data parallelism must beat
+  sharded  one process, data_shards = K (the ranks' arithmetic on one core: the cost of the cut)
+  ranks    mpirun -np K ... --data-parallel (one core each)
 The per-step exchange is what the ranks add: each step gathers K x (P + 2) doubles (P the model's
 parameters) with MPI_Allgather. The medians give the speed-up of the ranks per configuration; the
 break-even is the smallest model where it exceeds 1. Results go to stdout and, with --json, to a file
@@ -13,19 +14,17 @@ that records the commit, machine, date and command.
 
   bench/bench_data_parallel.py [--ranks 2] [--rounds 3] [--json docs/cluster/data-parallel.json]
 """
-import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from provenance import provenance  # noqa: E402
+from mpi_bench import mpi_bench_args, mpirun_prefix, single_thread_env  # noqa: E402
+from provenance import write_result  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_ROWS = 14448  # California Housing's paper split
 
 # (label, preset, extra keys): the paper's model, then the wide model at growing widths.
@@ -44,19 +43,10 @@ def epoch_seconds(cmd, env, out):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ranks", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "dynpmnn"))
-    ap.add_argument("--mpirun", default=shutil.which("mpiexec") or "mpiexec")
-    ap.add_argument("--json", default=None)
-    args = ap.parse_args()
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    args = mpi_bench_args(__doc__, epochs=2)
+    env = single_thread_env()
     k = args.ranks
-    mpirun = [args.mpirun, "--oversubscribe", "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo",
-              "--mca", "oob_tcp_if_include", "lo", "-np", str(k)]
+    mpirun = mpirun_prefix(args.mpirun, k)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, preset, keys in MODELS:
@@ -65,10 +55,10 @@ def main():
                 for kv in keys + [f"batch_size={batch}", f"epochs={args.epochs}", "patience=0"]:
                     sets += ["--set", kv]
                 train = [args.binary, "train", "--preset", preset, "--device", "cpu", "-q"] + sets
-                times = {"one": [], "ranks": []}
+                times = {"one": [], "sharded": [], "ranks": []}
                 params = 0
                 for r in range(args.rounds):
-                    for name, cmd in (("one", train + ["--set", f"data_shards={k}"]),
+                    for name, cmd in (("one", train), ("sharded", train + ["--set", f"data_shards={k}"]),
                                       ("ranks", mpirun + train + ["--data-parallel"])):
                         s, params = epoch_seconds(cmd, env, os.path.join(tmp, f"{len(rows)}-{name}-{r}"))
                         times[name].append(s)
@@ -76,20 +66,19 @@ def main():
                 steps = -(-TRAIN_ROWS // batch)
                 row = {"model": label, "preset": preset, "keys": keys, "batch_size": batch, "params": params,
                        "steps_per_epoch": steps, "epoch_seconds": times, "median_epoch_s": med,
-                       "step_us_one": 1e6 * med["one"] / steps, "step_us_ranks": 1e6 * med["ranks"] / steps,
+                       "step_us_one": 1e6 * med["one"] / steps, "step_us_sharded": 1e6 * med["sharded"] / steps,
+                       "step_us_ranks": 1e6 * med["ranks"] / steps,
                        "gather_bytes_per_step": k * (params + 2) * 8, "speedup": med["one"] / med["ranks"]}
                 rows.append(row)
                 print(f"{label:34s} batch {batch:4d} P {params:6d}: one {row['step_us_one']:9.1f} us/step, "
-                      f"{k} ranks {row['step_us_ranks']:9.1f} us/step, speed-up x{row['speedup']:.2f}", flush=True)
+                      f"sharded {row['step_us_sharded']:9.1f}, {k} ranks {row['step_us_ranks']:9.1f}, "
+                      f"speed-up x{row['speedup']:.2f}", flush=True)
     result = {"ranks": k, "rounds": args.rounds, "epochs": args.epochs, "rows": rows}
     for batch in BATCHES:
         paying = [r for r in rows if r["batch_size"] == batch and r["speedup"] > 1.0]
         result[f"break_even_batch{batch}"] = min(paying, key=lambda r: r["params"])["model"] if paying else None
     if args.json:
-        result.update(provenance("bench/bench_data_parallel.py", sys.argv[1:]))
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        write_result(args.json, result, "bench/bench_data_parallel.py", sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -12,10 +12,8 @@ that records the commit, machine, date and command.
 
   bench/bench_mpi_sweep.py [--ranks 2] [--rounds 3] [--json docs/cluster/sweep-scaling.json]
 """
-import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,9 +21,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from provenance import provenance  # noqa: E402
+from mpi_bench import mpi_bench_args, mpirun_prefix, single_thread_env  # noqa: E402
+from provenance import write_result  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRID = """preset = "wide-california"
 seeds = [0, 1, 2, 3]
 [base]
@@ -48,15 +46,8 @@ def timed(cmd, env):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ranks", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "dynpmnn"))
-    ap.add_argument("--mpirun", default=shutil.which("mpiexec") or "mpiexec")
-    ap.add_argument("--json", default=None)
-    args = ap.parse_args()
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    args = mpi_bench_args(__doc__)
+    env = single_thread_env()
     k = args.ranks
     times = {"one": [], "jobs": [], "ranks": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,8 +59,7 @@ def main():
             for name, cmd in (
                     ("one", sweep + ["--jobs", "1"]),
                     ("jobs", sweep + ["--jobs", str(k)]),
-                    ("ranks", [args.mpirun, "--oversubscribe", "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include",
-                               "lo", "--mca", "oob_tcp_if_include", "lo", "-np", str(k)] + sweep + ["--jobs", "1"])):
+                    ("ranks", mpirun_prefix(args.mpirun, k) + sweep + ["--jobs", "1"])):
                 out = os.path.join(tmp, f"{name}-{r}")
                 times[name].append(timed(cmd + ["--out", out], env))
     med = {name: statistics.median(v) for name, v in times.items()}
@@ -80,10 +70,7 @@ def main():
           f"(x{result['speedup_jobs']:.2f}); {k} ranks: {med['ranks']:.2f} s (x{result['speedup_ranks']:.2f}); "
           f"ranks / jobs speed-up {result['ranks_over_jobs']:.3f}")
     if args.json:
-        result.update(provenance("bench/bench_mpi_sweep.py", sys.argv[1:]))
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        write_result(args.json, result, "bench/bench_mpi_sweep.py", sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -27,3 +27,12 @@ def provenance(script, argv):
     return {"commit": commit, "machine": f"{cpu} ({os.cpu_count()} hardware threads)",
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": " ".join([script, *argv])}
+
+
+def write_result(path, result, script, argv):
+    """result, with provenance(script, argv) added, as indented JSON at path (folders made)."""
+    import json
+    result.update(provenance(script, argv))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
