@@ -164,15 +164,20 @@ if HAS_CUSTOM_OP:
     @torch.library.custom_op("dynpmnn::fhn_backward", mutates_args=())
     def _fhn_backward_op(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, g: torch.Tensor, current: torch.Tensor,
                          ckpt_v: torch.Tensor, ckpt_w: torch.Tensor, d_out: torch.Tensor, neurons: int, steps: int,
-                         dt: float, clip: float, coupling: int, integrator: int
+                         dt: float, clip: float, coupling: int, integrator: int, wanted: int
                          ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        # wanted: bit i set for input i (x, a, b, g, current) whose gradient is needed; the others
+        # come back empty (a custom op returns tensors, not None) and their reductions are skipped.
         static = FhnStatic(neurons, steps, dt, clip, coupling, integrator)
-        return _backward_impl(x, a, b, g, current, ckpt_v, ckpt_w, d_out, static)
+        want = tuple(bool(wanted >> i & 1) for i in range(5))
+        grads = _backward_impl(x, a, b, g, current, ckpt_v, ckpt_w, d_out, static, want)
+        return tuple(t if t is not None else x.new_empty((0,)) for t in grads)
 
     @_fhn_backward_op.register_fake
-    def _(x, a, b, g, current, ckpt_v, ckpt_w, d_out, neurons, steps, dt, clip, coupling, integrator):
-        return (torch.empty_like(x), torch.empty_like(a), torch.empty_like(b), torch.empty_like(g),
-                torch.empty_like(current))
+    def _(x, a, b, g, current, ckpt_v, ckpt_w, d_out, neurons, steps, dt, clip, coupling, integrator, wanted):
+        like = (x, a, b, g, current)
+        return tuple(torch.empty_like(t) if i == 0 or wanted >> i & 1 else x.new_empty((0,))
+                     for i, t in enumerate(like))
 
     def _setup_context(ctx, inputs, output):
         x, a, b, g, current, *static_args = inputs
@@ -182,8 +187,11 @@ if HAS_CUSTOM_OP:
 
     def _custom_backward(ctx, d_out, _d_ckpt_v, _d_ckpt_w):
         x, a, b, g, current, ckpt_v, ckpt_w = ctx.saved_tensors
-        grads = _fhn_backward_op(x, a, b, g, current, ckpt_v, ckpt_w, d_out, *ctx.static_args)
-        return (*grads, None, None, None, None, None, None, None)
+        needs = getattr(ctx, "needs_input_grad", None) or (True,) * 5
+        want = [True] + list(needs[1:5])
+        wanted = sum(1 << i for i, w in enumerate(want) if w)
+        grads = _fhn_backward_op(x, a, b, g, current, ckpt_v, ckpt_w, d_out, *ctx.static_args, wanted)
+        return (*(t if w else None for t, w in zip(grads, want)), None, None, None, None, None, None, None)
 
     _fhn_forward_op.register_autograd(_custom_backward, setup_context=_setup_context)
 
