@@ -166,6 +166,38 @@ class RunFolders(unittest.TestCase):
         self.assertIn("truncated", str(e.exception))
 
 
+class ClassificationRun(unittest.TestCase):
+    def test_probabilities_and_labels_are_the_clis(self):
+        rng = random.Random(7)
+        with tempfile.TemporaryDirectory(prefix="dynpmnn-pytest-cls-") as tmp:
+            tmp = Path(tmp)
+            for name, rows in (("train.csv", 210), ("inputs.csv", 25)):
+                with open(tmp / name, "w", newline="") as f:
+                    w = csv.writer(f)
+                    w.writerow(["u", "v", "kind"])
+                    for _ in range(rows):
+                        u, v = rng.gauss(0, 1), rng.gauss(0, 1)
+                        kind = "left" if u < -0.4 else ("right" if u + 0.3 * v > 0.5 else "middle")
+                        w.writerow([repr(u), repr(v), kind])
+            cli("train", "--data", str(tmp / "train.csv"), "--target", "kind", "--task", "classification", "--epochs",
+                "3", "--device", "cpu", "--quiet", "--out", str(tmp / "run"), "--set", "neurons=3", "--set", "dt=0.1",
+                "--set", "t_end=1", "--set", "integrator=heun", "--set", "coupling=current")
+            cli("predict", str(tmp / "run"), "--input", str(tmp / "inputs.csv"), "--output", str(tmp / "pred.csv"),
+                "--device", "cpu")
+            with open(tmp / "pred.csv", newline="") as f:
+                table = list(csv.reader(f))
+            model = drun.load_run(tmp / "run")
+            self.assertEqual(table[0], ["kind"] + [f"p_{c}" for c in model.class_labels])
+            expected = torch.tensor([[float(v) for v in r[1:]] for r in table[1:]], dtype=torch.float64)
+            with torch.no_grad():
+                probs = model.predict_proba(drun.read_inputs(model, tmp / "inputs.csv"))
+            diff = float((probs - expected).abs().max())
+            print(f"classification: PyTorch vs dynpmnn predict, largest probability difference = {diff:.3g}")
+            self.assertLessEqual(diff, TOL)
+            labels = [model.class_labels[int(i)] for i in probs.argmax(dim=1)]
+            self.assertEqual(labels, [r[0] for r in table[1:]])
+
+
 def california_file():
     for place in (os.environ.get("DYNPMNN_DATA"), REPO / "data" / "cache" / "cal_housing.data",
                   REPO.parent / "shared" / "data" / "cal_housing.data"):
