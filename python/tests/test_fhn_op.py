@@ -187,6 +187,20 @@ class BadSettings(unittest.TestCase):
                     dtorch.FHN(keys.pop("neurons"), **keys)
                 self.assertIn(message, str(e.exception))
 
+    def test_the_c_abi_reports_a_bad_code_by_value(self):
+        # The library checks what crosses the C boundary itself, for callers other than this module.
+        x, a, b, g, current = inputs("initial", seed=2, requires_grad=False)
+        out = torch.empty(BATCH, 2 * NEURONS, dtype=torch.float64)
+        shape = _capi.FhnShape(BATCH, NEURONS, STEPS, DT, 0.0, 0, 9)
+        with self.assertRaises(_capi.FhnError) as e:
+            _capi.forward_cpu_f64(shape, x.data_ptr(), a.data_ptr(), b.data_ptr(), g.data_ptr(), current.data_ptr(),
+                                  out.data_ptr(), 0, 0)
+        self.assertIn("integrator code 9", str(e.exception))
+        shape = _capi.FhnShape(BATCH, 0, STEPS, DT, 0.0, 0, 0)
+        with self.assertRaises(_capi.FhnError) as e:
+            _capi.checkpoint_elems(shape)
+        self.assertIn("neurons must be > 0, got 0", str(e.exception))
+
     def test_wrong_input_width(self):
         m = dtorch.FHN(3, dt=0.1, t_end=1.0, coupling="current", dtype=torch.float64)
         with self.assertRaises(ValueError) as e:

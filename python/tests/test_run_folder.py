@@ -151,6 +151,22 @@ class RunFolders(unittest.TestCase):
                 # The graph holds no custom operator: standard ONNX only.
                 self.assertNotIn(b"dynpmnn", f.getvalue())
 
+    def test_onnx_float32(self):
+        # Deployment usually wants float32: the same export of a float32 copy of the model, within
+        # float32's rounding of the double predictions (|Δ| <= 1e-4 · (1 + |y|) over tens of steps).
+        ort = optional_module(self, "onnxruntime")
+        run_dir, expected = self.runs["dynpmnn-current-imex-maps"]
+        model = drun.load_run(run_dir, dtype=torch.float32)
+        x = drun.read_inputs(model, self.inputs, dtype=torch.float32)
+        f = io.BytesIO()
+        torch.onnx.export(model, x[:2], f, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17)
+        session = ort.InferenceSession(f.getvalue(), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {"x": x.numpy()})[0]).double()
+        diff = largest_difference(got, expected)
+        print(f"float32 ONNX vs dynpmnn predict, largest |diff| / (1 + |y|) = {diff:.3g}")
+        self.assertLessEqual(diff, 1e-4)
+
     def test_corrupt_checkpoint_is_refused(self):
         run_dir = self.runs["mlp"][0]
         data = bytearray((run_dir / "best.bin").read_bytes())
