@@ -3,6 +3,7 @@
     model = dynpmnn.run.load_run("runs/my-run")      # RUN_DIR/best.bin: its config and best weights
     x = dynpmnn.run.read_inputs(model, "rows.csv")   # the rows `dynpmnn predict --input` takes
     y = model(x)                                     # what `dynpmnn predict` writes, in the target's units
+    dynpmnn.run.export_onnx(model, "model.onnx", x[:1])  # standard operators, a dynamic batch axis
 
 The loaded module is ``RunModel``: the inputs standardised with the run's feature scaler, the network
 (``DynPMNN`` or ``MLP`` of dynpmnn.torch, built from the stored config keys and holding the best
@@ -87,6 +88,21 @@ def load_run(run_dir, *, dtype=torch.float64, implementation="kernel", best=True
             values = ck.best_params if best else ck.params
             target.copy_(torch.tensor(values[t.offset:t.offset + t.size], dtype=torch.float64).reshape(t.shape))
     return RunModel(network, ck, dtype).eval()
+
+
+def export_onnx(model: nn.Module, f, example: torch.Tensor, opset: int = 17) -> None:
+    """ONNX export with standard operators (the FHN layers in their unfused form, the time loop
+    unrolled), a dynamic batch axis, input "x" and output "y". `f` is a path or a binary file object.
+
+    Through PyTorch's TorchScript-based exporter on every version: from 2.9 on torch.onnx.export
+    defaults to the dynamo exporter, which needs the onnxscript package; dynamo=False keeps the one
+    exporter that needs no package beyond PyTorch."""
+    import inspect
+    kwargs = dict(input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+                  opset_version=opset)
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False
+    torch.onnx.export(model, (example,), f, **kwargs)
 
 
 def california_features(raw: torch.Tensor) -> torch.Tensor:

@@ -98,7 +98,7 @@ class GradcheckAgainstReference(unittest.TestCase):
                 for n in "abgI":
                     torch.testing.assert_close(getattr(fused, n).grad, getattr(unfused, n).grad, rtol=1e-10,
                                                atol=1e-12)
-                self.assertAlmostEqual(float(fused.physical()[0][0]), 0.3, places=14)
+                self.assertAlmostEqual(float(fused.physical()[0][0].detach()), 0.3, places=14)
 
 
 class Dtypes(unittest.TestCase):

@@ -57,6 +57,14 @@ def make_csv(path: Path, rows: int, seed: int):
             w.writerow([repr(v) for v in x + [y]])
 
 
+def onnx_runtime(test):
+    """onnxruntime, and where this PyTorch's exporter needs it (2.9 and later: the TorchScript-based
+    exporter too) the onnx package; a skip or, with DYNPMNN_REQUIRE_TORCH=1, a failure without them."""
+    if tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 9):
+        optional_module(test, "onnx")
+    return optional_module(test, "onnxruntime")
+
+
 def cli(*args, cwd=None):
     r = subprocess.run([CLI, *args], capture_output=True, text=True, cwd=cwd)
     if r.returncode != 0:
@@ -135,14 +143,13 @@ class RunFolders(unittest.TestCase):
         self.assertLessEqual(largest_difference(got, expected), TOL)
 
     def test_onnx_round_trip(self):
-        ort = optional_module(self, "onnxruntime")
+        ort = onnx_runtime(self)
         for name, (run_dir, expected) in self.runs.items():
             with self.subTest(run=name):
                 model = drun.load_run(run_dir)
                 x = drun.read_inputs(model, self.inputs)
                 f = io.BytesIO()
-                torch.onnx.export(model, x[:2], f, input_names=["x"], output_names=["y"],
-                                  dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17)
+                drun.export_onnx(model, f, x[:2])
                 session = ort.InferenceSession(f.getvalue(), providers=["CPUExecutionProvider"])
                 got = torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
                 diff = largest_difference(got, expected)
@@ -154,13 +161,12 @@ class RunFolders(unittest.TestCase):
     def test_onnx_float32(self):
         # Deployment usually wants float32: the same export of a float32 copy of the model, within
         # float32's rounding of the double predictions (|Δ| <= 1e-4 · (1 + |y|) over tens of steps).
-        ort = optional_module(self, "onnxruntime")
+        ort = onnx_runtime(self)
         run_dir, expected = self.runs["dynpmnn-current-imex-maps"]
         model = drun.load_run(run_dir, dtype=torch.float32)
         x = drun.read_inputs(model, self.inputs, dtype=torch.float32)
         f = io.BytesIO()
-        torch.onnx.export(model, x[:2], f, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17)
+        drun.export_onnx(model, f, x[:2])
         session = ort.InferenceSession(f.getvalue(), providers=["CPUExecutionProvider"])
         got = torch.from_numpy(session.run(None, {"x": x.numpy()})[0]).double()
         diff = largest_difference(got, expected)
