@@ -178,6 +178,14 @@ if built "$base_dir/build/dynpmnn" && built "$build/dynpmnn"; then
 elif [ "$base_rev" != none ]; then
   printf 'old_new\tskipped (base tree %s or ours not built)\t0\n' "$base_rev" >>"$stages"
 fi
+# The PyTorch module over our kernels against the raw op (python/, issue 15): the C-ABI library
+# the device build made (python/CMakeLists.txt), loaded by dynpmnn.torch.
+if built "$build/python/libdynpmnn_fhn.so"; then
+  run_json torch_module 90 20 env PYTHONPATH="$root/python" DYNPMNN_FHN_LIBRARY="$root/$build/python/libdynpmnn_fhn.so" \
+    python3 bench/bench_torch_module.py --repeats 30
+else
+  printf 'torch_module\tskipped (%s not built)\t0\n' "$build/python/libdynpmnn_fhn.so" >>"$stages"
+fi
 if [ -f "$peer" ]; then
   export PYTHONUNBUFFERED=1
   run_json peer_wide_eager 60 20 python3 "$peer" layer --batch 4096 --neurons 1024 --steps 100 --device cuda
@@ -232,6 +240,8 @@ def sanitizer_errors(name):
     if fails: s += f", {fails.group(1)} FAILED"
     return s
 old_new = read(os.path.join(work, "old_new.md"))
+module = next((b for b in [json.loads(l) for l in read(os.path.join(work, "bench.jsonl")).splitlines() if l.strip()]
+               if b.get("bench") == "torch_module_fwd_bwd"), None)
 m_on = re.search(r"^Overall: (.*)$", old_new, re.M)
 notes = {"ctest": f"{tests}, {skipped} skipped" + (f"; failed: {', '.join(failed[:20])}" if failed else ""),
          "memcheck": sanitizer_errors("memcheck"), "racecheck": sanitizer_errors("racecheck"),
@@ -276,6 +286,12 @@ lines += ["", "Rows without +params compute what the peer's `layer` benchmark co
           "", "Ratio: the peer's median time divided by ours (higher is better for us). Our time is CUDA events around",
           "the kernels with L2 flushed before each repeat; the peer's is a host clock around forward + backward with",
           "synchronisation, as pmnn_torch.py measures it.", ""]
+if module:
+    lines += ["## dynpmnn.torch's FHN module against the raw op (bench/bench_torch_module.py)", "",
+              f"Wide shape, forward + backward, torch {module['torch']}: module {module['module_ms_median']:.4f} ms, "
+              f"raw op {module['raw_ms_median']:.4f} ms, module / raw {module['module_over_raw']:.3f} "
+              f"({'within' if module['within_10_percent'] else 'ABOVE'} the 10 % bound; outputs "
+              f"{'identical' if module['valid'] else 'DIFFERENT'}).", ""]
 if old_new.strip():
     lines += [old_new.strip(), ""]
 train = read(os.path.join(out, "train.json"))

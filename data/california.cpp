@@ -10,12 +10,15 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string_view>
 #include <stdexcept>
 #include <system_error>
 
 #include <fmt/format.h>
+
+#include "data/share_dir.h"
 
 namespace dynpmnn {
 
@@ -396,7 +399,12 @@ std::string locate_california(const std::string& explicit_path, const std::vecto
 }
 
 std::vector<std::string> california_default_places() {
-  return {DYNPMNN_SOURCE_DIR "/data/cache/cal_housing.data", DYNPMNN_SOURCE_DIR "/../shared/data/cal_housing.data"};
+  // None where the program finds no share folder (an embedding program that set none): --data and
+  // $DYNPMNN_DATA still work.
+  const std::optional<fs::path> share = find_share_dir();
+  if (!share) return {};
+  return {(*share / "data" / "cache" / "cal_housing.data").string(),
+          (*share / ".." / "shared" / "data" / "cal_housing.data").string()};
 }
 
 std::string locate_california(const std::string& explicit_path) {

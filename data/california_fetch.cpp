@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/california.h"
+#include "data/share_dir.h"
 
 namespace dynpmnn {
 
@@ -56,8 +57,9 @@ std::string indented(const std::string& output) {
 
 CaliforniaFetch default_california_fetch() {
   const char* url = std::getenv(kCaliforniaUrlEnvVar);
-  return {url != nullptr && *url != '\0' ? url : kCaliforniaUrl, DYNPMNN_SOURCE_DIR "/data/cache",
-          DYNPMNN_SOURCE_DIR "/data/fetch_california.sh"};
+  const fs::path share = share_dir();
+  return {url != nullptr && *url != '\0' ? url : kCaliforniaUrl, (share / "data" / "cache").string(),
+          (share / "data" / "fetch_california.sh").string()};
 }
 
 std::string fetch_california(const CaliforniaFetch& fetch) {

@@ -65,7 +65,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kGridPresetDir = DYNPMNN_SOURCE_DIR "/models/presets/sweeps";
 
 // Keys a grid may not vary: the sweep owns the run folders and shares one data file among the runs;
 // seeds have a list of their own.
@@ -205,7 +204,7 @@ Grid read_grid(const fs::path& path) {
 }
 
 
-fs::path preset_grid_path(const std::string& name) { return fs::path(kGridPresetDir) / (name + "-grid.toml"); }
+fs::path preset_grid_path(const std::string& name) { return preset_dir() / "sweeps" / (name + "-grid.toml"); }
 
 SplitData without_test(SplitData data) {
   data.test.rows = 0;

@@ -54,6 +54,7 @@
 #include "host/config/toml.h"
 
 #include "data/california.h"
+#include "data/share_dir.h"
 #include "host/cli/best_model.h"
 #include "host/cli/command.h"
 #include "host/cli/sweep.h"
@@ -71,7 +72,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kTablePresetDir = DYNPMNN_SOURCE_DIR "/models/presets/tables";
 
 struct TableModel {
   std::string name;
@@ -348,7 +348,9 @@ std::string first_line_of(const std::string& command) {
 }
 
 nlohmann::ordered_json provenance(const std::string& command, const std::string& device) {
-  const std::string source = DYNPMNN_SOURCE_DIR;
+  // The commit of the source tree (share_dir() is the source tree in a build tree; an install has none).
+  const std::optional<fs::path> share = find_share_dir();
+  const std::string source = share ? share->string() : ".";
   std::string commit = first_line_of("git -C '" + source + "' rev-parse HEAD 2>/dev/null");
   if (!commit.empty() && !first_line_of("git -C '" + source + "' status --porcelain --untracked-files=no 2>/dev/null").empty())
     commit += "-dirty";
@@ -541,7 +543,7 @@ void evaluate_test(SweepRun& run) {
 int run_table(const TableOptions& options) {
   if (options.table_file.empty() == options.preset_table.empty())
     throw ConfigError("table: give either a table file or --preset-table NAME");
-  const fs::path path = options.table_file.empty() ? fs::path(kTablePresetDir) / (options.preset_table + ".toml")
+  const fs::path path = options.table_file.empty() ? preset_dir() / "tables" / (options.preset_table + ".toml")
                                                    : fs::path(options.table_file);
   const Table table = read_table(path);
   const std::string device = resolve_sweep_device(options.device.empty() ? "auto" : options.device, "table");

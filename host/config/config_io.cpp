@@ -15,13 +15,13 @@
 #include <variant>
 
 #include <fmt/format.h>
+#include "data/share_dir.h"
 #include "host/config/toml.h"
 
 namespace dynpmnn {
 
 namespace {
 
-constexpr std::string_view kPresetDir = DYNPMNN_SOURCE_DIR "/models/presets";
 constexpr std::string_view kDefaultPreset = "default";
 
 std::string with_article(std::string_view noun) {
@@ -281,10 +281,19 @@ Config load_config_file(const std::filesystem::path& path) {
   return cfg;
 }
 
+std::filesystem::path preset_dir() {
+  try {
+    return share_dir() / "models" / "presets";
+  } catch (const std::runtime_error& e) {
+    throw ConfigError(e.what());
+  }
+}
+
 std::vector<std::string> preset_names() {
   std::vector<std::string> names;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(kPresetDir, ec))
+  const std::filesystem::path dir = preset_dir();
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
     if (entry.path().extension() == ".toml") names.push_back(entry.path().stem().string());
   std::sort(names.begin(), names.end());
   return names;
@@ -294,9 +303,9 @@ Config preset(std::string_view name) {
   const auto names = preset_names();
   if (std::find(names.begin(), names.end(), name) == names.end())
     throw ConfigError(fmt::format("unknown preset '{}' (available: {})", name,
-                                  names.empty() ? std::string("none, ") + std::string(kPresetDir) + " is empty"
+                                  names.empty() ? "none, " + preset_dir().string() + " is empty"
                                                 : fmt::format("{}", fmt::join(names, ", "))));
-  Config cfg = load_config_file(std::filesystem::path(kPresetDir) / (std::string(name) + ".toml"));
+  Config cfg = load_config_file(preset_dir() / (std::string(name) + ".toml"));
   cfg.preset = name;
   return cfg;
 }

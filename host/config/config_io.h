@@ -29,7 +29,12 @@ void apply_config_file(Config& cfg, const std::filesystem::path& path);
 void apply_config_text(Config& cfg, std::string_view text, const std::string& where);
 Config load_config_file(const std::filesystem::path& path);  // on top of Config{}
 
-// models/presets/<name>.toml of the source tree, on top of Config{}, with cfg.preset = name.
+// The presets' folder: models/presets/ of share_dir() (data/share_dir.h: $DYNPMNN_SHARE_DIR, an
+// install's share/dynpmnn, or the source tree for a build tree's programs); ConfigError saying what
+// was tried where none is found.
+std::filesystem::path preset_dir();
+
+// preset_dir()/<name>.toml, on top of Config{}, with cfg.preset = name.
 // ConfigError lists the available presets when there is none of that name.
 Config preset(std::string_view name);
 std::vector<std::string> preset_names();  // sorted
