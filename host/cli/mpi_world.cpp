@@ -109,6 +109,13 @@ void wait_politely(MPI_Request& request, MPI_Status* status) {
 
 }  // namespace
 
+void barrier_politely(const MpiWorld& world) {
+  if (world.size == 1) return;
+  MPI_Request request;
+  MPI_Ibarrier(MPI_COMM_WORLD, &request);
+  wait_politely(request, MPI_STATUS_IGNORE);
+}
+
 void RunDispatcher::serve(const MpiWorld& world) {
   int done = 0;
   while (done < world.size - 1) {
@@ -154,6 +161,9 @@ const MpiWorld& mpi_world() {
   return world;
 }
 
+void barrier_politely(const MpiWorld& world) {
+  if (world.size != 1) throw std::runtime_error("barrier_politely: MPI is not built in");
+}
 void RunDispatcher::serve(const MpiWorld&) { throw std::runtime_error("RunDispatcher::serve: MPI is not built in"); }
 long RunDispatcher::next_remote() { throw std::runtime_error("RunDispatcher::next_remote: MPI is not built in"); }
 void RunDispatcher::done_remote() { throw std::runtime_error("RunDispatcher::done_remote: MPI is not built in"); }

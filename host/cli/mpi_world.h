@@ -31,6 +31,11 @@ bool mpi_built_in();
 // ConfigError when a launcher started us but this build has no MPI. MPI is finalised at exit.
 const MpiWorld& mpi_world();
 
+// Every rank of the world waits here, sleeping between polls: MPI_Finalize's own barrier busy-waits,
+// and a rank that has finished its share would take a core from a rank still training. No-op for a
+// world of one; throws std::runtime_error when MPI is not built in and the world has several ranks.
+void barrier_politely(const MpiWorld& world);
+
 // Rank 0's side of a sweep over ranks: hands out the indices 0 .. count-1 in order, to its own
 // workers (next_local) and to the other ranks (serve, run by one thread until every other rank has
 // said it is done). Other ranks' side: next_remote asks rank 0. An index of -1 means no more work.

@@ -521,7 +521,8 @@ int run_sweep(SweepOptions options) {
           return i < 0 ? nullptr : todo[static_cast<std::size_t>(i)];
         }, todo.size(), *data, jobs, on_cuda, device, who);
       RunDispatcher::done_remote();
-      return kExitOk;  // rank 0 writes the results
+      barrier_politely(world);  // asleep while rank 0 trains its last runs
+      return kExitOk;           // rank 0 writes the results
     }
     RunDispatcher dispatcher(todo.size());
     std::thread server([&] { dispatcher.serve(world); });
@@ -531,6 +532,7 @@ int run_sweep(SweepOptions options) {
         return i < 0 ? nullptr : todo[static_cast<std::size_t>(i)];
       }, todo.size(), *data, jobs, on_cuda, device, who);
     server.join();
+    barrier_politely(world);
     // The runs the other ranks trained, from their folders.
     for (SweepRun* r : todo) {
       if (!r->status.empty()) continue;
