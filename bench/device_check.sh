@@ -86,6 +86,12 @@ data=.device-shared/data/cal_housing.data
 deps_arg=()
 [ -d .deps ] && deps_arg=(-DDYNPMNN_DEPS_DIR="$root/.deps")
 export PATH="$PATH:/usr/local/cuda/bin"
+# NCCL for the data-parallel GPU test (GpuDataParallel.*): the toolkit's, else the image's pip wheel
+# nvidia-nccl-cu13 (include/ and lib/libnccl.so.2), found through NCCL_HOME.
+if [ -z "${NCCL_HOME:-}" ] && [ ! -f /usr/local/cuda/include/nccl.h ]; then
+  nccl_home=$(python3 -c 'import nvidia.nccl, os; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null || true)
+  [ -n "$nccl_home" ] && [ -f "$nccl_home/include/nccl.h" ] && export NCCL_HOME="$nccl_home"
+fi
 
 # --- build ------------------------------------------------------------------------------------
 # CMake before 3.26 does not know C++20 for nvcc; the two definitions teach it (newer CMake

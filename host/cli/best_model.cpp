@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "data/california.h"
-#include "host/cli/train_run.h"
+#include "host/io/train_run.h"
 #include "host/config/config.h"
 #include "host/io/run_data.h"
 #include "host/training/class_metrics.h"

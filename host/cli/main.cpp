@@ -32,7 +32,7 @@
 #include "host/cli/command.h"
 #include "host/cli/data_parallel.h"
 #include "host/cli/mpi_world.h"
-#include "host/cli/train_run.h"
+#include "host/io/train_run.h"
 #include "host/config/config.h"
 #include "host/config/config_io.h"
 #include "host/report/progress.h"

@@ -52,7 +52,7 @@
 #include "host/io/csv.h"
 #include "host/cli/command.h"
 #include "host/cli/mpi_world.h"
-#include "host/cli/train_run.h"
+#include "host/io/train_run.h"
 #include "host/config/config.h"
 #include "host/config/config_io.h"
 #include "host/io/run_claim.h"

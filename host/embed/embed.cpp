@@ -1,6 +1,7 @@
 #include "host/embed/embed.h"
 
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -11,24 +12,11 @@
 #include "host/config/config_io.h"
 #include "host/io/checkpoint.h"
 #include "host/io/run_data.h"
-#include "host/io/run_folder.h"
+#include "host/io/train_run.h"
 #include "host/runtime/backend.h"
 #include "host/training/trainer.h"
 
 namespace dynpmnn {
-
-namespace {
-
-std::unique_ptr<Backend> backend_on(const std::string& device, const ModelSpec& spec, const TrainHyper& hyper) {
-  if (device != "cpu" && device != "cuda" && device != "auto")
-    throw ConfigError(fmt::format("device = '{}' (expected cpu, cuda or auto)", device));
-  std::string why;
-  const bool cuda = device != "cpu" && cuda_available(&why);
-  if (device == "cuda" && !cuda) throw ConfigError("device = 'cuda' but " + why);
-  return with_target_scaling(cuda ? make_cuda_backend(spec, hyper) : make_cpu_backend(spec, hyper));
-}
-
-}  // namespace
 
 struct Predictor::Impl {
   Checkpoint ck;
@@ -47,7 +35,7 @@ Predictor Predictor::load(const std::string& run_dir, const std::string& device)
   impl->ck = load_checkpoint(std::filesystem::path(run_dir) / "best.bin");
   const int outputs = impl->ck.class_labels.empty() ? 1 : static_cast<int>(impl->ck.class_labels.size());
   impl->spec = impl->ck.config.model_spec(static_cast<int>(impl->ck.feature_names.size()), outputs);
-  impl->backend = backend_on(device, impl->spec, train_hyper(impl->ck.config));
+  impl->backend = make_backend(device, impl->spec, train_hyper(impl->ck.config), /*quiet=*/true);
   return Predictor(std::move(impl));
 }
 
@@ -88,29 +76,8 @@ std::vector<double> Predictor::california_features(const std::vector<double>& ra
 std::string train(const std::string& preset, const std::vector<std::string>& overrides, const std::string& out) {
   Config cfg = resolve_config(preset, "", overrides);
   cfg.out = out;
-  cfg = with_split_used(cfg);
   cfg.validate();
-  SplitData data = load_run_data(cfg);
-  data.target_scaler = cfg.target_scaling == "standard" && data.class_labels.empty()
-                           ? fit_target_scaler(data.train, uses_csv(cfg) ? cfg.target : "MedHouseVal", data.source)
-                           : TargetScaler{};
-  const ModelSpec spec = cfg.model_spec(data.train.features, model_outputs(data));
-  const ParamTable table(spec);
-  const std::unique_ptr<Backend> backend = backend_on(cfg.device, spec, train_hyper(cfg));
-  backend->set_data(data);
-  std::vector<double> params(table.total());
-  init_params(spec, table, cfg.seed, params);
-  backend->set_params(params);
-  TrainState state = initial_train_state(params);
-  RunFolder folder(cfg, table, data);
-  folder.on_epoch_end(state, *backend);
-  const TrainReport report = continue_training(cfg, spec, *backend, data, state, &folder);
-  const std::string divergence =
-      report.divergence.diverged ? explain_divergence(report.divergence, spec) : std::string();
-  const nlohmann::ordered_json summary = final_summary(report, folder.path(), divergence);
-  folder.finish(summary, report, state.best_params,
-                fmt::format("{} seed {} ({})", cfg.preset.empty() ? "run" : cfg.preset, cfg.seed, report.backend));
-  return summary.dump();
+  return train_run(cfg, load_run_data(cfg), std::nullopt, RunOutput::kSilent).summary.dump();
 }
 
 }  // namespace dynpmnn

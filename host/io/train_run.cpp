@@ -1,5 +1,5 @@
-// The train flow that `dynpmnn train` and `dynpmnn sweep` share (host/cli/train_run.h).
-#include "host/cli/train_run.h"
+// The train flow that `dynpmnn train`, `dynpmnn sweep` and the embedding API share (host/io/train_run.h).
+#include "host/io/train_run.h"
 
 #include <cstdio>
 #include <filesystem>
@@ -15,7 +15,10 @@
 
 namespace dynpmnn {
 
-std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec& spec, const TrainHyper& hyper) {
+std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec& spec, const TrainHyper& hyper,
+                                      bool quiet) {
+  if (device != "cpu" && device != "cuda" && device != "auto")
+    throw ConfigError(fmt::format("device = '{}' (expected cpu, cuda or auto)", device));
   if (device == "cpu") return with_target_scaling(make_cpu_backend(spec, hyper));
   std::string why;
   const bool cuda = cuda_available(&why);
@@ -23,7 +26,8 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec
     if (!cuda) throw ConfigError("device = 'cuda' but " + why);
     return with_target_scaling(make_cuda_backend(spec, hyper));
   }
-  fmt::print(stderr, "dynpmnn: device auto: using {}{}\n", cuda ? "cuda" : "cpu", why.empty() ? "" : ": " + why);
+  if (!quiet)
+    fmt::print(stderr, "dynpmnn: device auto: using {}{}\n", cuda ? "cuda" : "cpu", why.empty() ? "" : ": " + why);
   return with_target_scaling(cuda ? make_cuda_backend(spec, hyper) : make_cpu_backend(spec, hyper));
 }
 

@@ -1,5 +1,6 @@
-// The train subcommand's run, shared with sweep: a validated configuration and its data in, a run
-// folder out (fresh, or continued from its checkpoint), the summary that final.json holds back.
+// A run of `dynpmnn train`, shared with `dynpmnn sweep` and the embedding API (host/embed/embed.h):
+// a validated configuration and its data in, a run folder out (fresh, or continued from its
+// checkpoint), the summary that final.json holds back.
 #pragma once
 
 #include <memory>
@@ -17,9 +18,11 @@
 
 namespace dynpmnn {
 
-// device: cpu, cuda or auto (auto says on stderr what it chose); wrapped in with_target_scaling, so
-// that the backend trains on SplitData::target_scaler's scaled targets and predicts in their units.
-std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec& spec, const TrainHyper& hyper);
+// device: cpu, cuda or auto (auto says on stderr what it chose, unless `quiet`; another value is a
+// ConfigError naming it); wrapped in with_target_scaling, so that the backend trains on
+// SplitData::target_scaler's scaled targets and predicts in their units.
+std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec& spec, const TrainHyper& hyper,
+                                      bool quiet = false);
 
 // The target scaling cfg asks for (target_scaling), fitted on data's train split: the identity for
 // "none" and for classification, which ignores the key.
