@@ -3,6 +3,7 @@
 // run is resumed, a diverging point does not stop the sweep, and a bad grid file names key and line.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -12,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "host/cli/command.h"
@@ -343,6 +345,39 @@ TEST_F(Sweep, WrongValueTypeInTheGridIsRefusedWithFileAndLine) {
   EXPECT_EQ(r.exit_code, kExitBadInput) << r.err;
   EXPECT_TRUE(contains(r.err, "bad.toml:3")) << r.err;
   EXPECT_TRUE(contains(r.err, "batch_size")) << r.err;
+}
+
+// The paper's full grid (issue 11's presets), Euler and imex: --list prints every point of
+// 8 dt x 8 t_end x 4 batch sizes x 9 learning rates with what becomes of it, trains nothing and
+// writes nothing; the points skipped are exactly those whose t_end is below dt or not a multiple.
+TEST_F(Sweep, ListShowsThePapersFullGridWithItsSkippedPointsAndTrainsNothing) {
+  const std::vector<int> dts = {1, 2, 5, 10, 20, 50, 100, 500}, t_ends = {10, 20, 50, 100, 200, 500, 1000, 10000};
+  for (const char* name : {"paper-full", "paper-full-imex"}) {
+    SCOPED_TRACE(name);
+    const fs::path out = dir_ / name;
+    const CliResult r = run(fmt::format("sweep --preset-grid {} --device cpu --list --out {}", name, quote(out)));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_FALSE(fs::exists(out)) << "--list wrote the folder";
+    std::istringstream lines(r.out);
+    std::map<std::pair<int, int>, int> points, skipped;  // (dt, t_end) -> points, of them skipped
+    int count = 0;
+    for (std::string line; std::getline(lines, line); ++count) {
+      int dt = 0, t_end = 0;
+      ASSERT_EQ(std::sscanf(line.c_str(), "%*d\tdt=%d t_end=%d", &dt, &t_end), 2) << line;
+      ++points[{dt, t_end}];
+      skipped[{dt, t_end}] += contains(line, "\tskipped: ");
+      if (!contains(line, "\tskipped: ")) EXPECT_TRUE(contains(line, "\tto train")) << line;
+    }
+    EXPECT_EQ(count, 2304);
+    for (int dt : dts)
+      for (int t_end : t_ends) {
+        const std::pair<int, int> key{dt, t_end};
+        EXPECT_EQ(points[key], 36) << dt << " " << t_end;  // 4 batch sizes x 9 learning rates
+        const bool invalid = t_end < dt || t_end % dt != 0;
+        EXPECT_EQ(skipped[key], invalid ? 36 : 0) << dt << " " << t_end;
+      }
+    EXPECT_TRUE(contains(r.err, "2304 points, 432 skipped")) << r.err;
+  }
 }
 
 TEST_F(Sweep, UnknownPresetGridIsRefused) {

@@ -433,6 +433,7 @@ struct SweepOptions {
   int jobs = 0;  // 0: the hardware threads
   bool withhold_test = false;
   std::string shard;  // "i/n": the runs whose index is i modulo n (1-based), for job arrays
+  bool list = false;  // print the points and what would become of each, train nothing
 };
 
 struct Shard {
@@ -475,7 +476,8 @@ int run_sweep(SweepOptions options) {
   std::vector<SweepRun*> todo;
   for (SweepRun& r : runs) {
     if (skipped(r)) {
-      fmt::print(stderr, "dynpmnn: sweep: {} skipped: {}\n", r.label, r.status.substr(std::string("skipped: ").size()));
+      if (!options.list)
+        fmt::print(stderr, "dynpmnn: sweep: {} skipped: {}\n", r.label, r.status.substr(std::string("skipped: ").size()));
     } else if ((r.index - 1) % shard.n != shard.i - 1) {
       r.status = fmt::format("in another shard (not {}/{})", shard.i, shard.n);
       const fs::path final_file = r.folder / "final.json";
@@ -488,6 +490,19 @@ int run_sweep(SweepOptions options) {
     } else {
       todo.push_back(&r);
     }
+  }
+  if (options.list) {
+    // One line per point, tab-separated: index, label, and skipped (with the reason), in another
+    // shard, finished (final.json in its folder) or to train. Nothing is written.
+    if (world.rank != 0) return kExitOk;
+    std::error_code exists_ec;
+    for (const SweepRun& r : runs)
+      std::cout << fmt::format("{}\t{}\t{}\n", r.index, r.label,
+                               !r.status.empty() ? r.status
+                               : fs::exists(r.folder / "final.json", exists_ec) ? "finished" : "to train");
+    fmt::print(stderr, "dynpmnn: sweep: {} points, {} skipped, {} to train or finished here\n", runs.size(),
+               std::count_if(runs.begin(), runs.end(), skipped), todo.size());
+    return kExitOk;
   }
   std::error_code ec;
   fs::create_directories(out, ec);
@@ -683,6 +698,9 @@ Command add_sweep_command(CLI::App& app) {
                   "Train only the runs whose index is i modulo n (for a job array of n tasks); the others' rows are "
                   "read back where finished, and a rerun without --shard collects every shard's")
       ->type_name("i/n");
+  cmd->add_flag("--list", options->list,
+                "Print every point (index, keys, and skipped with the reason, in another shard, finished or to "
+                "train) on stdout and train nothing");
   cmd->add_flag("--withhold-test", options->withhold_test,
                 "Train without the test split and report no test metric, as a model search should (choose on "
                 "validation, then `dynpmnn eval RUN` the chosen run)");
