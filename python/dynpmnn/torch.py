@@ -459,7 +459,16 @@ _FHN_KEYS = {"dt": "dt", "t_end": "t_end", "integrator": "integrator", "coupling
              "train_g": "train_g", "train_I": "train_I", "fhn_param_space": "param_space"}
 
 
-class DynPMNN(nn.Module):
+class _Stack(nn.Module):
+    """A model of the CLI: its layers (self.layers) in order, then the linear readout (self.readout)."""
+
+    def forward(self, x):
+        for block in self.layers:
+            x = block(x)
+        return self.readout(x)
+
+
+class DynPMNN(_Stack):
     """The CLI's model = "dynpmnn": `layers` DynPMNNLayers, then Linear(2N → outputs)."""
 
     def __init__(self, inputs, outputs=1, *, layers=1, neurons=1, layernorm=True, activation="silu", dtype=None,
@@ -486,11 +495,6 @@ class DynPMNN(nn.Module):
                 kwargs.setdefault(key, config[key])
         return cls(inputs, outputs, **fhn_keys, **kwargs)
 
-    def forward(self, x):
-        for block in self.layers:
-            x = block(x)
-        return self.readout(x)
-
     def checkpoint_names(self):
         """Each parameter or buffer of this module by the name the CLI's parameter table gives it."""
         names = {}
@@ -508,7 +512,7 @@ class DynPMNN(nn.Module):
         return names
 
 
-class MLP(nn.Module):
+class MLP(_Stack):
     """The CLI's model = "mlp" (the paper's DNN baseline): LinearBlocks of the `hidden` widths, then the readout."""
 
     def __init__(self, inputs, outputs=1, *, hidden=(512, 256, 128), layernorm=True, activation="silu", dtype=None):
@@ -526,11 +530,6 @@ class MLP(nn.Module):
             if key in config:
                 kwargs.setdefault(key, config[key])
         return cls(inputs, outputs, **kwargs)
-
-    def forward(self, x):
-        for block in self.layers:
-            x = block(x)
-        return self.readout(x)
 
     def checkpoint_names(self):
         names = {}

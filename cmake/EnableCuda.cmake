@@ -1,0 +1,32 @@
+# dynpmnn_enable_cuda(): enables CUDA where nvcc is found (DYNPMNN_CUDA: AUTO, ON or OFF) and sets
+# DYNPMNN_HAVE_CUDA; sm_90 unless CMAKE_CUDA_ARCHITECTURES says otherwise. A macro, not a function:
+# enable_language and the variables it sets must reach the caller's directory scope. Shared by the
+# project and python/'s stand-alone build of the op's library (pip install ./python).
+macro(dynpmnn_enable_cuda)
+  set(DYNPMNN_HAVE_CUDA OFF)
+  if(NOT DYNPMNN_CUDA STREQUAL "OFF")
+    include(CheckLanguage)
+    if(NOT CMAKE_CUDA_COMPILER)
+      find_program(_nvcc nvcc HINTS /usr/local/cuda/bin)
+      if(_nvcc)
+        set(CMAKE_CUDA_COMPILER ${_nvcc})
+      endif()
+    endif()
+    check_language(CUDA)
+    if(CMAKE_CUDA_COMPILER)
+      if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+        set(CMAKE_CUDA_ARCHITECTURES 90)
+      endif()
+      # CMake 3.25 does not know nvcc's C++20 flag; later versions set these themselves.
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+      enable_language(CUDA)
+      find_package(CUDAToolkit REQUIRED)
+      set(CMAKE_CUDA_STANDARD 20)
+      set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+      set(DYNPMNN_HAVE_CUDA ON)
+    elseif(DYNPMNN_CUDA STREQUAL "ON")
+      message(FATAL_ERROR "DYNPMNN_CUDA=ON but no CUDA compiler was found (set CMAKE_CUDA_COMPILER)")
+    endif()
+  endif()
+endmacro()
