@@ -148,7 +148,7 @@ double flops_per_pair(int steps, bool param_grads) {
 // Fewest bytes the two passes must move: forward reads the input and parameters and writes the
 // output and checkpoints; backward reads input, parameters, checkpoints and upstream gradient and
 // writes the input gradient, the per-block partials and the reduced parameter gradients.
-double bytes_moved(const FhnShape& s, std::size_t workspace_floats) {
+double bytes_moved(const NeuronShape& s, std::size_t workspace_floats) {
   const double pair_io = 4.0 * s.batch * 2.0 * s.neurons;  // (B, 2N) floats
   const double params = 4.0 * 4 * s.neurons;
   const double ckpt = 4.0 * 2 * static_cast<double>(s.checkpoint_elems());
@@ -163,7 +163,7 @@ struct Inputs {
   std::vector<float> in, d_out, a, b, g, I;
 };
 
-Inputs make_inputs(const FhnShape& s, std::uint32_t seed) {
+Inputs make_inputs(const NeuronShape& s, std::uint32_t seed) {
   std::mt19937 gen(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   Inputs x;
@@ -200,8 +200,8 @@ struct Reference {
 };
 
 // CPU reference (double, and float for the rounding scale) of the first `rows` samples.
-Reference cpu_reference(const FhnShape& full, const Inputs& x, int rows) {
-  FhnShape s = full;
+Reference cpu_reference(const NeuronShape& full, const Inputs& x, int rows) {
+  NeuronShape s = full;
   s.batch = rows;
   const int N = s.neurons;
   const std::size_t n_io = static_cast<std::size_t>(rows) * 2 * N;
@@ -248,10 +248,10 @@ Reference cpu_reference(const FhnShape& full, const Inputs& x, int rows) {
 
 // Device copies of one shape's tensors.
 struct DeviceLayer {
-  FhnShape s;
+  NeuronShape s;
   DeviceBuffer<float> in, d_out, a, b, g, I, out, ckv, ckw, d_in, ga, gb, gg, gI, workspace;
 
-  DeviceLayer(const FhnShape& shape, const Inputs& x) : s(shape) {
+  DeviceLayer(const NeuronShape& shape, const Inputs& x) : s(shape) {
     auto up = [](const std::vector<float>& h) {
       DeviceBuffer<float> d(h.size());
       d.upload(h);
@@ -286,8 +286,8 @@ struct DeviceLayer {
 
 // Validation: a batch of 64 checked in full (outputs, input gradients, parameter gradients), and
 // the first 16 rows of the timed shape's own run (rows are independent up to the batch sums).
-double validate(const FhnShape& shape, std::uint32_t seed, std::string* report) {
-  FhnShape small = shape;
+double validate(const NeuronShape& shape, std::uint32_t seed, std::string* report) {
+  NeuronShape small = shape;
   small.batch = std::min(shape.batch, 64);
   const Inputs xs = make_inputs(small, seed + 1);
   DeviceLayer ds(small, xs);
@@ -361,7 +361,7 @@ int run(int argc, char** argv) {
   int status = 0;
   for (const Shape& sh : all) {
     if (("," + shapes_arg + ",").find("," + sh.name + ",") == std::string::npos) continue;
-    FhnShape s;
+    NeuronShape s;
     s.batch = sh.batch;
     s.neurons = sh.neurons;
     s.steps = sh.steps;

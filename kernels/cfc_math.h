@@ -10,7 +10,7 @@
 
 #include <cmath>
 
-#include "kernels/fhn_math.h"  // DYNPMNN_HD
+#include "kernels/hd.h"
 
 namespace dynpmnn {
 

@@ -1,12 +1,12 @@
 // Per-element and per-row arithmetic shared by the CPU reference and the CUDA kernels:
-// activations, LayerNorm, MSE and Adam. See fhn_math.h for the pattern.
+// activations, LayerNorm, MSE and Adam. See neuron_math.h for the pattern.
 #pragma once
 
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
-#include "kernels/fhn_math.h"  // DYNPMNN_HD
+#include "kernels/hd.h"
 
 namespace dynpmnn {
 

@@ -8,7 +8,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "kernels/fhn_math.h"
+#include "kernels/neurons/fhn.h"
 
 namespace dynpmnn {
 

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/fhn_math.h"  // DYNPMNN_HD
+#include "kernels/hd.h"
 
 namespace dynpmnn {
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "kernels/fhn_math.h"  // DYNPMNN_HD
+#include "kernels/hd.h"
 
 namespace dynpmnn {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "kernels/fhn.h"
-#include "kernels/fhn_math.h"
+#include "kernels/neurons/fhn.h"
 #include "models/cpu_model.h"
 #include "models/dynpmnn.h"
 
@@ -29,8 +29,8 @@ LayerParams<double> uniform_params(int N, double a, double b, double g, double I
   return {std::vector<double>(N, a), std::vector<double>(N, b), std::vector<double>(N, g), std::vector<double>(N, I)};
 }
 
-FhnShape shape(int batch, int neurons, int steps, double dt, double clip, Coupling c) {
-  FhnShape s;
+NeuronShape shape(int batch, int neurons, int steps, double dt, double clip, Coupling c) {
+  NeuronShape s;
   s.batch = batch;
   s.neurons = neurons;
   s.steps = steps;
@@ -44,7 +44,7 @@ FhnShape shape(int batch, int neurons, int steps, double dt, double clip, Coupli
 //   dv/dt = 0 − 0.5·(0.5 − 0.2)·(0.5 − 1) − 0.1 = 0.075 − 0.1 = −0.025  →  v₁ = 0.4975
 //   dw/dt = 0.02·(0.5 − 3·0.1) = 0.004                                   →  w₁ = 0.1004
 TEST(FhnCpu, OneEulerStepMatchesTheEquationByHand) {
-  const FhnShape s = shape(1, 1, 1, 0.1, 0.0, Coupling::kInitialCondition);
+  const NeuronShape s = shape(1, 1, 1, 0.1, 0.0, Coupling::kInitialCondition);
   const LayerParams<double> p = uniform_params(1, 0.2, 0.02, 3.0, 0.0);
   const std::vector<double> in{0.5, 0.1};
   std::vector<double> out(2, std::nan(""));
@@ -68,7 +68,7 @@ TEST(FhnCpu, OneStepPerNeuronParametersAndBothCouplings) {
   }
   const double dt = 0.3;
   for (Coupling c : {Coupling::kInitialCondition, Coupling::kCurrent}) {
-    const FhnShape s = shape(B, N, 1, dt, 0.0, c);
+    const NeuronShape s = shape(B, N, 1, dt, 0.0, c);
     std::vector<double> in(static_cast<std::size_t>(B) * s.input_width());
     for (auto& x : in) x = u(gen);
     std::vector<double> out(static_cast<std::size_t>(B) * 2 * N, std::nan(""));
@@ -175,7 +175,7 @@ TEST(FhnCpu, ClampGivesZeroGradientOnlyStrictlyOutside) {
   }
   // The same through the batched layer op: the sample that is clamped on the last step has no
   // current gradient, the one that stays inside has.
-  const FhnShape s = shape(2, 1, 1, dt, clip, Coupling::kCurrent);
+  const NeuronShape s = shape(2, 1, 1, dt, clip, Coupling::kCurrent);
   const LayerParams<double> lp = uniform_params(1, p.a, p.b, p.g, p.I);
   const std::vector<double> in{3.0, 1.0};
   std::vector<double> out(4), d_out{1.0, 0.0, 1.0, 0.0}, d_in(2, std::nan(""));
@@ -212,7 +212,7 @@ TEST(FhnCpu, FloatAndDoubleForwardAgree) {
   }
   double worst = 0;
   for (Coupling c : {Coupling::kInitialCondition, Coupling::kCurrent}) {
-    const FhnShape s = shape(B, N, steps, dt, 0.0, c);
+    const NeuronShape s = shape(B, N, steps, dt, 0.0, c);
     std::vector<float> in_f(static_cast<std::size_t>(B) * s.input_width());
     for (auto& x : in_f) x = static_cast<float>(u(gen));
     const std::vector<double> in_d(in_f.begin(), in_f.end());  // identical inputs
@@ -236,7 +236,7 @@ TEST(FhnCpu, FloatAndDoubleForwardAgree) {
 // none), clamp, parameters and rows, forward and backward, for every integrator and coupling.
 TEST(FhnCpu, PopulationEqualsItsModelsAloneBitForBit) {
   const int P = 4, B = 3, N = 5;
-  const FhnModelStep steps[P] = {{0.1, 20, 0.0}, {0.05, 1, 0.0}, {0.2, 70, 1.5}, {0.5, 9, 0.0}};
+  const NeuronModelStep steps[P] = {{0.1, 20, 0.0}, {0.05, 1, 0.0}, {0.2, 70, 1.5}, {0.5, 9, 0.0}};
   std::mt19937 gen(11);
   std::uniform_real_distribution<double> u(-1.0, 1.0);
   LayerParams<double> p;  // (P, N) each
@@ -248,7 +248,7 @@ TEST(FhnCpu, PopulationEqualsItsModelsAloneBitForBit) {
   }
   for (Integrator integrator : {Integrator::kEuler, Integrator::kImex, Integrator::kHeun, Integrator::kRk4})
     for (Coupling c : {Coupling::kInitialCondition, Coupling::kCurrent}) {
-      FhnShape pop = shape(B, N, 0, 0.0, 0.0, c);
+      NeuronShape pop = shape(B, N, 0, 0.0, 0.0, c);
       pop.models = P;
       pop.per_model = steps;
       pop.integrator = integrator;
@@ -265,7 +265,7 @@ TEST(FhnCpu, PopulationEqualsItsModelsAloneBitForBit) {
       EXPECT_TRUE(finite);
       for (int m = 0; m < P; ++m) {
         SCOPED_TRACE(std::string(to_string(integrator)) + " " + to_string(c) + " model " + std::to_string(m));
-        FhnShape one = shape(B, N, steps[m].steps, steps[m].dt, steps[m].clip, c);
+        NeuronShape one = shape(B, N, steps[m].steps, steps[m].dt, steps[m].clip, c);
         one.integrator = integrator;
         const std::size_t k = static_cast<std::size_t>(m) * N;
         const FhnParamPtrs<double> pm{p.a.data() + k, p.b.data() + k, p.g.data() + k, p.I.data() + k};
@@ -285,9 +285,9 @@ TEST(FhnCpu, PopulationEqualsItsModelsAloneBitForBit) {
         }
       }
     }
-  FhnShape bad = shape(B, N, 0, 0.0, 0.0, Coupling::kCurrent);
+  NeuronShape bad = shape(B, N, 0, 0.0, 0.0, Coupling::kCurrent);
   bad.models = 2;
-  const FhnModelStep bad_steps[2] = {{0.1, 3, 0.0}, {0.1, 0, 0.0}};
+  const NeuronModelStep bad_steps[2] = {{0.1, 3, 0.0}, {0.1, 0, 0.0}};
   bad.per_model = bad_steps;
   try {
     bad.validate();

@@ -60,7 +60,7 @@ struct FhnCase {
 
 // One pair's reverse trajectory with the case's scheme (fhn_math.h takes it as a template argument).
 void backward_pair(Integrator scheme, double v0, double w0, const FhnParams<double>& prm, double current,
-                   const FhnShape& s, const double* ckpt_v, const double* ckpt_w, std::size_t stride, double& lv,
+                   const NeuronShape& s, const double* ckpt_v, const double* ckpt_w, std::size_t stride, double& lv,
                    double& lw, FhnParamGrad<double>& g) {
   dispatch_integrator(scheme, "backward_pair", [&](auto S) {
     fhn_backward_trajectory<decltype(S)::value>(v0, w0, prm, current, s.dt, s.steps, s.clip, ckpt_v, ckpt_w, stride,
@@ -73,7 +73,7 @@ void PrintTo(const FhnCase& c, std::ostream* os) { *os << c.name; }
 class FhnGpu : public ::testing::TestWithParam<FhnCase> {};
 
 // The pair's (v0, w0, current) as fhn.cpp reads them.
-void initial_state(const FhnShape& s, const std::vector<double>& in, const std::vector<double>& I, int b, int n,
+void initial_state(const NeuronShape& s, const std::vector<double>& in, const std::vector<double>& I, int b, int n,
                    double& v, double& w, double& current) {
   const std::size_t N = s.neurons;
   if (s.coupling == Coupling::kInitialCondition) {
@@ -89,7 +89,7 @@ void initial_state(const FhnShape& s, const std::vector<double>& in, const std::
 TEST_P(FhnGpu, ForwardBackwardMatchCpuReference) {
   DYNPMNN_REQUIRE_GPU();
   const FhnCase& c = GetParam();
-  FhnShape s;
+  NeuronShape s;
   s.batch = c.batch;
   s.neurons = c.neurons;
   s.steps = c.steps;
@@ -156,7 +156,7 @@ TEST_P(FhnGpu, ForwardBackwardMatchCpuReference) {
     }
   }
   if (s.clip > 0) {  // the case must actually clamp, or it tests nothing about clipping
-    FhnShape unclipped = s;
+    NeuronShape unclipped = s;
     unclipped.clip = 0;
     std::vector<double> out_free(out_n), ckv_free(ck_n), ckw_free(ck_n);
     fhn_forward_cpu(unclipped, in_d.data(), p_d, out_free.data(), ckv_free.data(), ckw_free.data());
@@ -254,7 +254,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(FhnGpuFlag, NonFiniteOutputSetsTheLayerOnceAndFiniteLeavesIt) {
   DYNPMNN_REQUIRE_GPU();
   // The paper's dt = 20 without clip: the Euler map is unstable and every trajectory overflows.
-  FhnShape s;
+  NeuronShape s;
   s.batch = 5;
   s.neurons = 3;
   s.steps = 25;
@@ -286,7 +286,7 @@ TEST(FhnGpuFlag, NonFiniteOutputSetsTheLayerOnceAndFiniteLeavesIt) {
 
 TEST(FhnGpuChecks, PreconditionsThrowAndBatchZeroIsANoOp) {
   DYNPMNN_REQUIRE_GPU();
-  FhnShape s;
+  NeuronShape s;
   s.batch = 0;
   s.neurons = 2;
   s.steps = 3;

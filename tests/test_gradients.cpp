@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -21,7 +22,7 @@
 #include <tuple>
 #include <vector>
 
-#include "kernels/fhn_math.h"
+#include "kernels/neurons/fhn.h"
 #include "kernels/ops.h"
 #include "models/cpu_model.h"
 #include "models/dynpmnn.h"
@@ -240,7 +241,7 @@ ClampStats clamp_stats(const ModelSpec& spec, const ParamTable& table, const Cpu
                        const std::vector<double>& params, int B) {
   ClampStats st;
   for (int l = 0; l < static_cast<int>(spec.layers.size()); ++l) {
-    const FhnShape s = fhn_shape(spec.layers[l], B);
+    const NeuronShape s = fhn_shape(spec.layers[l], B);
     if (!(s.clip > 0)) continue;
     const auto& in = fhn_layer_input(m.layer(l));
     const int N = s.neurons;
@@ -440,23 +441,26 @@ struct PlainResult {
 template <bool kClip>
 PlainResult plain_stepper(double v0, double w0, const FhnParams<double>& p, double current, double dt, int steps,
                           double clip, double lv, double lw) {
-  FhnStepper<Integrator::kEuler, kClip, double> st(p, current, dt, clip);
-  std::vector<double> xs(steps + 1), ys(steps + 1);
-  xs[0] = v0;
-  ys[0] = w0;
-  st.enter(xs[0], ys[0]);
+  const double q[4] = {p.a, p.b, p.g, p.I};
+  FhnStepper<Integrator::kEuler, kClip, double> st(q, current, dt, clip);
+  std::vector<std::array<double, 2>> xs(steps + 1);
+  double x[2] = {v0, w0};
+  st.enter(x);
+  xs[0] = {x[0], x[1]};
   for (int k = 0; k < steps; ++k) {
-    double x = xs[k], y = ys[k];
-    st.step(x, y);
-    xs[k + 1] = x;
-    ys[k + 1] = y;
+    st.step(x);
+    xs[k + 1] = {x[0], x[1]};
   }
-  PlainResult r{xs[steps], ys[steps], lv, lw, {}};
-  st.leave(r.v, r.w);
-  st.adjoint_enter(r.lv, r.lw);
-  for (int k = steps - 1; k >= 0; --k) st.reverse(xs[k], ys[k], r.lv, r.lw, r.grad);
-  st.adjoint_leave(r.lv, r.lw, r.grad);
-  return r;
+  st.leave(x);
+  double l[2] = {lv, lw};
+  st.adjoint_enter(l);
+  NeuronGrad<FitzHughNagumo, double> g;
+  for (int k = steps - 1; k >= 0; --k) {
+    const double xk[2] = {xs[k][0], xs[k][1]};
+    st.reverse(xk, l, g);
+  }
+  st.adjoint_leave(l, g);
+  return {x[0], x[1], l[0], l[1], fhn_param_grad(g)};
 }
 
 PlainResult plain_forward_backward(double v0, double w0, const FhnParams<double>& p, double current, double dt,

@@ -18,7 +18,7 @@ namespace {
 constexpr Integrator kAll[] = {Integrator::kEuler, Integrator::kImex, Integrator::kHeun, Integrator::kRk4};
 
 struct Problem {
-  FhnShape shape;
+  NeuronShape shape;
   std::vector<double> in;  // (B, input_width)
   std::vector<double> a, b, g, I;
   std::vector<double> weights;  // (B, 2N): the loss is Σ weights · out
@@ -77,7 +77,7 @@ struct Analytic {
 };
 
 Analytic analytic(const Problem& p) {
-  const FhnShape& s = p.shape;
+  const NeuronShape& s = p.shape;
   std::vector<double> out(p.weights.size());
   std::vector<double> cv(std::max<std::size_t>(1, s.checkpoint_elems())), cw(cv.size());
   const FhnParamPtrs<double> prm{p.a.data(), p.b.data(), p.g.data(), p.I.data()};
@@ -105,7 +105,7 @@ void expect_close(const std::vector<double>& an, const std::vector<double>& fd, 
 // closest any came to the kink at ±clip. Finite differences are only valid away from the kink.
 template <Integrator S>
 void clamp_stats(const Problem& p, int& clamped, double& margin) {
-  const FhnShape& s = p.shape;
+  const NeuronShape& s = p.shape;
   for (int b = 0; b < s.batch; ++b)
     for (int n = 0; n < s.neurons; ++n) {
       const FhnParams<double> prm{p.a[n], p.b[n], p.g[n], p.I[n]};
@@ -174,7 +174,7 @@ INSTANTIATE_TEST_SUITE_P(AllSchemes, IntegratorGradient,
 
 // Final v of one neuron from v0 = 0.5, w0 = 0.1 over t = 2 with the given number of steps.
 double final_v(Integrator scheme, int steps) {
-  FhnShape s;
+  NeuronShape s;
   s.batch = 1;
   s.neurons = 1;
   s.steps = steps;
@@ -204,7 +204,7 @@ TEST(IntegratorOrder, ErrorShrinksAtEachSchemesOrder) {
 TEST(IntegratorStability, OnlyTheSemiImplicitSchemeSurvivesThePapersStep) {
   // The paper's layer after LayerNorm(2) and SiLU starts at v0 = silu(1), w0 = silu(−1) (or the
   // reverse); dt = 20 for 25 steps with the paper's a, b, g, I.
-  FhnShape s;
+  NeuronShape s;
   s.batch = 2;
   s.neurons = 1;
   s.steps = 25;

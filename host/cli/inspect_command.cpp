@@ -22,7 +22,7 @@
 #include "host/cli/command.h"
 #include "host/config/config.h"
 #include "host/io/run_data.h"
-#include "kernels/fhn_math.h"
+#include "kernels/neurons/fhn.h"
 #include "kernels/integrator_dispatch.h"
 #include "models/cpu_model.h"
 #include "models/layers/fhn_layer.h"

@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "data/csv_dataset.h"
-#include "kernels/fhn_math.h"
+#include "kernels/neurons/fhn.h"
 #include "models/layer_unit.h"
 #include "models/layers/cfc_layer.h"
 #include "models/layers/dense_layer.h"

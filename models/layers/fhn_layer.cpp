@@ -22,9 +22,9 @@ int fhn_linear_width(const LayerSpec& L) {
   return L.coupling == Coupling::kInitialCondition ? kFhnStates * L.units : L.units;
 }
 
-FhnShape fhn_shape(const LayerSpec& L, int batch) {
+NeuronShape fhn_shape(const LayerSpec& L, int batch) {
   if (!is_fhn_layer(L)) throw std::logic_error("fhn_shape: a " + L.kind + " layer is not an FHN layer");
-  FhnShape s;
+  NeuronShape s;
   s.batch = batch;
   s.neurons = L.units;
   s.steps = L.steps();

@@ -24,7 +24,7 @@ class FhnGpu final : public GpuLayer {
     act_ = DeviceBuffer<float>(B * D_);
     if (maps_.any()) phys_ = DeviceBuffer<float>(4 * static_cast<std::size_t>(S_.units));
     if (training_) {
-      const FhnShape full = fhn_shape(S_, res.capacity);
+      const NeuronShape full = fhn_shape(S_, res.capacity);
       ckpt_v_ = DeviceBuffer<float>(full.checkpoint_elems());
       ckpt_w_ = DeviceBuffer<float>(full.checkpoint_elems());
       workspace_ = DeviceBuffer<float>(fhn_backward_workspace_floats(full));

@@ -17,7 +17,7 @@ inline constexpr char kFhnLayer[] = "fhn";
 bool is_fhn_layer(const LayerSpec& layer);
 bool has_fhn_layers(const ModelSpec& spec);
 // The FHN op's shape of an FHN layer for a batch; std::logic_error for another kind.
-FhnShape fhn_shape(const LayerSpec& layer, int batch);
+NeuronShape fhn_shape(const LayerSpec& layer, int batch);
 // Width of the FHN layer's Linear: 2N with initial-condition coupling, N with current coupling.
 int fhn_linear_width(const LayerSpec& layer);
 

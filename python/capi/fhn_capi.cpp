@@ -34,16 +34,16 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument(what);
 }
 
-// The op's shape from the C one; FhnShape::validate checks the numbers, the codes are checked here
+// The op's shape from the C one; NeuronShape::validate checks the numbers, the codes are checked here
 // (a cast int that names no scheme would otherwise reach the dispatch).
-dynpmnn::FhnShape to_shape(const dynpmnn_fhn_shape* c) {
+dynpmnn::NeuronShape to_shape(const dynpmnn_fhn_shape* c) {
   require(c != nullptr, "dynpmnn_fhn: shape is null");
   require(c->coupling == 0 || c->coupling == 1,
           "dynpmnn_fhn: coupling code " + std::to_string(c->coupling) + " (expected 0 initial or 1 current)");
   require(c->integrator >= 0 && c->integrator <= 3,
           "dynpmnn_fhn: integrator code " + std::to_string(c->integrator) +
               " (expected 0 euler, 1 imex, 2 heun or 3 rk4)");
-  dynpmnn::FhnShape s;
+  dynpmnn::NeuronShape s;
   s.batch = c->batch;
   s.neurons = c->neurons;
   s.steps = c->steps;
@@ -108,7 +108,7 @@ int dynpmnn_fhn_forward_cpu_f64(const dynpmnn_fhn_shape* shape, const double* in
                                 const double* g, const double* current, double* out, double* ckpt_v,
                                 double* ckpt_w, int* finite) {
   return guarded([&] {
-    const dynpmnn::FhnShape s = to_shape(shape);
+    const dynpmnn::NeuronShape s = to_shape(shape);
     require_arrays<double>({a, b, g, current, out}, "dynpmnn_fhn_forward_cpu_f64");
     require(s.batch == 0 || in != nullptr, "dynpmnn_fhn_forward_cpu_f64: in is null");
     require((ckpt_v == nullptr) == (ckpt_w == nullptr) || s.checkpoint_elems() == 0,
@@ -123,7 +123,7 @@ int dynpmnn_fhn_backward_cpu_f64(const dynpmnn_fhn_shape* shape, const double* i
                                  const double* ckpt_w, const double* d_out, double* d_in, double* d_a, double* d_b,
                                  double* d_g, double* d_current) {
   return guarded([&] {
-    const dynpmnn::FhnShape s = to_shape(shape);
+    const dynpmnn::NeuronShape s = to_shape(shape);
     require_arrays<double>({a, b, g, current}, "dynpmnn_fhn_backward_cpu_f64");
     require(s.batch == 0 || (in && d_out && d_in), "dynpmnn_fhn_backward_cpu_f64: in, d_out or d_in is null");
     require(s.checkpoint_elems() == 0 || (ckpt_v && ckpt_w),
@@ -146,7 +146,7 @@ int dynpmnn_fhn_forward_cuda_f32(const dynpmnn_fhn_shape* shape, const float* in
                                  const float* g, const float* current, float* out, float* ckpt_v, float* ckpt_w,
                                  void* stream) {
   return guarded([&] {
-    const dynpmnn::FhnShape s = to_shape(shape);
+    const dynpmnn::NeuronShape s = to_shape(shape);
     require_arrays<float>({a, b, g, current, out}, "dynpmnn_fhn_forward_cuda_f32");
     // No non-finite flag: the caller checks the output (torch.isfinite) where it wants to.
     dynpmnn::fhn_forward_gpu(s, in, {a, b, g, current}, out, ckpt_v, ckpt_w, nullptr, 0,
@@ -159,7 +159,7 @@ int dynpmnn_fhn_backward_cuda_f32(const dynpmnn_fhn_shape* shape, const float* i
                                   const float* d_out, float* d_in, float* d_a, float* d_b, float* d_g,
                                   float* d_current, float* workspace, void* stream) {
   return guarded([&] {
-    const dynpmnn::FhnShape s = to_shape(shape);
+    const dynpmnn::NeuronShape s = to_shape(shape);
     require_arrays<float>({a, b, g, current}, "dynpmnn_fhn_backward_cuda_f32");
     const bool any_param = d_a || d_b || d_g || d_current;
     require(!any_param || workspace != nullptr || s.batch == 0,

@@ -1,0 +1,8 @@
+// The neuron op's CUDA launchers for the built-in neuron models but FitzHugh–Nagumo's (fhn.cu).
+#include "kernels/neuron_gpu.cuh"
+#include "kernels/neurons/builtin.h"
+
+namespace dynpmnn {
+
+
+}  // namespace dynpmnn

@@ -1,0 +1,363 @@
+// The neuron layer's CUDA kernels for any model M (neuron_gpu.h declares the launchers): one
+// thread per (sample, neuron) runs neuron_math.h's trajectory for the layer's integrator with the
+// state in registers; only the indexing and the batch reduction of the parameter gradients are
+// written here. Include it from a .cu file to instantiate the launchers for a model (neuron.cu does
+// for the built-in ones).
+//
+// Thread mapping: a block of 256 threads is (tx neurons) × (256 / tx samples), tx = 32 when the
+// layer has 32 neurons or more (a warp reads 32 consecutive neurons of one sample: coalesced) and
+// the next power of two ≥ N below that (so N = 1 does not leave 31 of 32 lanes idle). The grid
+// covers the neurons along x and strides over the batch along y.
+//
+// Parameter gradients are reduced deterministically in two passes: each thread sums its samples in
+// order, each block sums its threads in shared memory in a fixed order and writes one partial per
+// neuron into the workspace (blocks along y, kParams, N); a second kernel sums the partials over
+// the blocks in order. The result is bit-identical from run to run for a seed, unlike atomics.
+#pragma once
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "common/cuda_check.h"
+#include "common/cuda_launch.h"
+#include "kernels/integrator_dispatch.h"
+#include "kernels/neuron_gpu.h"
+
+namespace dynpmnn {
+
+namespace neuron_gpu_detail {
+
+constexpr int kMaxGridY = 65535;  // CUDA's limit on gridDim.y; larger batches stride
+
+struct Geometry {
+  dim3 block;
+  dim3 grid;
+};
+
+inline Geometry geometry(const NeuronShape& s) {
+  int tx = 1;
+  while (tx < s.neurons && tx < 32) tx *= 2;
+  const int ty = kThreads / tx;
+  const long long gx = (static_cast<long long>(s.neurons) + tx - 1) / tx;
+  const long long gy = std::clamp<long long>((static_cast<long long>(s.batch) + ty - 1) / ty, 1, kMaxGridY);
+  return {dim3(tx, ty, 1), dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), 1)};
+}
+
+// The resting state of the states coupling does not set (M::kStateInfo, passed by value: host
+// constants are not addressable in device code).
+struct RestState {
+  float x[kMaxNeuronStates];
+};
+
+template <class M>
+RestState rest_state() {
+  RestState r{};
+  for (int i = 0; i < M::kStates; ++i) r.x[i] = static_cast<float>(M::kStateInfo[i].initial);
+  return r;
+}
+
+// The neuron's initial state and constant input current, as neuron_cpu.h's initial_state.
+template <class M, Coupling C>
+__device__ __forceinline__ void load_initial_state(const float* in, int N, int b, int n, float current_param,
+                                                   const RestState& rest, float (&x)[M::kStates], float& current) {
+#pragma unroll
+  for (int i = 0; i < M::kStates; ++i) x[i] = rest.x[i];
+  if constexpr (C == Coupling::kInitialCondition) {
+#pragma unroll
+    for (int i = 0; i < M::kCoupled; ++i)
+      x[i] = in[static_cast<std::size_t>(b) * M::kCoupled * N + static_cast<std::size_t>(i) * N + n];
+    current = current_param;
+  } else {
+    current = current_param + in[static_cast<std::size_t>(b) * N + n];
+  }
+}
+
+template <class M>
+__device__ __forceinline__ void load_params(const NeuronParamPtrs<float>& p, int n, float (&q)[M::kParams]) {
+#pragma unroll
+  for (int k = 0; k < M::kParams; ++k) q[k] = p.p[k][n];
+}
+
+// EXPERIMENT (A/B on the device): a minimum of blocks per SM for the forward (8 caps it at 32
+// registers, full occupancy; unset, ptxas takes 27 for FitzHugh–Nagumo's unclamped Euler, which is
+// full already).
+#ifndef DYNPMNN_FHN_FWD_MIN_BLOCKS
+#define DYNPMNN_FHN_FWD_MIN_BLOCKS 1
+#endif
+
+template <class M, Coupling C, Integrator S, bool kClip>
+__global__ void __launch_bounds__(kThreads, DYNPMNN_FHN_FWD_MIN_BLOCKS)
+    forward_kernel(int B, int N, bool voltage_readout, FhnCheckpointPlan plan, float dt, float clip, RestState rest,
+                   const float* __restrict__ in, NeuronParamPtrs<float> p, float* __restrict__ out,
+                   NeuronCheckpoints<float> ck, int* nonfinite_flag, int layer_index) {
+  constexpr int K = M::kStates;
+  const int n = blockIdx.x * blockDim.x + threadIdx.x;
+  if (n >= N) return;  // no barrier in this kernel
+  float q[M::kParams];
+  load_params<M>(p, n, q);
+  const std::size_t stride = static_cast<std::size_t>(B) * N;
+  const std::size_t W = voltage_readout ? N : static_cast<std::size_t>(K) * N;
+  bool finite = true;
+  for (int b = blockIdx.y * blockDim.y + threadIdx.y; b < B; b += gridDim.y * blockDim.y) {
+    float x[K], current;
+    load_initial_state<M, C>(in, N, b, n, q[M::kCurrentParam], rest, x, current);
+    const std::size_t at = static_cast<std::size_t>(b) * N + n;
+    CheckpointPlanes<float, K> planes;
+#pragma unroll
+    for (int i = 0; i < K; ++i) planes.plane[i] = ck.plane[0] ? ck.plane[i] + at : nullptr;
+    neuron_forward_trajectory(NeuronStepper<M, S, kClip, float>(q, current, dt, clip), x, plan, planes, stride);
+    float* row = out + static_cast<std::size_t>(b) * W;
+    if (voltage_readout) {
+      row[n] = x[0];
+      finite = finite && is_finite_value(x[0]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < K; ++i) {
+        row[static_cast<std::size_t>(i) * N + n] = x[i];
+        finite = finite && is_finite_value(x[i]);
+      }
+    }
+  }
+  if (!finite && nonfinite_flag != nullptr) atomicCAS(nonfinite_flag, kNoNonFinite, layer_index);
+}
+
+// partial: (gridDim.y, kParams, N), written when kParamGrads; without it the compiler drops the
+// parameter-gradient arithmetic (all neuron parameters frozen, as in the paper). For a two-state
+// model the minimum of two blocks per SM caps registers at 128: with no minimum, ptxas settled on
+// 80 for FitzHugh–Nagumo and spilled the Heun and IMEX reverses; with it every scheme fits without
+// a stack frame. Larger states take what they need (one block).
+//
+// FitzHugh–Nagumo's unclamped Euler without parameter gradients (the paper's training, and the
+// peer's benchmark) needs 48 registers: five blocks per SM (40 warps to hide the adjoint's
+// dependency chains and the checkpoint loads). Clamped, it keeps w's states too and needs 64 (four
+// blocks; capped at five it spilled 140 bytes). With parameter gradients, ~77: three blocks
+// (capped at four, 60 bytes of spill).
+// EXPERIMENT (A/B on the device): the unclamped Euler minimums.
+#ifndef DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS
+#define DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS 5
+#endif
+#ifndef DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS
+#define DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS 3
+#endif
+template <class M, Integrator S, bool kClip, bool kParamGrads>
+inline constexpr int kBackwardMinBlocks = M::kStates > 2         ? 1
+                                          : S != Integrator::kEuler ? 2
+                                          : kParamGrads             ? DYNPMNN_FHN_BWD_EULER_GRADS_MIN_BLOCKS
+                                          : kClip                   ? 4
+                                                                    : DYNPMNN_FHN_BWD_EULER_MIN_BLOCKS;
+
+template <class M, Coupling C, Integrator S, bool kClip, bool kParamGrads>
+__global__ void __launch_bounds__(kThreads, kBackwardMinBlocks<M, S, kClip, kParamGrads>)
+    backward_kernel(int B, int N, bool voltage_readout, FhnCheckpointPlan plan, float dt, float clip, RestState rest,
+                    const float* __restrict__ in, NeuronParamPtrs<float> p, NeuronCheckpoints<const float> ck,
+                    const float* __restrict__ d_out, float* __restrict__ d_in, float* __restrict__ partial) {
+  constexpr int K = M::kStates;
+  constexpr int P = M::kParams;
+  // Explicit Euler of a two-state model replays whole register blocks without a per-step branch;
+  // larger steps and states take the predicated loop (neuron_backward_trajectory).
+  constexpr bool kUnpredicated = S == Integrator::kEuler && K <= 2;
+  __shared__ float red[kParamGrads ? P : 1][kThreads];
+  const int n = blockIdx.x * blockDim.x + threadIdx.x;
+  float acc[P] = {};
+  if (n < N) {
+    float q[P];
+    load_params<M>(p, n, q);
+    const std::size_t stride = static_cast<std::size_t>(B) * N;
+    const std::size_t W = voltage_readout ? N : static_cast<std::size_t>(K) * N;
+    for (int b = blockIdx.y * blockDim.y + threadIdx.y; b < B; b += gridDim.y * blockDim.y) {
+      float x0[K], current, l[K];
+      load_initial_state<M, C>(in, N, b, n, q[M::kCurrentParam], rest, x0, current);
+      const std::size_t at = static_cast<std::size_t>(b) * N + n;
+      const float* row = d_out + static_cast<std::size_t>(b) * W;
+#pragma unroll
+      for (int i = 0; i < K; ++i)
+        l[i] = voltage_readout ? (i == 0 ? row[n] : 0.0f) : row[static_cast<std::size_t>(i) * N + n];
+      CheckpointPlanes<const float, K> planes;
+#pragma unroll
+      for (int i = 0; i < K; ++i) planes.plane[i] = ck.plane[0] ? ck.plane[i] + at : nullptr;
+      NeuronGrad<M, float> grad;
+      NeuronStepper<M, S, kClip, float> st(q, current, dt, clip);
+      neuron_backward_trajectory<kUnpredicated>(st, x0, plan, planes, stride, l, grad);
+      if constexpr (C == Coupling::kInitialCondition) {
+        float* drow = d_in + static_cast<std::size_t>(b) * M::kCoupled * N;
+#pragma unroll
+        for (int i = 0; i < M::kCoupled; ++i) drow[static_cast<std::size_t>(i) * N + n] = l[i];
+      } else {
+        d_in[static_cast<std::size_t>(b) * N + n] = grad.current;
+      }
+      grad.p[M::kCurrentParam] += grad.current;
+#pragma unroll
+      for (int k = 0; k < P; ++k) acc[k] += grad.p[k];
+    }
+  }
+  if constexpr (!kParamGrads) return;
+  const int t = threadIdx.y * blockDim.x + threadIdx.x;
+#pragma unroll
+  for (int k = 0; k < P; ++k) red[k][t] = acc[k];
+  __syncthreads();
+  if (threadIdx.y == 0 && n < N) {
+    float sum[P] = {};
+    for (int y = 0; y < static_cast<int>(blockDim.y); ++y) {
+      const int from = y * blockDim.x + threadIdx.x;
+#pragma unroll
+      for (int k = 0; k < P; ++k) sum[k] += red[k][from];
+    }
+    float* dst = partial + static_cast<std::size_t>(blockIdx.y) * P * N;
+#pragma unroll
+    for (int k = 0; k < P; ++k) dst[static_cast<std::size_t>(k) * N + n] = sum[k];
+  }
+}
+
+// d.p[k][n] = Σ over the blocks, in block order, of partial[block][k][n].
+template <int P>
+__global__ void param_grad_reduce_kernel(int N, int blocks, const float* __restrict__ partial,
+                                         NeuronGradPtrs<float> d) {
+  const int n = blockIdx.x * blockDim.x + threadIdx.x;
+  if (n >= N) return;
+  float sum[P] = {};
+  for (int y = 0; y < blocks; ++y) {
+    const float* src = partial + static_cast<std::size_t>(y) * P * N;
+#pragma unroll
+    for (int k = 0; k < P; ++k) sum[k] += src[static_cast<std::size_t>(k) * N + n];
+  }
+#pragma unroll
+  for (int k = 0; k < P; ++k)
+    if (d.p[k]) d.p[k][n] = sum[k];
+}
+
+// The run-time coupling, integrator (through dispatch_integrator) and clamp (on or off) become
+// template parameters here, in one place: f is called with std::integral_constant values of all
+// three; a scheme the model lacks (imex without a semi-implicit step) is refused before. The clamp
+// is a kernel of its own because its reverse keeps more states: sharing a kernel, its register
+// demand set the unclamped one's (the paper's), which then spilled.
+template <class M, typename F>
+void dispatch(const char* op, const NeuronShape& s, F&& f) {
+  auto with_clip = [&](auto c, auto scheme) {
+    if constexpr (decltype(scheme)::value == Integrator::kImex && !M::kSemiImplicit) {
+      throw std::invalid_argument(std::string(op) + ": neuron model " + M::kName + " has no semi-implicit step");
+    } else {
+      if (s.clip > 0) return f(c, scheme, std::true_type{});
+      return f(c, scheme, std::false_type{});
+    }
+  };
+  auto with_coupling = [&](auto c) {
+    return dispatch_integrator(s.integrator, op, [&](auto scheme) { return with_clip(c, scheme); });
+  };
+  switch (s.coupling) {
+    case Coupling::kInitialCondition:
+      return with_coupling(std::integral_constant<Coupling, Coupling::kInitialCondition>{});
+    case Coupling::kCurrent: return with_coupling(std::integral_constant<Coupling, Coupling::kCurrent>{});
+  }
+  throw std::invalid_argument(std::string(op) + ": unknown coupling " + std::to_string(static_cast<int>(s.coupling)) +
+                              " (expected initial or current; add a case here for a new mode)");
+}
+
+template <class M>
+void check_common(const char* op, const NeuronShape& s, const float* in, const NeuronParamPtrs<float>& p) {
+  s.validate();
+  require(s.states == M::kStates && s.coupled == M::kCoupled, op,
+          std::string("the shape's layout is not neuron model ") + M::kName + "'s");
+  // The kernels index (sample, neuron) of one model; the model axis is the population issue's.
+  require(s.models == 1 && s.per_model == nullptr, op,
+          "a population (models > 1 or per-model steps) runs on the CPU op only so far");
+  require(in != nullptr, op, "input is null");
+  for (int k = 0; k < M::kParams; ++k)
+    require(p.p[k] != nullptr, op, std::string("parameter ") + M::kParamInfo[k].name + "'s pointer is null");
+}
+
+}  // namespace neuron_gpu_detail
+
+template <class M>
+void neuron_forward_gpu(const NeuronShape& s, const float* in, NeuronParamPtrs<float> p, float* out,
+                        NeuronCheckpoints<float> ck, int* nonfinite_flag, int layer_index, cudaStream_t stream) {
+  namespace d = neuron_gpu_detail;
+  constexpr const char* op = "neuron_forward_gpu";
+  s.validate();
+  if (s.batch == 0) return;
+  d::check_common<M>(op, s, in, p);
+  require(out != nullptr, op, "output is null");
+  bool all_null = true, any_null = false;
+  for (int i = 0; i < M::kStates; ++i) {
+    all_null = all_null && ck.plane[i] == nullptr;
+    any_null = any_null || ck.plane[i] == nullptr;
+  }
+  require(all_null || !any_null, op, "the checkpoint arrays must all be set or all be null");
+  require(layer_index != kNoNonFinite, op, "layer_index must differ from the no-divergence sentinel -1");
+  const d::Geometry geo = d::geometry(s);
+  // Checkpoints are only written when there are any (pointers of an empty array may be null).
+  if (s.checkpoint_elems() == 0) ck = NeuronCheckpoints<float>{};
+  const float dt = static_cast<float>(s.dt);
+  const float clip = static_cast<float>(s.clip);
+  const FhnCheckpointPlan plan = fhn_checkpoint_plan(s.steps);
+  const d::RestState rest = d::rest_state<M>();
+  d::dispatch<M>(op, s, [&](auto c, auto scheme, auto clamp) {
+    d::forward_kernel<M, decltype(c)::value, decltype(scheme)::value, decltype(clamp)::value>
+        <<<geo.grid, geo.block, 0, stream>>>(s.batch, s.neurons, s.voltage_readout, plan, dt, clip, rest, in, p, out,
+                                             ck, nonfinite_flag, layer_index);
+  });
+  DYNPMNN_CUDA_CHECK_LAUNCH("neuron forward_kernel");
+}
+
+template <class M>
+std::size_t neuron_backward_workspace_floats(const NeuronShape& s) {
+  s.validate();
+  if (s.batch == 0) return 0;
+  return static_cast<std::size_t>(neuron_gpu_detail::geometry(s).grid.y) * M::kParams *
+         static_cast<std::size_t>(s.neurons);
+}
+
+template <class M>
+void neuron_backward_gpu(const NeuronShape& s, const float* in, NeuronParamPtrs<float> p,
+                         NeuronCheckpoints<const float> ck, const float* d_out, float* d_in,
+                         NeuronGradPtrs<float> d_params, float* workspace, cudaStream_t stream) {
+  namespace d = neuron_gpu_detail;
+  constexpr const char* op = "neuron_backward_gpu";
+  s.validate();
+  if (s.batch == 0) return;
+  d::check_common<M>(op, s, in, p);
+  require(d_out != nullptr && d_in != nullptr, op, "d_out and d_in must not be null");
+  const bool has_checkpoints = s.checkpoint_elems() > 0;
+  for (int i = 0; i < M::kStates && has_checkpoints; ++i)
+    require(ck.plane[i] != nullptr, op, "this many steps needs the checkpoints the forward wrote (one is null)");
+  if (!has_checkpoints) ck = NeuronCheckpoints<const float>{};
+  const bool want_params = d_params.any();
+  require(!want_params || workspace != nullptr, op,
+          "workspace is null (needs neuron_backward_workspace_floats(shape) floats)");
+  const d::Geometry geo = d::geometry(s);
+  float* partial = want_params ? workspace : nullptr;
+  const float dt = static_cast<float>(s.dt);
+  const float clip = static_cast<float>(s.clip);
+  const FhnCheckpointPlan plan = fhn_checkpoint_plan(s.steps);
+  const d::RestState rest = d::rest_state<M>();
+  d::dispatch<M>(op, s, [&](auto c, auto scheme, auto clamp) {
+    constexpr Coupling C = decltype(c)::value;
+    constexpr Integrator S = decltype(scheme)::value;
+    constexpr bool kClip = decltype(clamp)::value;
+    if (want_params) {
+      d::backward_kernel<M, C, S, kClip, true><<<geo.grid, geo.block, 0, stream>>>(
+          s.batch, s.neurons, s.voltage_readout, plan, dt, clip, rest, in, p, ck, d_out, d_in, partial);
+    } else {
+      d::backward_kernel<M, C, S, kClip, false><<<geo.grid, geo.block, 0, stream>>>(
+          s.batch, s.neurons, s.voltage_readout, plan, dt, clip, rest, in, p, ck, d_out, d_in, nullptr);
+    }
+  });
+  DYNPMNN_CUDA_CHECK_LAUNCH("neuron backward_kernel");
+  if (!want_params) return;
+  constexpr int kReduceThreads = 128;
+  const unsigned reduce_blocks = static_cast<unsigned>((s.neurons + kReduceThreads - 1) / kReduceThreads);
+  d::param_grad_reduce_kernel<M::kParams><<<reduce_blocks, kReduceThreads, 0, stream>>>(
+      s.neurons, static_cast<int>(geo.grid.y), partial, d_params);
+  DYNPMNN_CUDA_CHECK_LAUNCH("neuron param_grad_reduce_kernel");
+}
+
+#define DYNPMNN_INSTANTIATE_NEURON_GPU(M)                                                                          \
+  template void neuron_forward_gpu<M>(const NeuronShape&, const float*, NeuronParamPtrs<float>, float*,            \
+                                      NeuronCheckpoints<float>, int*, int, cudaStream_t);                          \
+  template std::size_t neuron_backward_workspace_floats<M>(const NeuronShape&);                                   \
+  template void neuron_backward_gpu<M>(const NeuronShape&, const float*, NeuronParamPtrs<float>,                   \
+                                       NeuronCheckpoints<const float>, const float*, float*, NeuronGradPtrs<float>, \
+                                       float*, cudaStream_t);
+
+}  // namespace dynpmnn
