@@ -25,29 +25,54 @@ const char* to_string(FhnParamMap m) {
   return "?";
 }
 
+NeuronParamMaps neuron_maps_of(const FhnParamMaps& maps) {
+  NeuronParamMaps m;
+  m.count = 4;
+  m.m[0] = maps.a;
+  m.m[1] = maps.b;
+  m.m[2] = maps.g;
+  m.m[3] = maps.I;
+  return m;
+}
+
+template <typename T>
+NeuronParamPtrs<T> neuron_param_map_forward_cpu(const NeuronParamMaps& maps, NeuronParamPtrs<T> raw, int N, T* phys) {
+  for (int k = 0; k < maps.count; ++k) {
+    if (maps.m[k] == FhnParamMap::kIdentity) continue;
+    T* out = phys + static_cast<std::size_t>(k) * N;
+    for (int i = 0; i < N; ++i) out[i] = fhn_param_map_forward(maps.m[k], raw.p[k][i]);
+  }
+  return neuron_physical_ptrs(maps, raw, N, phys);
+}
+
+template <typename T>
+void neuron_param_map_backward_cpu(const NeuronParamMaps& maps, NeuronParamPtrs<T> raw, int N, NeuronGradPtrs<T> grads) {
+  for (int k = 0; k < maps.count; ++k) {
+    T* d = grads.p[k];
+    if (maps.m[k] == FhnParamMap::kIdentity || d == nullptr) continue;
+    for (int i = 0; i < N; ++i) d[i] *= fhn_param_map_derivative(maps.m[k], raw.p[k][i]);
+  }
+}
+
 template <typename T>
 FhnParamPtrs<T> fhn_param_map_forward_cpu(FhnParamMaps maps, FhnParamPtrs<T> raw, int N, T* phys) {
-  const FhnParamMap m[4] = {maps.a, maps.b, maps.g, maps.I};
-  const T* r[4] = {raw.a, raw.b, raw.g, raw.I};
-  for (int k = 0; k < 4; ++k) {
-    if (m[k] == FhnParamMap::kIdentity) continue;
-    T* out = phys + static_cast<std::size_t>(k) * N;
-    for (int i = 0; i < N; ++i) out[i] = fhn_param_map_forward(m[k], r[k][i]);
-  }
-  return fhn_physical_ptrs(maps, raw, N, phys);
+  const NeuronParamPtrs<T> r{{raw.a, raw.b, raw.g, raw.I}};
+  const NeuronParamPtrs<T> q = neuron_param_map_forward_cpu(neuron_maps_of(maps), r, N, phys);
+  return {q.p[0], q.p[1], q.p[2], q.p[3]};
 }
 
 template <typename T>
 void fhn_param_map_backward_cpu(FhnParamMaps maps, FhnParamPtrs<T> raw, int N, FhnGradPtrs<T> grads) {
-  const FhnParamMap m[4] = {maps.a, maps.b, maps.g, maps.I};
-  const T* r[4] = {raw.a, raw.b, raw.g, raw.I};
-  T* d[4] = {grads.a, grads.b, grads.g, grads.I};
-  for (int k = 0; k < 4; ++k) {
-    if (m[k] == FhnParamMap::kIdentity || d[k] == nullptr) continue;
-    for (int i = 0; i < N; ++i) d[k][i] *= fhn_param_map_derivative(m[k], r[k][i]);
-  }
+  const NeuronParamPtrs<T> r{{raw.a, raw.b, raw.g, raw.I}};
+  neuron_param_map_backward_cpu(neuron_maps_of(maps), r, N, NeuronGradPtrs<T>{{grads.a, grads.b, grads.g, grads.I}});
 }
 
+template NeuronParamPtrs<float> neuron_param_map_forward_cpu(const NeuronParamMaps&, NeuronParamPtrs<float>, int, float*);
+template NeuronParamPtrs<double> neuron_param_map_forward_cpu(const NeuronParamMaps&, NeuronParamPtrs<double>, int,
+                                                              double*);
+template void neuron_param_map_backward_cpu(const NeuronParamMaps&, NeuronParamPtrs<float>, int, NeuronGradPtrs<float>);
+template void neuron_param_map_backward_cpu(const NeuronParamMaps&, NeuronParamPtrs<double>, int,
+                                            NeuronGradPtrs<double>);
 template FhnParamPtrs<float> fhn_param_map_forward_cpu(FhnParamMaps, FhnParamPtrs<float>, int, float*);
 template FhnParamPtrs<double> fhn_param_map_forward_cpu(FhnParamMaps, FhnParamPtrs<double>, int, double*);
 template void fhn_param_map_backward_cpu(FhnParamMaps, FhnParamPtrs<float>, int, FhnGradPtrs<float>);

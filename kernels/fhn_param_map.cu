@@ -1,5 +1,5 @@
-// The FHN parameter maps on the GPU: the twin of fhn_param_map.cpp. One thread per (parameter,
-// neuron); the four parameters of a layer go in one launch, identity rows doing nothing.
+// The neuron parameter maps on the GPU: the twin of fhn_param_map.cpp. One thread per (parameter,
+// neuron); the parameters of a layer go in one launch, identity rows doing nothing.
 #include "kernels/fhn_param_map_gpu.h"
 
 #include <string>
@@ -12,9 +12,9 @@ namespace dynpmnn {
 namespace {
 
 struct MapRows {
-  FhnParamMap map[4];
-  const float* raw[4];
-  float* out[4];  // forward: the physical row; backward: the gradient row (null: skipped)
+  FhnParamMap map[kMaxNeuronParams];
+  const float* raw[kMaxNeuronParams];
+  float* out[kMaxNeuronParams];  // forward: the physical row; backward: the gradient row (null: skipped)
 };
 
 __global__ void fhn_param_map_forward_kernel(MapRows rows, int N) {
@@ -34,36 +34,56 @@ __global__ void fhn_param_map_backward_kernel(MapRows rows, int N) {
     d[i] *= fhn_param_map_derivative(m, rows.raw[k][i]);
 }
 
-// x: a grid-stride loop over the N neurons; y: the four parameters.
-dim3 map_grid(int N) { return dim3(stride_blocks(static_cast<std::size_t>(N)), 4); }
+// x: a grid-stride loop over the N neurons; y: the parameters.
+dim3 map_grid(int N, int count) { return dim3(stride_blocks(static_cast<std::size_t>(N)), count); }
 
 void check_n(int N, const char* what) { require(N > 0, what, "neurons must be > 0, got " + std::to_string(N)); }
 
 }  // namespace
 
-FhnParamPtrs<float> fhn_param_map_forward_gpu(FhnParamMaps maps, FhnParamPtrs<float> raw, int N, float* phys,
-                                              cudaStream_t stream) {
-  check_n(N, "fhn_param_map_forward_gpu");
-  const FhnParamPtrs<float> physical = fhn_physical_ptrs(maps, raw, N, phys);
+NeuronParamPtrs<float> neuron_param_map_forward_gpu(const NeuronParamMaps& maps, NeuronParamPtrs<float> raw, int N,
+                                                    float* phys, cudaStream_t stream) {
+  check_n(N, "neuron_param_map_forward_gpu");
+  const NeuronParamPtrs<float> physical = neuron_physical_ptrs(maps, raw, N, phys);
   if (!maps.any()) return physical;
-  require(phys != nullptr, "fhn_param_map_forward_gpu", "a map applies but phys is null");
-  const MapRows rows{{maps.a, maps.b, maps.g, maps.I},
-                     {raw.a, raw.b, raw.g, raw.I},
-                     {phys, phys + N, phys + 2 * static_cast<std::size_t>(N), phys + 3 * static_cast<std::size_t>(N)}};
-  fhn_param_map_forward_kernel<<<map_grid(N), kThreads, 0, stream>>>(rows, N);
+  require(phys != nullptr, "neuron_param_map_forward_gpu", "a map applies but phys is null");
+  MapRows rows{};
+  for (int k = 0; k < maps.count; ++k) {
+    rows.map[k] = maps.m[k];
+    rows.raw[k] = raw.p[k];
+    rows.out[k] = phys + static_cast<std::size_t>(k) * N;
+  }
+  fhn_param_map_forward_kernel<<<map_grid(N, maps.count), kThreads, 0, stream>>>(rows, N);
   DYNPMNN_CUDA_CHECK_LAUNCH("fhn_param_map_forward_kernel");
   return physical;
 }
 
+void neuron_param_map_backward_gpu(const NeuronParamMaps& maps, NeuronParamPtrs<float> raw, int N,
+                                   NeuronGradPtrs<float> grads, cudaStream_t stream) {
+  check_n(N, "neuron_param_map_backward_gpu");
+  if (!maps.any()) return;
+  MapRows rows{};
+  for (int k = 0; k < maps.count; ++k) {
+    rows.map[k] = maps.m[k];
+    rows.raw[k] = raw.p[k];
+    rows.out[k] = grads.p[k];
+  }
+  fhn_param_map_backward_kernel<<<map_grid(N, maps.count), kThreads, 0, stream>>>(rows, N);
+  DYNPMNN_CUDA_CHECK_LAUNCH("fhn_param_map_backward_kernel");
+}
+
+FhnParamPtrs<float> fhn_param_map_forward_gpu(FhnParamMaps maps, FhnParamPtrs<float> raw, int N, float* phys,
+                                              cudaStream_t stream) {
+  const NeuronParamPtrs<float> q =
+      neuron_param_map_forward_gpu(neuron_maps_of(maps), NeuronParamPtrs<float>{{raw.a, raw.b, raw.g, raw.I}}, N,
+                                   phys, stream);
+  return {q.p[0], q.p[1], q.p[2], q.p[3]};
+}
+
 void fhn_param_map_backward_gpu(FhnParamMaps maps, FhnParamPtrs<float> raw, int N, FhnGradPtrs<float> grads,
                                 cudaStream_t stream) {
-  check_n(N, "fhn_param_map_backward_gpu");
-  if (!maps.any()) return;
-  const MapRows rows{{maps.a, maps.b, maps.g, maps.I},
-                     {raw.a, raw.b, raw.g, raw.I},
-                     {grads.a, grads.b, grads.g, grads.I}};
-  fhn_param_map_backward_kernel<<<map_grid(N), kThreads, 0, stream>>>(rows, N);
-  DYNPMNN_CUDA_CHECK_LAUNCH("fhn_param_map_backward_kernel");
+  neuron_param_map_backward_gpu(neuron_maps_of(maps), NeuronParamPtrs<float>{{raw.a, raw.b, raw.g, raw.I}}, N,
+                                NeuronGradPtrs<float>{{grads.a, grads.b, grads.g, grads.I}}, stream);
 }
 
 }  // namespace dynpmnn

@@ -30,6 +30,41 @@ struct FhnParamMaps {
   }
 };
 
+// One map per parameter of a neuron model, in the model's order.
+struct NeuronParamMaps {
+  FhnParamMap m[kMaxNeuronParams] = {};  // kIdentity
+  int count = 0;
+  bool any() const {
+    for (int k = 0; k < count; ++k)
+      if (m[k] != FhnParamMap::kIdentity) return true;
+    return false;
+  }
+};
+
+// Where the neuron op reads the physical values: the member of `raw` for an identity map, else its
+// row of `phys` (count, N). Pure pointer arithmetic, no data is touched.
+template <typename T>
+NeuronParamPtrs<T> neuron_physical_ptrs(const NeuronParamMaps& maps, NeuronParamPtrs<T> raw, int N, T* phys) {
+  NeuronParamPtrs<T> out = raw;
+  for (int k = 0; k < maps.count; ++k)
+    if (maps.m[k] != FhnParamMap::kIdentity) out.p[k] = phys + static_cast<std::size_t>(k) * N;
+  return out;
+}
+
+// raw: (N) each. phys: (count, N), written for the members whose map is not the identity (may be
+// null when none is). Returns neuron_physical_ptrs.
+template <typename T>
+NeuronParamPtrs<T> neuron_param_map_forward_cpu(const NeuronParamMaps& maps, NeuronParamPtrs<T> raw, int N, T* phys);
+
+// grads: (N) each, in: d loss / d physical value (as the neuron backward leaves them); out:
+// d loss / d θ, multiplied in place by the map's derivative at raw. Null members and identity maps
+// are skipped.
+template <typename T>
+void neuron_param_map_backward_cpu(const NeuronParamMaps& maps, NeuronParamPtrs<T> raw, int N, NeuronGradPtrs<T> grads);
+
+// The FitzHugh–Nagumo layer's maps in its (a, b, g, I) order.
+NeuronParamMaps neuron_maps_of(const FhnParamMaps& maps);
+
 // Where the FHN op reads the physical values: the member of `raw` for an identity map, else its
 // slot of `phys` (4, N) (a, b, g, I rows). Pure pointer arithmetic, no data is touched.
 template <typename T>

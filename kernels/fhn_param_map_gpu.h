@@ -10,6 +10,12 @@
 
 namespace dynpmnn {
 
+// The same for any neuron model's parameters (fhn_param_map.h's neuron_* CPU twins).
+NeuronParamPtrs<float> neuron_param_map_forward_gpu(const NeuronParamMaps& maps, NeuronParamPtrs<float> raw, int N,
+                                                    float* phys, cudaStream_t stream);
+void neuron_param_map_backward_gpu(const NeuronParamMaps& maps, NeuronParamPtrs<float> raw, int N,
+                                   NeuronGradPtrs<float> grads, cudaStream_t stream);
+
 // raw: (N) each, on the device. phys: (4, N) on the device (may be null when no map applies).
 // Returns fhn_physical_ptrs(maps, raw, N, phys).
 FhnParamPtrs<float> fhn_param_map_forward_gpu(FhnParamMaps maps, FhnParamPtrs<float> raw, int N, float* phys,

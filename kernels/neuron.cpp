@@ -69,4 +69,8 @@ void NeuronShape::validate() const {
 
 
 
+DYNPMNN_INSTANTIATE_NEURON_CPU_BOTH(MorrisLecar)
+DYNPMNN_INSTANTIATE_NEURON_CPU_BOTH(HodgkinHuxley)
+DYNPMNN_INSTANTIATE_NEURON_CPU_BOTH(WilsonCowan)
+
 }  // namespace dynpmnn

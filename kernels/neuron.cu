@@ -5,4 +5,8 @@
 namespace dynpmnn {
 
 
+DYNPMNN_INSTANTIATE_NEURON_GPU(MorrisLecar)
+DYNPMNN_INSTANTIATE_NEURON_GPU(HodgkinHuxley)
+DYNPMNN_INSTANTIATE_NEURON_GPU(WilsonCowan)
+
 }  // namespace dynpmnn

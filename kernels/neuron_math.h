@@ -254,6 +254,24 @@ struct NeuronStepper {
   DYNPMNN_HD void adjoint_leave(T (&)[K], NeuronGrad<M, T>&) const {}
 };
 
+// How far the step loops of a register block unroll on the GPU: fully for a model that asks for it
+// (M::kUnrollSteps; FitzHugh–Nagumo, whose kernels were tuned with the state history of a block in
+// registers), else not at all: unrolled sixteen times, twice, the larger models' steps (Hodgkin–
+// Huxley's RK4 reverse: four vector-Jacobian products with their exponentials) took nvcc minutes
+// per kernel, and their histories spill anyway.
+template <class Stepper>
+struct StepperModel;
+template <class M, Integrator S, bool kClip, typename T>
+struct StepperModel<NeuronStepper<M, S, kClip, T>> {
+  using type = M;
+};
+template <class M, class = void>
+struct UnrollsSteps : std::false_type {};
+template <class M>
+struct UnrollsSteps<M, std::void_t<decltype(M::kUnrollSteps)>> : std::bool_constant<M::kUnrollSteps> {};
+template <class Stepper>
+inline constexpr int kStepUnroll = UnrollsSteps<typename StepperModel<Stepper>::type>::value ? kFhnRegisterBlock : 1;
+
 template <int K, typename T>
 DYNPMNN_HD void neuron_copy(const T (&from)[K], T (&to)[K]) {
 #if defined(__CUDA_ARCH__)
@@ -269,7 +287,7 @@ DYNPMNN_HD void neuron_advance(const Stepper& st, T (&x)[K], int count) {
   int k = 0;
   for (; k + kFhnRegisterBlock <= count; k += kFhnRegisterBlock) {
 #if defined(__CUDA_ARCH__)
-#pragma unroll
+#pragma unroll(kStepUnroll<Stepper>)
 #endif
     for (int r = 0; r < kFhnRegisterBlock; ++r) st.step(x);
   }
@@ -300,13 +318,13 @@ DYNPMNN_HD void neuron_forward_trajectory(const Stepper& st, T (&x)[K], const Fh
   for (int seg = 1; seg < plan.segments; ++seg) {
     if (one_block) {
 #if defined(__CUDA_ARCH__)
-#pragma unroll
+#pragma unroll(kStepUnroll<Stepper>)
 #endif
       for (int r = 0; r < R; ++r) st.step(x);
     } else {
       for (int k = 0; k < plan.interval; k += R) {
 #if defined(__CUDA_ARCH__)
-#pragma unroll
+#pragma unroll(kStepUnroll<Stepper>)
 #endif
         for (int r = 0; r < R; ++r) st.step(x);
       }
@@ -331,14 +349,14 @@ template <int C, typename Stepper, int K, typename T, typename G>
 DYNPMNN_HD void neuron_reverse_block(Stepper& st, T (&x)[K], T (&l)[K], G& grad) {
   T s[C][K];
 #if defined(__CUDA_ARCH__)
-#pragma unroll
+#pragma unroll(kStepUnroll<Stepper>)
 #endif
   for (int r = 0; r < C; ++r) {
     neuron_copy(x, s[r]);
     st.step(x);
   }
 #if defined(__CUDA_ARCH__)
-#pragma unroll
+#pragma unroll(kStepUnroll<Stepper>)
 #endif
   for (int r = C - 1; r >= 0; --r) st.reverse(s[r], l, grad);
 }
@@ -439,7 +457,7 @@ DYNPMNN_HD void neuron_backward_trajectory(Stepper& st, const T (&x0_in)[K], con
         const int count = (blk == blocks - 1) ? seg_len - blk * R : R;
         T s[R][K];
 #if defined(__CUDA_ARCH__)
-#pragma unroll
+#pragma unroll(kStepUnroll<Stepper>)
 #endif
         for (int r = 0; r < R; ++r) {
           if (r < count) {
@@ -448,7 +466,7 @@ DYNPMNN_HD void neuron_backward_trajectory(Stepper& st, const T (&x0_in)[K], con
           }
         }
 #if defined(__CUDA_ARCH__)
-#pragma unroll
+#pragma unroll(kStepUnroll<Stepper>)
 #endif
         for (int r = R - 1; r >= 0; --r) {
           if (r < count) st.reverse(s[r], l, grad);

@@ -27,13 +27,6 @@ int time_steps(double dt, double t_end) {
 
 int LayerSpec::steps() const { return static_cast<int>(std::lround(t_end / dt)); }
 
-FhnParamMaps LayerSpec::param_maps() const {
-  const bool mapped = param_space == FhnParamSpace::kPhysical;
-  auto pick = [&](bool trained, FhnParamMap map) { return trained && mapped ? map : FhnParamMap::kIdentity; };
-  return {pick(train_a, FhnParamMap::kSigmoid), pick(train_b, FhnParamMap::kSoftplus),
-          pick(train_g, FhnParamMap::kSoftplus), pick(train_I, FhnParamMap::kIdentity)};
-}
-
 void ParamTable::add(std::string name, ParamKind kind, int layer, std::vector<int> shape, bool trainable,
                      ParamInit init, FhnParamMap map) {
   ParamTensor t{std::move(name), kind, layer, std::move(shape), total_, 1, trainable, map, init};

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/elementwise_math.h"
@@ -53,6 +54,15 @@ struct LayerSpec {
   // How the trained ones are stored (kPhysical: through fhn_param_map_math.h's maps; kRaw: as they
   // are, the only space before the maps existed). The config key fhn_param_space reads this default.
   FhnParamSpace param_space = FhnParamSpace::kPhysical;
+  // The neuron model of an FHN-kind layer (models/neuron_models.h; the config key neuron_model):
+  // "fhn" reads a, b, g, I and train_a ... train_I above; any model also takes starting values
+  // by parameter name (over its defaults, and over a ... I) and trains the parameters named in
+  // train_params. voltage_readout: the layer outputs the voltage x[0] of each neuron (N values)
+  // instead of every state.
+  std::string neuron_model = "fhn";
+  std::vector<std::pair<std::string, double>> neuron_params;
+  std::vector<std::string> train_params;
+  bool voltage_readout = false;
 
   // ode: the vector field f(h, t) is an MLP of ode_vf_layers Linears over [h, t], width
   // ode_vf_width, LayerNorm and tanh after every Linear but the last; solved by ode_solver with
@@ -69,6 +79,12 @@ struct LayerSpec {
   int steps() const;
   // Per parameter: the identity unless it is trained and param_space is kPhysical.
   FhnParamMaps param_maps() const;
+  // The neuron model's parameters, in its order: starting values, whether each is trained, and
+  // their maps (the model's where trained under kPhysical, else the identity). std::invalid_argument
+  // naming an unknown model or parameter name.
+  std::vector<double> neuron_values() const;
+  std::vector<bool> neuron_trained() const;
+  NeuronParamMaps neuron_maps() const;
 };
 
 struct ModelSpec {
@@ -98,6 +114,9 @@ enum class ParamKind : int {
   kOdeBias,     // (out)
   kOdeLnGamma,  // (V)
   kOdeLnBeta,   // (V)
+  // A neuron model's parameter other than FitzHugh–Nagumo's (kFhnA ... kFhnI), (N) each, in the
+  // model's order within its layer: "layer0.hodgkin_huxley.gK".
+  kNeuronParam,
   // A tensor only its own unit reads, by its offset (a test's toy layer, say).
   kOther,
 };

@@ -17,6 +17,7 @@
 #include "models/layers/dense_layer.h"
 #include "models/layers/fhn_layer.h"
 #include "models/layers/ode_layer.h"
+#include "models/neuron_models.h"
 
 namespace dynpmnn {
 
@@ -58,6 +59,32 @@ Config with_split_used(Config cfg) {
   return cfg;
 }
 
+namespace {
+
+// neuron_params: "name=value,...".
+std::vector<std::pair<std::string, double>> parse_neuron_params(const std::string& text) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const std::string& item : parse_column_list(text, "neuron_params")) {
+    const std::size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw std::invalid_argument("neuron_params: '" + item + "' is not name=value");
+    const std::string name = item.substr(0, eq), value = item.substr(eq + 1);
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != value.size() || value.empty() || !std::isfinite(v))
+      throw std::invalid_argument("neuron_params: the value of " + name + ", '" + value + "', is not a finite number");
+    out.emplace_back(name, v);
+  }
+  return out;
+}
+
+}  // namespace
+
 ModelSpec Config::model_spec(int inputs, int outputs) const {
   LayerSpec layer;
   layer.kind = kFhnLayer;
@@ -78,6 +105,10 @@ ModelSpec Config::model_spec(int inputs, int outputs) const {
   layer.train_g = train_g;
   layer.train_I = train_I;
   layer.param_space = as_config_error([&] { return fhn_param_space_from_string(fhn_param_space); });
+  layer.neuron_model = neuron_model;
+  layer.neuron_params = as_config_error([&] { return parse_neuron_params(neuron_params); });
+  layer.train_params = as_config_error([&] { return parse_column_list(train_params, "train_params"); });
+  layer.voltage_readout = readout == "voltage";
   ModelSpec spec;
   spec.inputs = inputs;
   spec.outputs = outputs;
@@ -157,6 +188,15 @@ void Config::validate() const {
   require(finite(fhn_I), "fhn_I", "must be finite");
   require(fhn_param_space == "physical" || fhn_param_space == "raw", "fhn_param_space",
           "is unknown (expected physical or raw)");
+  require(readout == "all" || readout == "voltage", "readout", "is unknown (expected all or voltage)");
+  if (model == "dynpmnn") {
+    (void)as_config_error([&] { return find_neuron_model(neuron_model); });
+    const LayerSpec layer = model_spec(8, 1).layers.front();
+    (void)as_config_error([&] { return layer.neuron_values(); });
+    (void)as_config_error([&] { return layer.neuron_trained(); });
+    require(integrator != "imex" || find_neuron_model(neuron_model).semi_implicit, "integrator",
+            fmt::format("imex: neuron model {} has no semi-implicit step (use euler, heun or rk4)", neuron_model));
+  }
   if (fhn_param_space == "physical") {
     constexpr std::string_view kWhy = "with fhn_param_space = 'physical' (or set fhn_param_space = 'raw')";
     require(!train_a || (fhn_a > 0 && fhn_a < 1), "fhn_a",

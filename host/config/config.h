@@ -46,6 +46,11 @@ struct Config {
        train_I = LayerSpec{}.train_I;
   // physical (trained a, b, g kept in range by a map) | raw
   std::string fhn_param_space = to_string(LayerSpec{}.param_space);
+  // The neurons' model (docs/neuron-models.md): fhn | morris_lecar | hodgkin_huxley | wilson_cowan.
+  std::string neuron_model = LayerSpec{}.neuron_model;
+  std::string neuron_params;   // starting values by name, "gK=36,gNa=120"; empty: the model's defaults
+  std::string train_params;    // trained parameters by name, "gK,gNa" (fhn: besides train_a ... train_I)
+  std::string readout = "all";  // all: every state of every neuron; voltage: x[0] only
   // baselines (docs/baselines.md)
   std::vector<int> hidden = {512, 256, 128};  // mlp: widths of the dense layers
   int backbone_units = 128;                   // cfc: ncps's backbone_units

@@ -62,6 +62,17 @@ constexpr std::array kKeys = {
     ConfigKey{"fhn_param_space", &Config::fhn_param_space, "model",
               "trained a, b, g as physical (a = sigmoid, b, g = softplus of a free value: they stay in range) "
               "or raw (the values themselves, as before)"},
+    ConfigKey{"neuron_model", &Config::neuron_model, "model",
+              "the neurons' dynamics: fhn (FitzHugh-Nagumo, the paper's), morris_lecar, hodgkin_huxley or "
+              "wilson_cowan (docs/neuron-models.md: equations, scalings, parameters)"},
+    ConfigKey{"neuron_params", &Config::neuron_params, "model",
+              "starting values of the neuron model's parameters by name, \"name=value,...\" (fhn: a, b, g, I "
+              "also through fhn_*); empty: the model's classic values"},
+    ConfigKey{"train_params", &Config::train_params, "model",
+              "the neuron model's parameters trained per neuron, by name, \"name,...\" (fhn: also train_a ... "
+              "train_I); the others stay fixed"},
+    ConfigKey{"readout", &Config::readout, "model",
+              "what each neuron layer passes on: all (every state variable of every neuron) or voltage (x[0] only)"},
     ConfigKey{"hidden", &Config::hidden, "model", "model = mlp: widths of the dense layers, e.g. 512,256,128"},
     ConfigKey{"backbone_units", &Config::backbone_units, "model", "model = cfc: width of each backbone dense layer"},
     ConfigKey{"backbone_layers", &Config::backbone_layers, "model",

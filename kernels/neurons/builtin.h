@@ -4,6 +4,12 @@
 #pragma once
 
 #include "kernels/neurons/fhn.h"
+#include "kernels/neurons/hodgkin_huxley.h"
+#include "kernels/neurons/morris_lecar.h"
+#include "kernels/neurons/wilson_cowan.h"
 
 #define DYNPMNN_FOR_EACH_BUILTIN_NEURON_MODEL(X) \
-  X(::dynpmnn::FitzHughNagumo)                   
+  X(::dynpmnn::FitzHughNagumo)                    \
+  X(::dynpmnn::MorrisLecar)                       \
+  X(::dynpmnn::HodgkinHuxley)                     \
+  X(::dynpmnn::WilsonCowan)

@@ -147,6 +147,7 @@ struct FitzHughNagumo {
   static constexpr int kCurrentParam = 3;  // I
   static constexpr bool kSemiImplicit = true;
   static constexpr bool kCustomEuler = true;
+  static constexpr bool kUnrollSteps = true;
   static constexpr NeuronParamInfo kParamInfo[kParams] = {
       {"a", 0.2, FhnParamMap::kSigmoid, "the cubic's middle root, in (0, 1)"},
       {"b", 0.02, FhnParamMap::kSoftplus, "recovery rate, > 0"},

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/fhn_param_map.h"
@@ -19,12 +20,13 @@ bool has_fhn_layers(const ModelSpec& spec) {
 }
 
 int fhn_linear_width(const LayerSpec& L) {
-  return L.coupling == Coupling::kInitialCondition ? kFhnStates * L.units : L.units;
+  const NeuronModelOps& ops = find_neuron_model(L.neuron_model);
+  return L.coupling == Coupling::kInitialCondition ? ops.coupled * L.units : L.units;
 }
 
 NeuronShape fhn_shape(const LayerSpec& L, int batch) {
-  if (!is_fhn_layer(L)) throw std::logic_error("fhn_shape: a " + L.kind + " layer is not an FHN layer");
-  NeuronShape s;
+  if (!is_fhn_layer(L)) throw std::logic_error("fhn_shape: a " + L.kind + " layer is not a neuron layer");
+  NeuronShape s = find_neuron_model(L.neuron_model).shape();
   s.batch = batch;
   s.neurons = L.units;
   s.steps = L.steps();
@@ -32,7 +34,19 @@ NeuronShape fhn_shape(const LayerSpec& L, int batch) {
   s.clip = L.clip;
   s.coupling = L.coupling;
   s.integrator = L.integrator;
+  s.voltage_readout = L.voltage_readout;
   return s;
+}
+
+const ParamTensor& neuron_param_tensor(const ParamTable& table, int layer, int k) {
+  static constexpr ParamKind kFhn[4] = {ParamKind::kFhnA, ParamKind::kFhnB, ParamKind::kFhnG, ParamKind::kFhnI};
+  const ParamTensor* fhn = table.find(layer, ParamKind::kFhnA);
+  if (fhn != nullptr) return table.at(layer, kFhn[k]);
+  int seen = 0;
+  for (const ParamTensor& t : table.tensors())
+    if (t.layer == layer && t.kind == ParamKind::kNeuronParam && seen++ == k) return t;
+  throw std::logic_error("neuron_param_tensor: layer " + std::to_string(layer) + " has no neuron parameter " +
+                         std::to_string(k));
 }
 
 namespace {
@@ -41,56 +55,70 @@ template <typename T>
 class FhnCpu final : public CpuLayer<T> {
  public:
   explicit FhnCpu(const LayerContext& at)
-      : S_(at.layer_spec()), D_(fhn_linear_width(S_)), front_(at, D_), maps_(S_.param_maps()),
-        raw_{at.offset(ParamKind::kFhnA), at.offset(ParamKind::kFhnB), at.offset(ParamKind::kFhnG),
-             at.offset(ParamKind::kFhnI)},
-        trained_{at.param(ParamKind::kFhnA).trainable, at.param(ParamKind::kFhnB).trainable,
-                 at.param(ParamKind::kFhnG).trainable, at.param(ParamKind::kFhnI).trainable} {}
+      : S_(at.layer_spec()), ops_(find_neuron_model(S_.neuron_model)), D_(fhn_linear_width(S_)), front_(at, D_),
+        maps_(S_.neuron_maps()) {
+    for (int k = 0; k < ops_.params; ++k) {
+      const ParamTensor& t = neuron_param_tensor(at.table, at.layer, k);
+      raw_[k] = t.offset;
+      trained_[k] = t.trainable;
+    }
+  }
 
   void resize(int B) override {
     B_ = B;
     front_.resize(B);
     act_.resize(static_cast<std::size_t>(B) * D_);
     const std::size_t ck = fhn_shape(S_, B).checkpoint_elems();
-    ckpt_v_.resize(ck);
-    ckpt_w_.resize(ck);
-    phys_.resize(maps_.any() ? 4 * static_cast<std::size_t>(S_.units) : 0);
+    ckpt_.assign(ops_.states, std::vector<T>(ck));
+    phys_.resize(maps_.any() ? static_cast<std::size_t>(ops_.params) * S_.units : 0);
   }
 
   bool forward(const T* params, const T* x, int, T* y) override {
     front_.forward(params, x, act_.data());
-    const FhnParamPtrs<T> p = fhn_param_map_forward_cpu(maps_, raw(params), S_.units, phys_.data());
-    return fhn_forward_cpu(fhn_shape(S_, B_), act_.data(), p, y, ckpt_v_.data(), ckpt_w_.data());
+    const NeuronParamPtrs<T> p = neuron_param_map_forward_cpu(maps_, raw(params), S_.units, phys_.data());
+    NeuronCheckpoints<T> ck;
+    for (int i = 0; i < ops_.states; ++i) ck.plane[i] = ckpt_[i].data();
+    if constexpr (std::is_same_v<T, double>)
+      return ops_.forward_d(fhn_shape(S_, B_), act_.data(), p, y, ck);
+    else
+      return ops_.forward_f(fhn_shape(S_, B_), act_.data(), p, y, ck);
   }
 
   void backward(const T* params, const T* x, const T* dy, T* dx, T* grad) override {
-    // Recomputed rather than kept from forward: backward takes params, and the map is 4N cheap ops.
-    const FhnParamPtrs<T> r = raw(params);
-    const FhnParamPtrs<T> p = fhn_param_map_forward_cpu(maps_, r, S_.units, phys_.data());
-    auto trained = [&](int i, std::size_t off) { return trained_[i] ? grad + off : nullptr; };
-    const FhnGradPtrs<T> g{trained(0, raw_[0]), trained(1, raw_[1]), trained(2, raw_[2]), trained(3, raw_[3])};
-    fhn_backward_cpu(fhn_shape(S_, B_), act_.data(), p, ckpt_v_.data(), ckpt_w_.data(), dy, front_.d_act(), g);
-    fhn_param_map_backward_cpu(maps_, r, S_.units, g);
+    // Recomputed rather than kept from forward: backward takes params, and the map is cheap.
+    const NeuronParamPtrs<T> r = raw(params);
+    const NeuronParamPtrs<T> p = neuron_param_map_forward_cpu(maps_, r, S_.units, phys_.data());
+    NeuronGradPtrs<T> g;
+    for (int k = 0; k < ops_.params; ++k) g.p[k] = trained_[k] ? grad + raw_[k] : nullptr;
+    NeuronCheckpoints<const T> ck;
+    for (int i = 0; i < ops_.states; ++i) ck.plane[i] = ckpt_[i].data();
+    if constexpr (std::is_same_v<T, double>)
+      ops_.backward_d(fhn_shape(S_, B_), act_.data(), p, ck, dy, front_.d_act(), g);
+    else
+      ops_.backward_f(fhn_shape(S_, B_), act_.data(), p, ck, dy, front_.d_act(), g);
+    neuron_param_map_backward_cpu(maps_, r, S_.units, g);
     front_.backward(params, x, front_.d_act(), dx, grad);
   }
 
   const std::vector<T>& input() const { return act_; }
 
  private:
-  FhnParamPtrs<T> raw(const T* params) const {
-    return {params + raw_[0], params + raw_[1], params + raw_[2], params + raw_[3]};
+  NeuronParamPtrs<T> raw(const T* params) const {
+    NeuronParamPtrs<T> r;
+    for (int k = 0; k < ops_.params; ++k) r.p[k] = params + raw_[k];
+    return r;
   }
 
   LayerSpec S_;
+  const NeuronModelOps& ops_;
   int D_, B_ = 0;
   LinearBlockCpu<T> front_;
-  FhnParamMaps maps_;
-  std::size_t raw_[4];   // table offsets of a, b, g, I
-  bool trained_[4];
-  std::vector<T> act_;     // (B, D) the neurons' input
-  std::vector<T> ckpt_v_;  // (checkpoints, B, N)
-  std::vector<T> ckpt_w_;  // (checkpoints, B, N)
-  std::vector<T> phys_;    // (4, N) the mapped FHN parameters, where a map applies
+  NeuronParamMaps maps_;
+  std::size_t raw_[kMaxNeuronParams] = {};  // table offsets of the model's parameters
+  bool trained_[kMaxNeuronParams] = {};
+  std::vector<T> act_;                  // (B, D) the neurons' input
+  std::vector<std::vector<T>> ckpt_;    // per state: (checkpoints, B, N)
+  std::vector<T> phys_;                 // (params, N) the mapped parameters, where a map applies
 };
 
 }  // namespace
@@ -98,47 +126,59 @@ class FhnCpu final : public CpuLayer<T> {
 void FhnUnit::validate(const LayerSpec& L, const std::string& where) const {
   try {
     (void)time_steps(L.dt, L.t_end);
+    const NeuronModelOps& ops = find_neuron_model(L.neuron_model);
+    if (L.integrator == Integrator::kImex && !ops.semi_implicit)
+      throw std::invalid_argument("integrator = 'imex': neuron model " + ops.name +
+                                  " has no semi-implicit step (use euler, heun or rk4)");
+    if (std::isnan(L.clip)) throw std::invalid_argument("clip is NaN");
+    const std::vector<double> values = L.neuron_values();
+    const NeuronParamMaps maps = L.neuron_maps();
+    for (int k = 0; k < ops.params; ++k) {
+      const std::string name = ops.param_info[k].name;
+      if (!std::isfinite(values[k]))
+        throw std::invalid_argument("neuron parameter " + name + " of " + ops.name + " must be finite");
+      if (!fhn_param_map_in_range(maps.m[k], values[k]))
+        throw std::invalid_argument(name + " = " + std::to_string(values[k]) + " is outside the range of its " +
+                                    to_string(maps.m[k]) + " map (sigmoid: in (0, 1), softplus: > 0)");
+    }
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(where + e.what());
   }
-  if (std::isnan(L.clip)) throw std::invalid_argument(where + "clip is NaN");
-  for (double v : {L.a, L.b, L.g, L.I})
-    if (!std::isfinite(v)) throw std::invalid_argument(where + "FHN parameters must be finite");
-  const FhnParamMaps maps = L.param_maps();
-  const std::pair<const char*, std::pair<FhnParamMap, double>> mapped[] = {
-      {"a", {maps.a, L.a}}, {"b", {maps.b, L.b}}, {"g", {maps.g, L.g}}};
-  for (const auto& [name, mv] : mapped)
-    if (!fhn_param_map_in_range(mv.first, mv.second))
-      throw std::invalid_argument(where + name + " = " + std::to_string(mv.second) + " is outside the range of its " +
-                                  to_string(mv.first) + " map (a in (0, 1), b and g > 0)");
 }
 
-int FhnUnit::output_width(const LayerSpec& L) const { return kFhnStates * L.units; }
+int FhnUnit::output_width(const LayerSpec& L) const {
+  return L.voltage_readout ? L.units : find_neuron_model(L.neuron_model).states * L.units;
+}
 
 void FhnUnit::add_params(const LayerSpec& L, int index, int in_width, ParamTable& table) const {
   add_linear_block_params(L, index, in_width, fhn_linear_width(L), table);
-  const std::string p = "layer" + std::to_string(index) + ".fhn.";
-  const FhnParamMaps maps = L.param_maps();
-  auto add = [&](const char* name, ParamKind kind, bool trained, FhnParamMap map, double value) {
-    table.add(p + name, kind, index, {L.units}, trained, ParamInit::constant(fhn_param_map_inverse(map, value)), map);
-  };
-  add("a", ParamKind::kFhnA, L.train_a, maps.a, L.a);
-  add("b", ParamKind::kFhnB, L.train_b, maps.b, L.b);
-  add("g", ParamKind::kFhnG, L.train_g, maps.g, L.g);
-  add("I", ParamKind::kFhnI, L.train_I, maps.I, L.I);
+  const NeuronModelOps& ops = find_neuron_model(L.neuron_model);
+  const std::vector<double> values = L.neuron_values();
+  const std::vector<bool> trained = L.neuron_trained();
+  const NeuronParamMaps maps = L.neuron_maps();
+  // FitzHugh–Nagumo keeps its tensors' names and kinds ("layer0.fhn.a", kFhnA), which checkpoints
+  // and run folders of every earlier version hold.
+  const bool fhn = ops.name == "fhn";
+  static constexpr ParamKind kFhn[4] = {ParamKind::kFhnA, ParamKind::kFhnB, ParamKind::kFhnG, ParamKind::kFhnI};
+  const std::string prefix = "layer" + std::to_string(index) + "." + ops.name + ".";
+  for (int k = 0; k < ops.params; ++k)
+    table.add(prefix + ops.param_info[k].name, fhn ? kFhn[k] : ParamKind::kNeuronParam, index, {L.units}, trained[k],
+              ParamInit::constant(fhn_param_map_inverse(maps.m[k], values[k])), maps.m[k]);
 }
 
-// The estimate Config::validate has always made: five arrays of the Linear width, four of N, the
-// two checkpoint arrays and one.
+// Five arrays of the Linear width, one per parameter of N, the checkpoint arrays of every state
+// and one.
 double FhnUnit::training_doubles_per_sample(const LayerSpec& L, int) const {
+  const NeuronModelOps& ops = find_neuron_model(L.neuron_model);
   const double n = L.units;
-  return 5.0 * fhn_linear_width(L) + 4.0 * n + double(kFhnStates) * n * fhn_num_checkpoints(L.steps()) + 1.0;
+  return 5.0 * fhn_linear_width(L) + double(ops.params) * n +
+         double(ops.states) * n * fhn_num_checkpoints(L.steps()) + 1.0;
 }
 
 template <typename T>
 const std::vector<T>& fhn_layer_input(const CpuLayer<T>& layer) {
   const auto* fhn = dynamic_cast<const FhnCpu<T>*>(&layer);
-  if (fhn == nullptr) throw std::logic_error("fhn_layer_input: not an FHN layer");
+  if (fhn == nullptr) throw std::logic_error("fhn_layer_input: not a neuron layer");
   return fhn->input();
 }
 template const std::vector<double>& fhn_layer_input(const CpuLayer<double>&);

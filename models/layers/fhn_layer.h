@@ -1,14 +1,16 @@
-// The DynPMNN's own layer: Linear(in → 2N or N) → optional LayerNorm → activation → N FitzHugh–
-// Nagumo neurons integrated over t_end / dt steps → (v_T, w_T), 2N values per sample. The CPU half
-// is in fhn_layer.cpp, the CUDA half in fhn_layer.cu; both run kernels/fhn_math.h per (sample,
-// neuron).
+// The DynPMNN's own layer, the neuron layer (kind "fhn", for its first and default model):
+// Linear(in → kCoupled·N or N) → optional LayerNorm → activation → N neurons of the layer's neuron
+// model (LayerSpec::neuron_model, models/neuron_models.h) integrated over t_end / dt steps → their
+// final states (kStates·N values per sample, or the N voltages). The CPU half is in fhn_layer.cpp,
+// the CUDA half in fhn_layer.cu; both run the model through kernels/neuron.h's op.
 #pragma once
 
 #include <vector>
 
-#include "kernels/fhn.h"
+#include "kernels/neuron.h"
 #include "models/dynpmnn.h"
 #include "models/layer_unit.h"
+#include "models/neuron_models.h"
 
 namespace dynpmnn {
 
@@ -16,10 +18,13 @@ inline constexpr char kFhnLayer[] = "fhn";
 
 bool is_fhn_layer(const LayerSpec& layer);
 bool has_fhn_layers(const ModelSpec& spec);
-// The FHN op's shape of an FHN layer for a batch; std::logic_error for another kind.
+// The neuron op's shape of a neuron layer for a batch (its model's layout); std::logic_error for
+// another kind.
 NeuronShape fhn_shape(const LayerSpec& layer, int batch);
-// Width of the FHN layer's Linear: 2N with initial-condition coupling, N with current coupling.
+// Width of the layer's Linear: kCoupled·N with initial-condition coupling, N with current coupling.
 int fhn_linear_width(const LayerSpec& layer);
+// The table tensor of the layer's neuron parameter k (in the model's order).
+const ParamTensor& neuron_param_tensor(const ParamTable& table, int layer, int k);
 
 class FhnUnit final : public LayerUnit {
  public:
@@ -35,8 +40,8 @@ class FhnUnit final : public LayerUnit {
 #endif
 };
 
-// The neurons' input of the CPU half's last forward, (B, linear width): initial states (v0 | w0)
-// or currents; what inspect and the stability check read. std::logic_error for another kind.
+// The neurons' input of the CPU half's last forward, (B, linear width): initial states or
+// currents; what inspect and the stability check read. std::logic_error for another kind.
 template <typename T>
 const std::vector<T>& fhn_layer_input(const CpuLayer<T>& layer);
 
