@@ -12,7 +12,8 @@
 #   .device-shared/peers/pmnn_torch.py, .device-shared/data/cal_housing.data
 #   .device-shared/COMMIT           optional: the commit, where .git does not travel
 #
-# DEVICE_CHECK_BASE_REV (default 1b67f8f, the tree before the layer-unit refactor; "none" skips it):
+# DEVICE_CHECK_BASE_REV (default 0f2afb4, the tree before the neuron-model interface, whose FHN kernels
+# must keep their speed within 3 %; 1b67f8f is the one before the layer-unit refactor; "none" skips it):
 # the commit whose tree is built beside ours (from .git, with git archive; the same CMake settings,
 # tests off) while the tests run, and timed against ours (DEVICE_CHECK_OLD_NEW_ROUNDS rounds, >= 3).
 # DEVICE_CHECK_DRY_RUN=1 logs each stage's command instead of running it (and takes every program
@@ -115,7 +116,7 @@ stage build 300 60 "$OUT/build.log" cmake --build "$build" -j "${DEVICE_CHECK_JO
 
 # --- the base commit's tree, for old against new: built while the tests below run (nothing is
 # timed until it is done), with our configure arguments less the source and build folders ----------
-base_rev=${DEVICE_CHECK_BASE_REV:-1b67f8f}
+base_rev=${DEVICE_CHECK_BASE_REV:-0f2afb4}
 base_dir="$work/base"
 if [ "$base_rev" = none ]; then
   printf 'base_build\tskipped (DEVICE_CHECK_BASE_REV=none)\t0\n' >>"$stages"

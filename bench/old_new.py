@@ -13,7 +13,7 @@
       |new / old - 1| <= 0.03. One JSON line per row (stdout and --json), a markdown table (--md).
       Exits 0 when every row is within 3 %, 1 otherwise (slower, faster or not measured).
 
-bench/device_check.sh runs both on the GPU machine (DEVICE_CHECK_BASE_REV, default 1b67f8f).
+bench/device_check.sh runs both on the GPU machine (DEVICE_CHECK_BASE_REV, default 0f2afb4).
 A benchmark that fails on one side shows as such in its row; the verdict then says so.
 """
 import argparse
