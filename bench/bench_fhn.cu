@@ -131,7 +131,7 @@ long long backward_replayed_steps(int steps) {
   return total;
 }
 
-// FLOPs per pair, counting an FMA as 2, as fhn_math.h's unclamped Euler stepper computes them in
+// FLOPs per pair, counting an FMA as 2, as kernels/neurons/fhn.h's unclamped Euler stepper computes them in
 // its variables (v, z), the loop-invariant factors computed once per pair and not counted:
 //   step, 5 FMAs: v·(−dt) + dt(1 + a), v·(…) + (1 − dt·a), v·(…) + z, v·(−dt²b) + K, k·z + (…)  = 10
 //   reverse step, 4 FMAs and a multiply: m = v·(v·(−3dt) + 2dt(1 + a)) + (1 − dt·a) 4,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Looks inside the FHN layer kernels on a lent GPU, for speed work (bench/device_check.sh is the
 # full check): builds bench_fhn in variants that differ only by compile-time switches of
-# kernels/fhn.cu and kernels/fhn_math.h, times the wide shape with each, dumps the SASS of the
+# kernels/fhn.cu and kernels/neurons/fhn.h, times the wide shape with each, dumps the SASS of the
 # Euler kernels, and profiles them with Nsight Compute where it can read the counters.
 # Usage: bench/profile_fhn.sh [NAME=FLAGS ...]   (default: the variants below). Writes under $OUT.
 # PROFILE_BASE_DIR=DIR also builds and times, as variant "base", the sources under DIR (an earlier

@@ -1,6 +1,6 @@
 // The one switch on Integrator: the run-time scheme of a layer becomes the template parameter of
-// fhn_math.h's step functions here, for every caller (the CPU op in fhn.cpp, the CUDA launchers in
-// fhn.cu, inspect's trajectories). A new scheme adds its step to fhn_math.h and its case below.
+// neuron_math.h's step functions here, for every caller (the CPU op in neuron_cpu.h, the CUDA launchers in
+// neuron_gpu.cuh, inspect's trajectories). A new scheme adds its step to neuron_math.h and its case below.
 #pragma once
 
 #include <stdexcept>

@@ -77,7 +77,7 @@ FIXTURES = {
             layer(2, "initial", True, "silu", dt=0.1, t_end=10.0, train=(True, False, True, False)),
             layer(3, "current", True, "tanh", dt=0.25, t_end=5.0, train=(False, True, False, True))]), 5, True),
     # The other schemes: autograd differentiates the plain formulas below, independently of the
-    # hand-written reverses in kernels/fhn_math.h.
+    # hand-written reverses in kernels/neurons/fhn.h.
     "imex_dt20_current_trainfhn": (
         "Semi-implicit Euler at the paper's dt 20 (t_end 100), 3 neurons, current coupling, all FHN parameters trained",
         dict(inputs=5, outputs=1, layers=[

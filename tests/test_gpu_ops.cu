@@ -58,7 +58,7 @@ struct FhnCase {
   Integrator integrator = Integrator::kEuler;
 };
 
-// One pair's reverse trajectory with the case's scheme (fhn_math.h takes it as a template argument).
+// One pair's reverse trajectory with the case's scheme (kernels/neuron_math.h takes it as a template argument).
 void backward_pair(Integrator scheme, double v0, double w0, const FhnParams<double>& prm, double current,
                    const NeuronShape& s, const double* ckpt_v, const double* ckpt_w, std::size_t stride, double& lv,
                    double& lw, FhnParamGrad<double>& g) {
@@ -242,7 +242,7 @@ INSTANTIATE_TEST_SUITE_P(
                       FhnCase{"N37_B9_T17_ic_clip", 37, 9, 17, 0.1, 0.6, kIc, true, true, true, true},
                       FhnCase{"N33_B257_T100_current_mixed", 33, 257, 100, 0.1, 0.0, kCur, false, true, true, false},
                       FhnCase{"N1_B31_T1_ic_frozen", 1, 31, 1, 0.1, 0.0, kIc, false, false, false, false},
-                      // The other integrators of fhn_math.h, each with and without clip.
+                      // The other integrators of neuron_math.h, each with and without clip.
                       FhnCase{"N5_B31_T25_ic_imex", 5, 31, 25, 0.2, 0.0, kIc, true, true, true, true, kImex},
                       FhnCase{"N3_B37_T40_current_imex_clip", 3, 37, 40, 0.2, 0.3, kCur, true, true, true, true, kImex},
                       FhnCase{"N33_B64_T100_ic_heun", 33, 64, 100, 0.1, 0.0, kIc, true, true, true, true, kHeun},

@@ -1,5 +1,5 @@
 // Finite-difference checks, in double precision, of the exact backward of the CPU reference
-// (CpuModel<double>::backward, and under it fhn_math.h's checkpointed trajectory), for every
+// (CpuModel<double>::backward, and under it neuron_math.h's checkpointed trajectory), for every
 // parameter kind: Linear weights and biases, LayerNorm gamma and beta, the readout, and each
 // FitzHugh–Nagumo parameter a, b, g, I.
 //
@@ -488,7 +488,7 @@ PlainResult plain_vw_euler(double v0, double w0, const FhnParams<double>& p, dou
 
 double rel(double a, double b) { return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-300}); }
 
-// The unclamped Euler trajectory runs in (v, z), z = dt·(current − w) (fhn_math.h): the same map as
+// The unclamped Euler trajectory runs in (v, z), z = dt·(current − w) (kernels/neurons/fhn.h): the same map as
 // the (v, w) step, so in double the state, the input adjoints and all four parameter gradients
 // agree with it to rounding, for step sizes from small to the paper's 20 and non-zero currents
 // (where w = current − z/dt loses most). The gradients are against |value| + 1e-3·scale, the

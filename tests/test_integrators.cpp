@@ -1,4 +1,4 @@
-// The four time-stepping schemes of fhn_math.h: exact reverse of each discrete map (finite
+// The four time-stepping schemes of FitzHugh–Nagumo (kernels/neuron_math.h, kernels/neurons/fhn.h): exact reverse of each discrete map (finite
 // differences), convergence order, and which survive the paper's dt = 20.
 #include <gtest/gtest.h>
 
