@@ -39,7 +39,9 @@ namespace dynpmnn {
 // The time-stepping schemes. Each has an exact reverse of its discrete map.
 //   kEuler  explicit Euler (the paper's).
 //   kImex   the model's semi-implicit step (FitzHugh–Nagumo: its cubic's dissipative part and the
-//           linear w-terms implicit; Hodgkin–Huxley: Rush–Larsen's exponential step of the gates).
+//           linear w-terms implicit; Hodgkin–Huxley: Rush–Larsen's exponential step of the gates;
+//           Morris–Lecar and Wilson–Cowan: linearly implicit in each state, the rest at the old
+//           state), where the model has one.
 //   kHeun   explicit trapezoid (RK2).
 //   kRk4    classic fourth-order Runge–Kutta.
 enum class Integrator : int { kEuler = 0, kImex = 1, kHeun = 2, kRk4 = 3 };
