@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdexcept>
+#include <type_traits>
 
 #include "kernels/integrator_dispatch.h"
 #include "kernels/neuron_cpu.h"
@@ -26,6 +27,17 @@ void neuron_model_step(Integrator scheme, const double* x, const double* p, doub
   for (int i = 0; i < M::kStates; ++i) xn[i] = clip > 0 ? fhn_clamp(out[i], clip) : out[i];
 }
 
+// inspect's phase plane: the states M::kPlaneX and M::kPlaneY where M declares them (Hodgkin–Huxley
+// draws v against n), else x[0] against x[1].
+template <class M, class = void>
+struct NeuronPlane {
+  static constexpr int x = 0, y = M::kStates > 1 ? 1 : 0;
+};
+template <class M>
+struct NeuronPlane<M, std::void_t<decltype(M::kPlaneX), decltype(M::kPlaneY)>> {
+  static constexpr int x = M::kPlaneX, y = M::kPlaneY;
+};
+
 template <class M>
 NeuronModelOps neuron_model_ops() {
   static_assert(M::kStates <= kMaxNeuronStates && M::kParams <= kMaxNeuronParams, "raise the op's limits");
@@ -40,7 +52,11 @@ NeuronModelOps neuron_model_ops() {
   ops.semi_implicit = M::kSemiImplicit;
   ops.param_info.assign(M::kParamInfo, M::kParamInfo + M::kParams);
   ops.state_info.assign(M::kStateInfo, M::kStateInfo + M::kStates);
-  ops.plane_y = M::kStates > 1 ? 1 : 0;
+  static_assert(NeuronPlane<M>::x >= 0 && NeuronPlane<M>::x < M::kStates && NeuronPlane<M>::y >= 0 &&
+                    NeuronPlane<M>::y < M::kStates,
+                "the phase plane's states are states of the model");
+  ops.plane_x = NeuronPlane<M>::x;
+  ops.plane_y = NeuronPlane<M>::y;
   ops.forward_d = &neuron_forward_cpu<M, double>;
   ops.forward_f = &neuron_forward_cpu<M, float>;
   ops.backward_d = &neuron_backward_cpu<M, double>;

@@ -417,8 +417,15 @@ TEST(DefaultModel, IsADefaultNotAPresetAndLeavesThePaperSettingReachable) {
   EXPECT_EQ(to_json(paper), to_json(Config{}));
   // Every preset reproducing the paper or earlier results says target_scaling = "none" itself; the
   // default and the two chosen by the equal-budget search, which standardises every family's
-  // target (models/presets/tables/equal-budget-california.toml), say "standard".
-  const std::set<std::string> standardised = {"default", "best-california", "paper-california-stable"};
+  // target (models/presets/tables/equal-budget-california.toml), and the neuron models' presets,
+  // chosen by the neuron-models table, which does too, say "standard".
+  const std::set<std::string> standardised = {"default",
+                                              "best-california",
+                                              "paper-california-stable",
+                                              "neuron-fhn-california",
+                                              "morris_lecar-california",
+                                              "hodgkin_huxley-california",
+                                              "wilson_cowan-california"};
   for (const std::string& name : preset_names())
     EXPECT_EQ(preset(name).target_scaling, standardised.count(name) ? "standard" : "none") << name;
 }

@@ -1,8 +1,11 @@
-// dynpmnn inspect RUN_DIR: pictures of what a run's best model (RUN_DIR/best.bin) learned, per FHN
-// layer: the distribution of the neuron parameters, the (v, w) phase plane of a few neurons with
-// their nullclines and the trajectories of a few test samples, and those neurons' v(t). The
-// trajectories are integrated again here with the layer's own scheme, dt, steps and clip through
-// fhn_step, from the initial states (or currents) that the CPU model's forward gives the samples.
+// dynpmnn inspect RUN_DIR: pictures of what a run's best model (RUN_DIR/best.bin) learned, per
+// neuron layer, whatever its neuron model (models/neuron_models.h): the distribution of each of the
+// model's parameters over the neurons, the phase plane of a few neurons (the model's plane_x and
+// plane_y states: FitzHugh–Nagumo's (v, w) with its nullclines, Hodgkin–Huxley's (v, n)) with the
+// trajectories of a few test samples, and those neurons' voltage x[0](t). The trajectories are
+// integrated again here with the layer's own scheme, dt, steps and clip through the model's
+// NeuronModelOps::step, from the initial states (or currents) that the CPU model's forward gives
+// the samples.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -23,10 +26,10 @@
 #include "host/config/config.h"
 #include "host/io/run_data.h"
 #include "kernels/neurons/fhn.h"
-#include "kernels/integrator_dispatch.h"
 #include "models/cpu_model.h"
 #include "models/layers/fhn_layer.h"
 #include "models/dynpmnn.h"
+#include "models/neuron_models.h"
 
 namespace dynpmnn {
 namespace {
@@ -53,52 +56,64 @@ struct InspectOptions {
   int neurons = 4, samples = 8;
 };
 
-// One (sample, neuron) trajectory: the state at t = k·dt, k = 0 … steps.
+// One (sample, neuron) trajectory: the states at t = k·dt, k = 0 … steps.
 struct Trajectory {
-  std::vector<double> v, w;  // (steps + 1)
+  std::vector<std::vector<double>> x;  // (states) × (steps + 1)
 };
-
-template <Integrator S>
-Trajectory integrate(const FhnParams<double>& p, double v, double w, double current, double dt, int steps,
-                     double clip) {
-  Trajectory t;
-  t.v.reserve(steps + 1);
-  t.w.reserve(steps + 1);
-  t.v.push_back(v);
-  t.w.push_back(w);
-  for (int k = 0; k < steps; ++k) {
-    fhn_step<S>(v, w, p, current, dt, clip);
-    t.v.push_back(v);
-    t.w.push_back(w);
-  }
-  return t;
-}
-
-Trajectory integrate(const LayerSpec& layer, const FhnParams<double>& p, double v, double w, double current) {
-  const int steps = layer.steps();
-  return dispatch_integrator(layer.integrator, "inspect", [&](auto scheme) {
-    return integrate<decltype(scheme)::value>(p, v, w, current, layer.dt, steps, layer.clip);
-  });
-}
 
 // What one layer's neurons are and what the sample rows give them.
 struct LayerView {
   int index = 0;
   const LayerSpec* spec = nullptr;
-  std::vector<double> a, b, g, I;  // (N)
-  bool train[4] = {};              // a, b, g, I
-  std::vector<double> fhn_input;   // (S, 2N) initial states or (S, N) currents
+  const NeuronModelOps* model = nullptr;
+  std::vector<std::vector<double>> params;  // (model params) × (N), physical values
+  std::vector<bool> trained;                // (model params)
+  std::vector<double> input;                // (S, coupled·N) initial states or (S, N) currents
   int samples = 0;
 
   int neurons() const { return spec->units; }
-  FhnParams<double> params(int n) const { return {a[n], b[n], g[n], I[n]}; }
+  bool is_fhn() const { return model->name == FitzHughNagumo::kName; }
+  // "FHN" for FitzHugh–Nagumo, as the pictures always said; the registry's name for the others.
+  std::string model_title() const { return is_fhn() ? std::string("FHN") : model->name; }
+  const char* state_name(int i) const { return model->state_info[i].name; }
+  std::vector<double> neuron_params(int n) const {
+    std::vector<double> p(model->params);
+    for (int k = 0; k < model->params; ++k) p[k] = params[k][n];
+    return p;
+  }
   bool current_coupling() const { return spec->coupling == Coupling::kCurrent; }
-  // I plus the sample's input current: the constant drive of the (sample, neuron) ODE.
-  double drive(int s, int n) const { return I[n] + (current_coupling() ? fhn_input[s * neurons() + n] : 0.0); }
-  Trajectory trajectory(int s, int n) const {
+  // The parameter current plus the sample's input current: the constant drive of the (sample, neuron) ODE.
+  double drive(int s, int n) const {
+    return params[model->current_param][n] + (current_coupling() ? input[s * neurons() + n] : 0.0);
+  }
+  // The states the (sample, neuron) ODE starts from: the coupled ones from the Linear under
+  // initial-condition coupling (state-major blocks of N), the others at the model's initial values.
+  std::vector<double> initial_state(int s, int n) const {
     const int N = neurons();
-    if (current_coupling()) return integrate(*spec, params(n), 0.0, 0.0, drive(s, n));
-    return integrate(*spec, params(n), fhn_input[s * 2 * N + n], fhn_input[s * 2 * N + N + n], 0.0);
+    std::vector<double> x(model->states);
+    for (int i = 0; i < model->states; ++i)
+      x[i] = !current_coupling() && i < model->coupled
+                 ? input[static_cast<std::size_t>(s) * model->coupled * N + static_cast<std::size_t>(i) * N + n]
+                 : model->state_info[i].initial;
+    return x;
+  }
+  Trajectory trajectory(int s, int n) const {
+    const int K = model->states, steps = spec->steps();
+    const std::vector<double> p = neuron_params(n);
+    const double current = drive(s, n);
+    std::vector<double> x = initial_state(s, n), next(K);
+    Trajectory t;
+    t.x.assign(K, {});
+    for (int i = 0; i < K; ++i) {
+      t.x[i].reserve(steps + 1);
+      t.x[i].push_back(x[i]);
+    }
+    for (int k = 0; k < steps; ++k) {
+      model->step(spec->integrator, x.data(), p.data(), current, spec->dt, spec->clip, next.data());
+      x.swap(next);
+      for (int i = 0; i < K; ++i) t.x[i].push_back(x[i]);
+    }
+    return t;
   }
 };
 
@@ -177,23 +192,30 @@ void draw_histogram(Canvas& canvas, const PlotArea& area, const std::vector<doub
   }
 }
 
+// Two columns of panels for up to four parameters (FitzHugh–Nagumo's a, b, g, I on the usual
+// 800×500), three for more, the canvas as tall as the rows need.
 fs::path write_params_png(const fs::path& dir, const LayerView& layer) {
-  Canvas canvas(kWidth, kHeight);
-  draw_title(canvas, 10, fmt::format("layer {}: FHN parameters of its {} neuron{}; bars count neurons", layer.index,
-                                     layer.neurons(), layer.neurons() == 1 ? "" : "s"));
-  const std::vector<double>* values[4] = {&layer.a, &layer.b, &layer.g, &layer.I};
-  const char* names[4] = {"a", "b", "g", "I"};
-  for (int k = 0; k < 4; ++k) {
-    const int col = k % 2, row = k / 2;
-    const int x0 = col * kWidth / 2, y0 = 40 + row * 230;
-    const PlotArea area{x0 + 90, y0 + 30, x0 + kWidth / 2 - 24, y0 + 180};
+  const int P = layer.model->params;
+  const int cols = P <= 4 ? 2 : 3, rows = (P + cols - 1) / cols;
+  constexpr int kPanelHeight = 230;
+  const int panel_width = kWidth / cols;
+  Canvas canvas(kWidth, std::max(kHeight, 40 + rows * kPanelHeight));
+  // Each panel's title says whether its parameter is trained or frozen.
+  draw_title(canvas, 10, fmt::format("layer {}: {} parameters of its {} neuron{}; bars count neurons", layer.index,
+                                     layer.model_title(), layer.neurons(), layer.neurons() == 1 ? "" : "s"));
+  for (int k = 0; k < P; ++k) {
+    const int col = k % cols, row = k / cols;
+    const int x0 = col * panel_width, y0 = 40 + row * kPanelHeight;
+    const PlotArea area = cols == 2 ? PlotArea{x0 + 90, y0 + 30, x0 + panel_width - 24, y0 + 180}
+                                    : PlotArea{x0 + 64, y0 + 30, x0 + panel_width - 16, y0 + 180};
+    const std::vector<double>& values = layer.params[k];
     int non_finite = 0;
-    for (double x : *values[k]) non_finite += !std::isfinite(x);
-    const std::string title =
-        fmt::format("{} ({}){}", names[k], trained_word(layer.train[k]),
+    for (double x : values) non_finite += !std::isfinite(x);
+    const std::string panel_title =
+        fmt::format("{} ({}){}", layer.model->param_info[k].name, trained_word(layer.trained[k]),
                     non_finite > 0 ? fmt::format(", {} non-finite", non_finite) : std::string());
-    canvas.text((area.left + area.right - Canvas::text_width(title)) / 2, y0 + 6, title, kInk);
-    draw_histogram(canvas, area, *values[k]);
+    canvas.text((area.left + area.right - Canvas::text_width(panel_title)) / 2, y0 + 6, panel_title, kInk);
+    draw_histogram(canvas, area, values);
     canvas.frame(area);
   }
   const fs::path path = dir / fmt::format("params_layer{}.png", layer.index);
@@ -230,58 +252,88 @@ void draw_polyline(Canvas& canvas, const PlotArea& area, const Axis& x, const Ax
 }
 
 
+// FitzHugh–Nagumo's nullclines over the plot's v range, for sample 0's drive: the cubic
+// v-nullcline w = I + u − v(v − a)(v − 1) and the line w = v / g.
+struct FhnNullclines {
+  double a = 0, g = 0, drive = 0;
+  std::vector<double> v, w;  // the v-nullcline's points
+
+  double w_line(double v) const { return g != 0 ? v / g : NAN; }
+};
+
+FhnNullclines fhn_nullclines(const LayerView& layer, int n, const Axis& x) {
+  FhnNullclines c;
+  const std::vector<double> p = layer.neuron_params(n);
+  c.a = p[0], c.g = p[2];
+  c.drive = layer.samples > 0 ? layer.drive(0, n) : p[FitzHughNagumo::kCurrentParam];
+  constexpr int kCurvePoints = 400;
+  c.v.resize(kCurvePoints + 1);
+  c.w.resize(kCurvePoints + 1);
+  for (int k = 0; k <= kCurvePoints; ++k) {
+    c.v[k] = x.lo + (x.hi - x.lo) * k / kCurvePoints;
+    c.w[k] = c.drive - c.v[k] * (c.v[k] - c.a) * (c.v[k] - 1);
+  }
+  return c;
+}
+
 fs::path write_phase_png(const fs::path& dir, const LayerView& layer, int n) {
-  const FhnParams<double> p = layer.params(n);
+  const NeuronModelOps& model = *layer.model;
+  const int ix = model.plane_x, iy = model.plane_y;
+  const char* x_name = layer.state_name(ix);
+  const char* y_name = layer.state_name(iy);
   std::vector<Trajectory> paths;
   for (int s = 0; s < layer.samples; ++s) paths.push_back(layer.trajectory(s, n));
 
   int diverged = 0, off_plot = 0;
-  double vlo = INFINITY, vhi = -INFINITY, wlo = INFINITY, whi = -INFINITY;
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
   for (const Trajectory& t : paths) {
     bool finite = true, inside = true;
-    for (std::size_t k = 0; k < t.v.size(); ++k) {
-      finite = finite && std::isfinite(t.v[k]) && std::isfinite(t.w[k]);
-      if (!plottable(t.v[k]) || !plottable(t.w[k])) {
+    for (std::size_t k = 0; k < t.x[0].size(); ++k) {
+      for (const std::vector<double>& state : t.x) finite = finite && std::isfinite(state[k]);
+      const double xv = t.x[ix][k], yv = t.x[iy][k];
+      if (!plottable(xv) || !plottable(yv)) {
         inside = false;
         continue;
       }
-      vlo = std::min(vlo, t.v[k]), vhi = std::max(vhi, t.v[k]);
-      wlo = std::min(wlo, t.w[k]), whi = std::max(whi, t.w[k]);
+      xlo = std::min(xlo, xv), xhi = std::max(xhi, xv);
+      ylo = std::min(ylo, yv), yhi = std::max(yhi, yv);
     }
     diverged += !finite;
     off_plot += finite && !inside;
   }
-  Axis x = padded_axis(vlo, vhi, 0.2);
-  // The nullclines may widen the w range, but by no more than the data's own extent, so that a
-  // steep cubic does not squash the trajectories.
-  const double drive = layer.samples > 0 ? layer.drive(0, n) : p.I;
-  const auto v_nullcline = [&](double v) { return drive - v * (v - p.a) * (v - 1); };
-  const auto w_nullcline = [&](double v) { return p.g != 0 ? v / p.g : NAN; };
-  const double extent = std::max(whi - wlo, x.hi - x.lo);
-  double nlo = INFINITY, nhi = -INFINITY;
-  constexpr int kCurvePoints = 400;
-  std::vector<double> curve_v(kCurvePoints + 1), curve_vn(kCurvePoints + 1);
-  for (int k = 0; k <= kCurvePoints; ++k) {
-    curve_v[k] = x.lo + (x.hi - x.lo) * k / kCurvePoints;
-    curve_vn[k] = v_nullcline(curve_v[k]);
-    for (double w : {curve_vn[k], w_nullcline(curve_v[k])})
-      if (plottable(w)) nlo = std::min(nlo, w), nhi = std::max(nhi, w);
+  Axis x = padded_axis(xlo, xhi, 0.2);
+  // FitzHugh–Nagumo's nullclines may widen the w range, but by no more than the data's own extent,
+  // so that a steep cubic does not squash the trajectories. No other model draws nullclines.
+  FhnNullclines nullclines;
+  if (layer.is_fhn()) {
+    nullclines = fhn_nullclines(layer, n, x);
+    const double extent = std::max(yhi - ylo, x.hi - x.lo);
+    double nlo = INFINITY, nhi = -INFINITY;
+    for (std::size_t k = 0; k < nullclines.v.size(); ++k)
+      for (double w : {nullclines.w[k], nullclines.w_line(nullclines.v[k])})
+        if (plottable(w)) nlo = std::min(nlo, w), nhi = std::max(nhi, w);
+    if (!(ylo <= yhi)) ylo = nlo, yhi = nhi;
+    if (nlo <= nhi) ylo = std::max(std::min(ylo, nlo), ylo - extent), yhi = std::min(std::max(yhi, nhi), yhi + extent);
   }
-  if (!(wlo <= whi)) wlo = nlo, whi = nhi;
-  if (nlo <= nhi) wlo = std::max(std::min(wlo, nlo), wlo - extent), whi = std::min(std::max(whi, nhi), whi + extent);
-  Axis y = padded_axis(wlo, whi, 0.02);
+  Axis y = padded_axis(ylo, yhi, 0.02);
 
   Canvas canvas(kWidth, kHeight);
   int title_y = draw_title(canvas, 6,
-                           fmt::format("layer {} neuron {}: phase plane, {} dt={} x {} steps", layer.index, n,
+                           fmt::format("layer {} neuron {}: {}phase plane, {} dt={} x {} steps", layer.index, n,
+                                       layer.is_fhn() ? "" : layer.model->name + " ",
                                        to_string(layer.spec->integrator), number(layer.spec->dt),
                                        layer.spec->steps()));
-  std::string subtitle = fmt::format("a={} b={} g={} I={}", number(p.a), number(p.b), number(p.g), number(p.I));
-  if (layer.current_coupling()) subtitle += fmt::format("; v-nullcline for sample 0: I+u={}", number(drive));
+  std::vector<std::string> values;
+  const std::vector<double> p = layer.neuron_params(n);
+  for (int k = 0; k < model.params; ++k) values.push_back(fmt::format("{}={}", model.param_info[k].name, number(p[k])));
+  std::string subtitle = fmt::format("{}", fmt::join(values, " "));
+  if (layer.is_fhn() && layer.current_coupling())
+    subtitle += fmt::format("; v-nullcline for sample 0: I+u={}", number(nullclines.drive));
   title_y = draw_title(canvas, title_y, subtitle);
   std::vector<std::string> notes;
   if (diverged > 0) notes.push_back(fmt::format("{} diverged: non-finite points skipped", diverged));
-  if (off_plot > 0) notes.push_back(fmt::format("{} leave the plot (v or w beyond +-{:g})", off_plot, kAbsurd));
+  if (off_plot > 0)
+    notes.push_back(fmt::format("{} leave the plot ({} or {} beyond +-{:g})", off_plot, x_name, y_name, kAbsurd));
   title_y = draw_title(canvas, title_y, fmt::format("{}", fmt::join(notes, "; ")));
   // Title lines that wrapped push the plot down rather than run into it.
   PlotArea area = kArea;
@@ -289,17 +341,21 @@ fs::path write_phase_png(const fs::path& dir, const LayerView& layer, int n) {
   place(x, y, area);
   draw_x_ticks(canvas, area, x, ticks(x, 8));
   draw_y_ticks(canvas, area, y, ticks(y, 6));
-  draw_axis_titles(canvas, area, "v", "w", 16);
+  draw_axis_titles(canvas, area, x_name, y_name, 16);
 
-  draw_polyline(canvas, area, x, y, curve_v, curve_vn, kInk, 2);
-  if (p.g != 0) draw_polyline(canvas, area, x, y, {x.lo, x.hi}, {w_nullcline(x.lo), w_nullcline(x.hi)}, kInk, 2, 8);
-  else canvas.clipped_line(x.position(0), area.top, x.position(0), area.bottom, area, kInk, 2, 8);  // v = 0
+  if (layer.is_fhn()) {
+    draw_polyline(canvas, area, x, y, nullclines.v, nullclines.w, kInk, 2);
+    if (nullclines.g != 0)
+      draw_polyline(canvas, area, x, y, {x.lo, x.hi}, {nullclines.w_line(x.lo), nullclines.w_line(x.hi)}, kInk, 2, 8);
+    else
+      canvas.clipped_line(x.position(0), area.top, x.position(0), area.bottom, area, kInk, 2, 8);  // v = 0
+  }
 
   std::vector<LegendEntry> legend;
   for (int s = 0; s < layer.samples; ++s) {
     const Rgb color = kPalette[s % kPalette.size()];
     const Trajectory& t = paths[s];
-    draw_polyline(canvas, area, x, y, t.v, t.w, color, 2);
+    draw_polyline(canvas, area, x, y, t.x[ix], t.x[iy], color, 2);
     if (s < kLegendSamples) legend.push_back({fmt::format("sample {}", s), color});
   }
   if (layer.samples > kLegendSamples)
@@ -307,14 +363,16 @@ fs::path write_phase_png(const fs::path& dir, const LayerView& layer, int n) {
   // Starts last, so no trajectory covers one.
   for (int s = 0; s < layer.samples; ++s) {
     const Trajectory& t = paths[s];
-    if (!plottable(t.v[0]) || !plottable(t.w[0])) continue;
-    const int px = x.pixel(t.v[0]), py = y.pixel(t.w[0]);
+    if (!plottable(t.x[ix][0]) || !plottable(t.x[iy][0])) continue;
+    const int px = x.pixel(t.x[ix][0]), py = y.pixel(t.x[iy][0]);
     canvas.fill(px - 5, py - 5, px + 6, py + 6, kInk);
     canvas.fill(px - 3, py - 3, px + 4, py + 4, kPalette[s % kPalette.size()]);
   }
   legend.push_back({"start", kInk, 0, true});
-  legend.push_back({"v-nullcline", kInk});
-  legend.push_back({"w-nullcline", kInk, 8});
+  if (layer.is_fhn()) {
+    legend.push_back({"v-nullcline", kInk});
+    legend.push_back({"w-nullcline", kInk, 8});
+  }
   canvas.frame(area);
   draw_legend(canvas, area.right + 12, area.top, legend);
 
@@ -340,7 +398,7 @@ fs::path write_voltage_png(const fs::path& dir, const LayerView& layer, int neur
   double lo = INFINITY, hi = -INFINITY;
   for (int n = 0; n < neurons; ++n)
     for (int s = 0; s < samples; ++s) {
-      Curve c{n, s, layer.trajectory(s, n).v};
+      Curve c{n, s, std::move(layer.trajectory(s, n).x[0])};
       bool finite = true;
       for (double v : c.v) {
         finite = finite && std::isfinite(v);
@@ -351,20 +409,22 @@ fs::path write_voltage_png(const fs::path& dir, const LayerView& layer, int neur
     }
 
   Canvas canvas(kWidth, kHeight);
-  int title_y = draw_title(canvas, 6, fmt::format("layer {}: v(t) of neurons 0-{}, samples 0-{}, {} dt={}",
-                                                  layer.index, neurons - 1, samples - 1,
-                                                  to_string(layer.spec->integrator), number(layer.spec->dt)));
+  const char* v_name = layer.state_name(0);
+  int title_y = draw_title(canvas, 6, fmt::format("layer {}: {}{}(t) of neurons 0-{}, samples 0-{}, {} dt={}",
+                                                  layer.index, layer.is_fhn() ? "" : layer.model->name + " ", v_name,
+                                                  neurons - 1, samples - 1, to_string(layer.spec->integrator),
+                                                  number(layer.spec->dt)));
   title_y = draw_title(canvas, title_y, "colour: neuron; line: sample (solid 0, dashed 1, dotted 2)");
   if (diverged > 0)
-    title_y = draw_title(canvas, title_y, fmt::format("{} diverged: non-finite points skipped, v beyond +-{:g} off "
-                                                      "the plot", diverged, kAbsurd));
+    title_y = draw_title(canvas, title_y, fmt::format("{} diverged: non-finite points skipped, {} beyond +-{:g} off "
+                                                      "the plot", diverged, v_name, kAbsurd));
   const PlotArea area{kArea.left, std::max(kArea.top, title_y + 4), kArea.right + 50, kArea.bottom};
   Axis x, y = padded_axis(lo, hi, 0.1);
   x.lo = 0, x.hi = layer.spec->t_end;
   place(x, y, area);
   draw_x_ticks(canvas, area, x, ticks(x, 8));
   draw_y_ticks(canvas, area, y, ticks(y, 6));
-  draw_axis_titles(canvas, area, "t", "v", 16);
+  draw_axis_titles(canvas, area, "t", v_name, 16);
   std::vector<LegendEntry> legend;
   for (const Curve& c : curves) {
     const Rgb color = kPalette[c.neuron % kPalette.size()];
@@ -395,7 +455,7 @@ int run_inspect(const InspectOptions& options) {
   const int outputs = ck.class_labels.empty() ? 1 : static_cast<int>(ck.class_labels.size());
   const ModelSpec spec = cfg.model_spec(static_cast<int>(ck.feature_names.size()), outputs);
   if (!has_fhn_layers(spec))
-    throw ConfigError(fmt::format("{}: model = '{}' has no FitzHugh-Nagumo layers; inspect draws FHN neurons only",
+    throw ConfigError(fmt::format("{}: model = '{}' has no FitzHugh-Nagumo layers; inspect draws the neurons of neuron layers (kind \"fhn\") only",
                                   checkpoint_path.string(), cfg.model));
   const ParamTable table(spec);
 
@@ -406,7 +466,7 @@ int run_inspect(const InspectOptions& options) {
   if (samples < 1) throw DataError(fmt::format("{}: the test split has no rows", data_path));
 
   const std::vector<double>& params = ck.state.best_params;
-  const std::vector<double> physical = physical_params(table, params);  // θ of a mapped tensor → a, b, g
+  const std::vector<double> physical = physical_params(table, params);  // θ of a mapped tensor → its value
   CpuModel<double> model(spec, table);
   std::vector<double> prediction(static_cast<std::size_t>(samples) * spec.outputs);
   model.forward(params.data(), data.test.x.data(), samples, prediction.data());
@@ -420,18 +480,19 @@ int run_inspect(const InspectOptions& options) {
     layer.index = l;
     layer.spec = &spec.layers[l];
     layer.samples = samples;
-    layer.fhn_input = fhn_layer_input(model.layer(l));
-    const ParamKind kinds[4] = {ParamKind::kFhnA, ParamKind::kFhnB, ParamKind::kFhnG, ParamKind::kFhnI};
-    std::vector<double>* fields[4] = {&layer.a, &layer.b, &layer.g, &layer.I};
-    for (int k = 0; k < 4; ++k) {
-      const ParamTensor& tensor = table.at(l, kinds[k]);
-      fields[k]->assign(physical.begin() + static_cast<std::ptrdiff_t>(tensor.offset),
-                        physical.begin() + static_cast<std::ptrdiff_t>(tensor.offset + tensor.size));
-      layer.train[k] = tensor.trainable;
+    layer.model = &find_neuron_model(layer.spec->neuron_model);
+    layer.input = fhn_layer_input(model.layer(l));
+    for (int k = 0; k < layer.model->params; ++k) {
+      const ParamTensor& tensor = neuron_param_tensor(table, l, k);
+      layer.params.emplace_back(physical.begin() + static_cast<std::ptrdiff_t>(tensor.offset),
+                                physical.begin() + static_cast<std::ptrdiff_t>(tensor.offset + tensor.size));
+      layer.trained.push_back(tensor.trainable);
     }
     const int neurons = std::min(options.neurons, layer.neurons());
     files.push_back(write_params_png(out, layer).string());
-    for (int n = 0; n < neurons; ++n) files.push_back(write_phase_png(out, layer, n).string());
+    // A one-state model has no plane to draw.
+    if (layer.model->states > 1)
+      for (int n = 0; n < neurons; ++n) files.push_back(write_phase_png(out, layer, n).string());
     if (neurons > 0) files.push_back(write_voltage_png(out, layer, neurons).string());
   }
 
@@ -449,12 +510,13 @@ int run_inspect(const InspectOptions& options) {
 
 Command add_inspect_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
-      "inspect", "PNGs of a run's best model (RUN_DIR/best.bin) per FHN layer: parameter histograms, phase planes "
-                 "with nullclines and sample trajectories, v(t); the files as one JSON line on stdout");
+      "inspect", "PNGs of a run's best model (RUN_DIR/best.bin) per neuron layer, for any neuron model: histograms of "
+                 "its parameters, phase planes with sample trajectories (FitzHugh-Nagumo's with nullclines), the "
+                 "voltage x[0](t); the files as one JSON line on stdout");
   auto options = std::make_shared<InspectOptions>();
   cmd->add_option("run_dir", options->run_dir, "The run folder")->required()->type_name("RUN_DIR");
   cmd->add_option("--out", options->out, "Folder for the PNGs (default: RUN_DIR/inspect)")->type_name("DIR");
-  cmd->add_option("--neurons", options->neurons, "Phase planes and v(t) for the first K neurons of each layer")
+  cmd->add_option("--neurons", options->neurons, "Phase planes and voltages for the first K neurons of each layer")
       ->check(CLI::Range(1, 10000))
       ->type_name("K");
   cmd->add_option("--samples", options->samples, "Trajectories of the first S rows of the test split")

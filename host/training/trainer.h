@@ -12,6 +12,7 @@
 #include "host/runtime/backend.h"
 #include "host/training/class_metrics.h"
 #include "host/config/config.h"
+#include "models/neuron_models.h"
 
 namespace dynpmnn {
 
@@ -97,9 +98,23 @@ TrainReport train_model(const Config& cfg, const ModelSpec& spec, Backend& backe
 TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
                               TrainState& state, TrainObserver* observer);
 
-// Before training: for each layer integrated by an explicit scheme, compares dt with the scheme's
-// stability limit for the state range the layer starts from (initial parameters, first training
-// rows) and returns a warning naming the largest stable dt where dt is above it.
+// The largest step at which `scheme`'s step map of the neuron model, linearised at the state x
+// (ops.states values; parameters p, ops.params values; `current` the whole input current,
+// p[current_param] included) and at the next few states its steps reach, amplifies small deviations
+// by no more than 1 + a small tolerance per step, or where the ODE itself grows them, no more than
+// its flow does. Step Jacobians by central differences of ops.step (no clamp), spectral radii by
+// Gelfand's formula, dt by bisection. At a fixed point: the largest dt with ρ(∂step/∂x) <= 1 + 1e-3.
+// Local: x need not be a fixed point, and the limit speaks for states near x only (trainer.cpp
+// says more). +∞ where no dt up to 1e6 fails, 0 where even 1e-9 does; std::invalid_argument for
+// imex on a model without a semi-implicit step.
+double linearised_stable_dt(const NeuronModelOps& ops, Integrator scheme, const double* x, const double* p,
+                            double current);
+
+// Before training: for each neuron layer, at a sample of the (sample, neuron) states it starts from
+// (initial parameters, first training rows), whether its scheme's step at the layer's dt is stable
+// by linearised_stable_dt's measure; where it is not, a warning naming the layer, the model, the
+// scheme, the smallest limit over the failing states and a dt to use (and imex's limit there, where
+// the model has a semi-implicit step).
 std::vector<std::string> stability_warnings(const ModelSpec& spec, std::span<const double> params,
                                             const Dataset& train);
 

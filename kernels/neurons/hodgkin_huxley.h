@@ -90,6 +90,9 @@ struct HodgkinHuxley {
   static constexpr int kCoupled = 1;       // initial-condition coupling sets v; the gates start at rest
   static constexpr int kCurrentParam = 6;  // I
   static constexpr bool kSemiImplicit = true;
+  // inspect's phase plane: v against the potassium gate n, the slow pair of the classic reduction
+  // (m follows v almost at once, h moves with n).
+  static constexpr int kPlaneX = 0, kPlaneY = 3;
 
   // The scales (see the top of this file): physical = offset + unit · scaled.
   static constexpr double kRestMv = -65.0;         // the voltage origin
