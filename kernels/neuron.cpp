@@ -1,6 +1,4 @@
-// The neuron op's host-side pieces (names of couplings and schemes, the shape's checks) and the CPU
-// op's instantiations for the built-in neuron models but FitzHugh–Nagumo (fhn.cpp has its own, so
-// that python/'s stand-alone library of the FHN op builds without the others).
+// The neuron op's host-side pieces: names of couplings and schemes, the shape's checks.
 #include "kernels/neuron.h"
 
 #include <algorithm>
@@ -8,8 +6,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/neuron_cpu.h"
-#include "kernels/neurons/builtin.h"
 
 namespace dynpmnn {
 
@@ -69,6 +65,5 @@ void NeuronShape::validate() const {
 
 
 
-DYNPMNN_FOR_EACH_OTHER_BUILTIN_NEURON_MODEL(DYNPMNN_INSTANTIATE_NEURON_CPU_BOTH)
 
 }  // namespace dynpmnn

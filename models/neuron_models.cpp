@@ -4,12 +4,12 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "kernels/neurons/builtin.h"
 #include "models/dynpmnn.h"
-#include "models/neuron_model_ops.h"
 
 namespace dynpmnn {
 
+// neuron_model_ops.cpp: the built-in models' entries (kernels/neurons/builtin.h).
+std::vector<NeuronModelOps> builtin_neuron_models();
 #if DYNPMNN_HAVE_CUDA
 // neuron_models_gpu.cu: the built-in models' GPU ops.
 void attach_builtin_neuron_gpu_ops(NeuronModelOps& ops);
@@ -34,15 +34,12 @@ Registry& registry() {
   static std::once_flag builtins;
   std::call_once(builtins, [] {
     std::lock_guard<std::mutex> lock(r.mutex);
-    auto add = [](NeuronModelOps ops) {
+    for (NeuronModelOps ops : builtin_neuron_models()) {
 #if DYNPMNN_HAVE_CUDA
       attach_builtin_neuron_gpu_ops(ops);
 #endif
       add_locked(r, ops);
-    };
-#define DYNPMNN_REGISTER_BUILTIN(M) add(neuron_model_ops<M>());
-    DYNPMNN_FOR_EACH_BUILTIN_NEURON_MODEL(DYNPMNN_REGISTER_BUILTIN)
-#undef DYNPMNN_REGISTER_BUILTIN
+    }
   });
   return r;
 }
