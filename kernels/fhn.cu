@@ -9,25 +9,6 @@ namespace dynpmnn {
 
 DYNPMNN_INSTANTIATE_NEURON_GPU(FitzHughNagumo)
 
-namespace {
-
-NeuronParamPtrs<float> params_of(FhnParamPtrs<float> p) {
-  NeuronParamPtrs<float> q;
-  q.p[0] = p.a;
-  q.p[1] = p.b;
-  q.p[2] = p.g;
-  q.p[3] = p.I;
-  return q;
-}
-
-NeuronShape fhn_layout(NeuronShape s) {
-  s.states = FitzHughNagumo::kStates;
-  s.coupled = FitzHughNagumo::kCoupled;
-  s.voltage_readout = false;
-  return s;
-}
-
-}  // namespace
 
 void fhn_forward_gpu(const NeuronShape& s, const float* in, FhnParamPtrs<float> p, float* out, float* ckpt_v,
                      float* ckpt_w, int* nonfinite_flag, int layer_index, cudaStream_t stream) {
@@ -36,7 +17,7 @@ void fhn_forward_gpu(const NeuronShape& s, const float* in, FhnParamPtrs<float> 
   NeuronCheckpoints<float> ck;
   ck.plane[0] = ckpt_v;
   ck.plane[1] = ckpt_w;
-  neuron_forward_gpu<FitzHughNagumo>(fhn_layout(s), in, params_of(p), out, ck, nonfinite_flag, layer_index, stream);
+  neuron_forward_gpu<FitzHughNagumo>(fhn_layout(s), in, fhn_neuron_params(p), out, ck, nonfinite_flag, layer_index, stream);
 }
 
 std::size_t fhn_backward_workspace_floats(const NeuronShape& s) {
@@ -49,12 +30,8 @@ void fhn_backward_gpu(const NeuronShape& s, const float* in, FhnParamPtrs<float>
   NeuronCheckpoints<const float> ck;
   ck.plane[0] = ckpt_v;
   ck.plane[1] = ckpt_w;
-  NeuronGradPtrs<float> g;
-  g.p[0] = d_params.a;
-  g.p[1] = d_params.b;
-  g.p[2] = d_params.g;
-  g.p[3] = d_params.I;
-  neuron_backward_gpu<FitzHughNagumo>(fhn_layout(s), in, params_of(p), ck, d_out, d_in, g, workspace, stream);
+  neuron_backward_gpu<FitzHughNagumo>(fhn_layout(s), in, fhn_neuron_params(p), ck, d_out, d_in,
+                                      fhn_neuron_grads(d_params), workspace, stream);
 }
 
 }  // namespace dynpmnn

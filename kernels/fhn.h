@@ -29,6 +29,33 @@ struct FhnGradPtrs {
   T* I;
 };
 
+// The generic op's view of the FHN op's arguments: the parameters in the model's order, and the
+// shape with FitzHugh–Nagumo's layout (two states, both coupled, both read out).
+template <typename T>
+NeuronParamPtrs<T> fhn_neuron_params(FhnParamPtrs<T> p) {
+  NeuronParamPtrs<T> q;
+  q.p[0] = p.a;
+  q.p[1] = p.b;
+  q.p[2] = p.g;
+  q.p[3] = p.I;
+  return q;
+}
+template <typename T>
+NeuronGradPtrs<T> fhn_neuron_grads(FhnGradPtrs<T> g) {
+  NeuronGradPtrs<T> q;
+  q.p[0] = g.a;
+  q.p[1] = g.b;
+  q.p[2] = g.g;
+  q.p[3] = g.I;
+  return q;
+}
+inline NeuronShape fhn_layout(NeuronShape s) {
+  s.states = FitzHughNagumo::kStates;
+  s.coupled = FitzHughNagumo::kCoupled;
+  s.voltage_readout = false;
+  return s;
+}
+
 // in: (P, B, input_width). out: (P, B, 2N) = [v_T | w_T] per sample. ckpt_v, ckpt_w:
 // (checkpoint_elems) or null for inference. Returns false if any output is NaN or ±Inf. Model m of a
 // population computes exactly what a lone model (P = 1) with its step, parameters and rows would.

@@ -13,13 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-// Static: test_plot.cpp links its own copy of the decoder into this binary.
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#include <stb/stb_image.h>
 
 #include "host/report/canvas.h"
 #include "tests/cli_runner.h"
+#include "tests/png_image.h"
 
 namespace dynpmnn {
 namespace {
@@ -30,29 +27,7 @@ using testing::CliResult;
 using testing::last_line;
 using testing::quote;
 
-struct Image {
-  int width = 0, height = 0;
-  std::vector<std::uint8_t> rgb;
-
-  bool load(const fs::path& path) {
-    int channels = 0;
-    std::uint8_t* pixels = stbi_load(path.string().c_str(), &width, &height, &channels, 3);
-    if (pixels == nullptr) return false;
-    rgb.assign(pixels, pixels + 3 * static_cast<std::size_t>(width) * height);
-    stbi_image_free(pixels);
-    return true;
-  }
-  // Pixels inside [area] (excluding its frame) that are not white / are exactly `c`.
-  int count(const PlotArea& a, const Rgb* c = nullptr) const {
-    int n = 0;
-    for (int y = a.top + 1; y < a.bottom; ++y)
-      for (int x = a.left + 1; x < a.right; ++x) {
-        const std::uint8_t* p = &rgb[3 * (static_cast<std::size_t>(y) * width + x)];
-        n += c == nullptr ? !(p[0] == 255 && p[1] == 255 && p[2] == 255) : (p[0] == (*c)[0] && p[1] == (*c)[1] && p[2] == (*c)[2]);
-      }
-    return n;
-  }
-};
+using testing::Image;
 
 class CanvasTest : public CliFixture {};
 

@@ -20,10 +20,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-// Static: test_inspect.cpp and test_plot.cpp link their own copies of the decoder into this binary.
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#include <stb/stb_image.h>
 
 #include "host/config/config.h"
 #include "host/report/canvas.h"
@@ -31,6 +27,7 @@
 #include "kernels/neurons/builtin.h"
 #include "models/neuron_models.h"
 #include "tests/cli_runner.h"
+#include "tests/png_image.h"
 #include "tests/cpu_training.h"
 #include "tests/synthetic_data.h"
 
@@ -129,30 +126,7 @@ bool is_builtin(const std::string& name) {
   return builtin.count(name) > 0;
 }
 
-struct Image {
-  int width = 0, height = 0;
-  std::vector<std::uint8_t> rgb;
-
-  bool load(const fs::path& path) {
-    int channels = 0;
-    std::uint8_t* pixels = stbi_load(path.string().c_str(), &width, &height, &channels, 3);
-    if (pixels == nullptr) return false;
-    rgb.assign(pixels, pixels + 3 * static_cast<std::size_t>(width) * height);
-    stbi_image_free(pixels);
-    return true;
-  }
-  // Pixels inside [area] (excluding its frame) that are not white / are exactly `c`.
-  int count(const PlotArea& a, const Rgb* c = nullptr) const {
-    int n = 0;
-    for (int y = a.top + 1; y < a.bottom; ++y)
-      for (int x = a.left + 1; x < a.right; ++x) {
-        const std::uint8_t* px = &rgb[3 * (static_cast<std::size_t>(y) * width + x)];
-        n += c == nullptr ? !(px[0] == 255 && px[1] == 255 && px[2] == 255)
-                          : (px[0] == (*c)[0] && px[1] == (*c)[1] && px[2] == (*c)[2]);
-      }
-    return n;
-  }
-};
+using testing::Image;
 
 // A small regression CSV: y from three features.
 std::string tiny_csv() {

@@ -70,32 +70,6 @@ DYNPMNN_HD void fhn_euler_step(T& v, T& w, const FhnParams<T>& p, T current, T d
   w = wn;
 }
 
-// Reverse of one step. (v, w) is the state before the step; on entry (lv, lw) is the adjoint of the
-// state after it, on exit the adjoint of the state before it. Parameter gradients accumulate in g.
-template <typename T>
-DYNPMNN_HD void fhn_euler_step_backward(T v, T w, const FhnParams<T>& p, T current, T dt, T clip,
-                                        T& lv, T& lw, FhnParamGrad<T>& grad) {
-  T lu = lv, lz = lw;
-  if (clip > T(0)) {
-    T vn, wn;
-    fhn_euler_raw(v, w, p, current, dt, vn, wn);
-    // torch.clamp passes the gradient where min <= x <= max, so only strictly outside is cut.
-    if (vn > clip || vn < -clip) lu = T(0);
-    if (wn > clip || wn < -clip) lz = T(0);
-  }
-  // Six FP32 instructions without parameter gradients (the compiler drops the grad lines when
-  // nobody reads them); dt·b and 1 − dt·b·g are the loop-invariant factors of the forward.
-  const T dcubic = fhn_cubic_derivative(v, p);
-  const T dtb = dt * p.b;
-  const T dt_lu = dt * lu;
-  grad.a += dt_lu * (v * v - v);
-  grad.I += dt_lu;
-  grad.b += (dt * lz) * (v - p.g * w);
-  grad.g -= (dtb * lz) * w;
-  lv = (lu - dt_lu * dcubic) + dtb * lz;
-  lw = lz * (T(1) - dtb * p.g) - dt_lu;
-}
-
 // The vector field (dv/dt, dw/dt).
 template <typename T>
 DYNPMNN_HD void fhn_field(T v, T w, const FhnParams<T>& p, T current, T& fv, T& fw) {
@@ -232,6 +206,34 @@ struct FitzHughNagumo {
     lp[2] -= mu2 * dt * p[1] * wn;
   }
 };
+
+// Reverse of one explicit-Euler step (FitzHughNagumo::euler_reverse, with the clamp). (v, w) is the
+// state before the step; on entry (lv, lw) is the adjoint of the state after it, on exit the
+// adjoint of the state before it. Parameter gradients accumulate in grad (grad.I also takes the
+// current's).
+template <typename T>
+DYNPMNN_HD void fhn_euler_step_backward(T v, T w, const FhnParams<T>& p, T current, T dt, T clip, T& lv, T& lw,
+                                        FhnParamGrad<T>& grad) {
+  T l[2] = {lv, lw};
+  if (clip > T(0)) {
+    T vn, wn;
+    fhn_euler_raw(v, w, p, current, dt, vn, wn);
+    // torch.clamp passes the gradient where min <= x <= max, so only strictly outside is cut.
+    if (vn > clip || vn < -clip) l[0] = T(0);
+    if (wn > clip || wn < -clip) l[1] = T(0);
+  }
+  const T x[2] = {v, w};
+  const T q[4] = {p.a, p.b, p.g, p.I};
+  T lp[4] = {grad.a, grad.b, grad.g, T(0)};
+  T lcur = grad.I;
+  FitzHughNagumo::euler_reverse(x, q, current, dt, l, lp, lcur);
+  grad.a = lp[0];
+  grad.b = lp[1];
+  grad.g = lp[2];
+  grad.I = lcur;
+  lv = l[0];
+  lw = l[1];
+}
 
 // Explicit Euler without the clamp (the paper's training) in the variables (v, z), z = dt·(current − w):
 //   v' = v·(v·(dt(1 + a) − dt·v) + (1 − dt·a)) + z
