@@ -6,19 +6,24 @@
 //   - the whole model's gradients (Linear, LayerNorm, every neuron parameter trained through its
 //     map, readout) against finite differences;
 //   - the physical-range maps, from the model's declared map, in both directions;
-//   - training, a checkpoint's round trip and a bit-identical resume.
+//   - training, a checkpoint's round trip and a bit-identical resume, and a run folder's predictions.
 // tests/test_gpu_neuron_models.cu checks the GPU op of every model that has CUDA kernels against
 // this CPU op; tests/test_neuron_inspect.cpp the stability limit, inspect and divergence reports.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "cli_runner.h"
 #include "cpu_training.h"
 #include "host/config/config.h"
+#include "host/embed/embed.h"
 #include "host/io/checkpoint.h"
 #include "host/training/trainer.h"
 #include "kernels/fhn_param_map_math.h"
@@ -343,9 +348,9 @@ TEST_P(NeuronModel, WholeModelGradientsMatchFiniteDifferences) {
   }
 }
 
-// Training with every parameter trained, then the checkpoint of epoch 1: it round-trips the model
-// (the same predictions from the parsed parameters), and training resumed from it continues bit for
-// bit as the uninterrupted run.
+// Training with every parameter trained, then the checkpoint of epoch 1: it round-trips the model's
+// configuration and table, and training resumed from it (its parameters and Adam state) continues
+// bit for bit as the uninterrupted run.
 class EpochSnapshot : public TrainObserver {
  public:
   EpochSnapshot(const Config& cfg, const ParamTable& table, const SplitData& data) : cfg_(cfg), table_(table), data_(data) {}
@@ -404,6 +409,39 @@ TEST_P(NeuronModel, TrainsCheckpointsAndResumesBitIdentically) {
     EXPECT_EQ(resumed.history[i].val_mse, whole.history[i].val_mse) << i;
   }
   EXPECT_EQ(resumed.test.mse, whole.test.mse);
+}
+
+// A run folder trained in this process (the embedding API, as `dynpmnn train` does) and its best
+// model loaded as a Predictor: one finite prediction per row that follows the rows, the same on a
+// second load.
+TEST_P(NeuronModel, ARunFolderPredicts) {
+  const NeuronModelOps& ops = find_neuron_model(GetParam());
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("dynpmnn-neuron-predict-" + ops.name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const SplitData data = testing::synthetic_data(160, 6);
+  std::string csv = "f0,f1,f2,f3,f4,f5,f6,f7,y\n";
+  for (int i = 0; i < data.train.rows; ++i) {
+    for (int f = 0; f < 8; ++f) csv += std::to_string(data.train.x[i * 8 + f]) + ",";
+    csv += std::to_string(data.train.y[i]) + "\n";
+  }
+  testing::write_file(dir / "data.csv", csv);
+  const std::string summary =
+      train("", {"data=" + (dir / "data.csv").string(), "target=y", "neuron_model=" + ops.name, "neurons=3",
+                 "integrator=rk4", "dt=0.02", "t_end=0.4", "coupling=current", "epochs=2", "batch_size=16"},
+            (dir / "run").string());
+  EXPECT_NE(summary.find("\"status\":\"ok\""), std::string::npos) << summary;
+  Predictor first = Predictor::load((dir / "run").string(), "cpu");
+  ASSERT_EQ(first.feature_names().size(), 8u);
+  const std::vector<double> rows(data.train.x.begin(), data.train.x.begin() + 20 * 8);
+  const std::vector<double> pred = first.predict(rows, 20);
+  ASSERT_EQ(pred.size(), 20u);
+  for (double p : pred) EXPECT_TRUE(std::isfinite(p));
+  EXPECT_GT(*std::max_element(pred.begin(), pred.end()) - *std::min_element(pred.begin(), pred.end()), 1e-6)
+      << "the predictions follow the rows";
+  EXPECT_EQ(Predictor::load((dir / "run").string(), "cpu").predict(rows, 20), pred);
+  std::filesystem::remove_all(dir);
 }
 
 std::string model_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
