@@ -134,10 +134,14 @@ void backward_model(const NeuronShape& s, int m, const T* in, const NeuronParamP
 
 // The run-time scheme and clamp become template parameters here, once per model of the population,
 // so the per-step code has no run-time branch.
-template <typename F>
+template <class M, typename F>
 decltype(auto) with_clamp(bool clamp, F&& f) {
-  if (clamp) return f(std::true_type{});
-  return f(std::false_type{});
+  if constexpr (!UnrollsSteps<M>::value) {
+    return f(std::true_type{});  // one instantiation; the stepper tests clip > 0
+  } else {
+    if (clamp) return f(std::true_type{});
+    return f(std::false_type{});
+  }
 }
 
 }  // namespace neuron_cpu_detail
@@ -151,7 +155,7 @@ bool neuron_forward_cpu(const NeuronShape& s, const T* in, NeuronParamPtrs<T> p,
   bool finite = true;
   for (int m = 0; m < s.models; ++m) {
     finite = dispatch_integrator(s.integrator, "neuron_forward_cpu", [&](auto scheme) {
-      return d::with_clamp(s.step_of(m).clip > 0, [&](auto clamp) {
+      return d::with_clamp<M>(s.step_of(m).clip > 0, [&](auto clamp) {
         if constexpr (decltype(scheme)::value == Integrator::kImex && !M::kSemiImplicit) {
           return false;  // refused by check_layout
         } else {
@@ -171,7 +175,7 @@ void neuron_backward_cpu(const NeuronShape& s, const T* in, NeuronParamPtrs<T> p
   const std::size_t stride = static_cast<std::size_t>(s.models) * s.batch * s.neurons;
   for (int m = 0; m < s.models; ++m) {
     dispatch_integrator(s.integrator, "neuron_backward_cpu", [&](auto scheme) {
-      d::with_clamp(s.step_of(m).clip > 0, [&](auto clamp) {
+      d::with_clamp<M>(s.step_of(m).clip > 0, [&](auto clamp) {
         if constexpr (!(decltype(scheme)::value == Integrator::kImex && !M::kSemiImplicit))
           d::backward_model<M, decltype(scheme)::value, decltype(clamp)::value>(s, m, in, p, ck, stride, d_out, d_in,
                                                                                  d_params);
@@ -180,11 +184,17 @@ void neuron_backward_cpu(const NeuronShape& s, const T* in, NeuronParamPtrs<T> p
   }
 }
 
-// Explicit instantiation of the CPU op for model M, in namespace dynpmnn.
-#define DYNPMNN_INSTANTIATE_NEURON_CPU(M, T)                                                                      \
-  template bool neuron_forward_cpu<M, T>(const NeuronShape&, const T*, NeuronParamPtrs<T>, T*, NeuronCheckpoints<T>); \
-  template void neuron_backward_cpu<M, T>(const NeuronShape&, const T*, NeuronParamPtrs<T>, NeuronCheckpoints<const T>, \
-                                          const T*, T*, NeuronGradPtrs<T>);
-#define DYNPMNN_INSTANTIATE_NEURON_CPU_BOTH(M) DYNPMNN_INSTANTIATE_NEURON_CPU(M, float) DYNPMNN_INSTANTIATE_NEURON_CPU(M, double)
+// Explicit instantiation of the CPU op for model M, in namespace dynpmnn (PREFIX empty), or the
+// declaration that it is instantiated elsewhere (PREFIX extern: fhn.cpp, neuron_cpu.cpp), so that a
+// file that takes the functions' addresses (the registry's entries) compiles none of them again.
+#define DYNPMNN_NEURON_CPU_TEMPLATES(PREFIX, M, T)                                                             \
+  PREFIX template bool neuron_forward_cpu<M, T>(const NeuronShape&, const T*, NeuronParamPtrs<T>, T*,         \
+                                                NeuronCheckpoints<T>);                                        \
+  PREFIX template void neuron_backward_cpu<M, T>(const NeuronShape&, const T*, NeuronParamPtrs<T>,            \
+                                                 NeuronCheckpoints<const T>, const T*, T*, NeuronGradPtrs<T>);
+#define DYNPMNN_INSTANTIATE_NEURON_CPU_BOTH(M) \
+  DYNPMNN_NEURON_CPU_TEMPLATES(, M, float) DYNPMNN_NEURON_CPU_TEMPLATES(, M, double)
+#define DYNPMNN_EXTERN_NEURON_CPU_BOTH(M) \
+  DYNPMNN_NEURON_CPU_TEMPLATES(extern, M, float) DYNPMNN_NEURON_CPU_TEMPLATES(extern, M, double)
 
 }  // namespace dynpmnn

@@ -238,8 +238,12 @@ void dispatch(const char* op, const NeuronShape& s, F&& f) {
     if constexpr (decltype(scheme)::value == Integrator::kImex && !M::kSemiImplicit) {
       throw std::invalid_argument(std::string(op) + ": neuron model " + M::kName + " has no semi-implicit step");
     } else {
-      if (s.clip > 0) return f(c, scheme, std::true_type{});
-      return f(c, scheme, std::false_type{});
+      if constexpr (!UnrollsSteps<M>::value) {
+        return f(c, scheme, std::true_type{});  // one kernel; the stepper tests clip > 0
+      } else {
+        if (s.clip > 0) return f(c, scheme, std::true_type{});
+        return f(c, scheme, std::false_type{});
+      }
     }
   };
   auto with_coupling = [&](auto c) {

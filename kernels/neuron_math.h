@@ -220,12 +220,22 @@ DYNPMNN_HD void neuron_raw_reverse(const T (&x)[M::kStates], const T (&p)[M::kPa
   }
 }
 
+// Whether model M's kernels are specialised on every run-time switch and unrolled (M::kUnrollSteps:
+// FitzHugh–Nagumo, whose kernels were tuned so). The others share one kernel per scheme for clamped
+// and unclamped runs (the clamp tested per step; half the kernels for nvcc to compile) and do not
+// unroll their register blocks (kStepUnroll below).
+template <class M, class = void>
+struct UnrollsSteps : std::false_type {};
+template <class M>
+struct UnrollsSteps<M, std::void_t<decltype(M::kUnrollSteps)>> : std::bool_constant<M::kUnrollSteps> {};
+
 // The per-neuron steppers the trajectories below run. A stepper holds a neuron's loop-invariant
 // values and works in its own state variables, which it converts from and to the model's at the
 // ends of the trajectory (enter, leave); the checkpoints hold its variables, so the backward
 // replays bit for bit what the forward computed. The general one: any model and scheme, with or
 // without the clamp of every state to [−clip, clip] (compile-time kClip: without it the per-step
-// test disappears from the GPU's step loop). A model may specialise it (kernels/neurons/fhn.h).
+// test disappears from the GPU's step loop; a model that is not UnrollsSteps runs every clip with
+// kClip and tests clip > 0 per step). A model may specialise it (kernels/neurons/fhn.h).
 template <class M, Integrator S, bool kClip, typename T>
 struct NeuronStepper {
   static constexpr int K = M::kStates;
@@ -240,11 +250,12 @@ struct NeuronStepper {
   DYNPMNN_HD void step(T (&x)[K]) const {
     T xn[K];
     neuron_raw_step<M, S>(x, p, current, dt, xn);
-    for (int i = 0; i < K; ++i) x[i] = kClip ? fhn_clamp(xn[i], clip) : xn[i];
+    const bool clamp = kClip && (UnrollsSteps<M>::value || clip > T(0));
+    for (int i = 0; i < K; ++i) x[i] = clamp ? fhn_clamp(xn[i], clip) : xn[i];
   }
   DYNPMNN_HD void adjoint_enter(T (&)[K]) const {}
   DYNPMNN_HD void reverse(const T (&x)[K], T (&l)[K], NeuronGrad<M, T>& g) const {
-    if constexpr (kClip) {
+    if (kClip && (UnrollsSteps<M>::value || clip > T(0))) {
       // torch.clamp passes the gradient where min <= x <= max, so only strictly outside is cut.
       T xn[K];
       neuron_raw_step<M, S>(x, p, current, dt, xn);
@@ -267,10 +278,6 @@ template <class M, Integrator S, bool kClip, typename T>
 struct StepperModel<NeuronStepper<M, S, kClip, T>> {
   using type = M;
 };
-template <class M, class = void>
-struct UnrollsSteps : std::false_type {};
-template <class M>
-struct UnrollsSteps<M, std::void_t<decltype(M::kUnrollSteps)>> : std::bool_constant<M::kUnrollSteps> {};
 template <class Stepper>
 inline constexpr int kStepUnroll = UnrollsSteps<typename StepperModel<Stepper>::type>::value ? kFhnRegisterBlock : 1;
 

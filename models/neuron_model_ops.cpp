@@ -8,6 +8,8 @@
 
 namespace dynpmnn {
 
+DYNPMNN_FOR_EACH_BUILTIN_NEURON_MODEL(DYNPMNN_EXTERN_NEURON_CPU_BOTH)
+
 std::vector<NeuronModelOps> builtin_neuron_models() {
   std::vector<NeuronModelOps> models;
 #define DYNPMNN_BUILTIN_ENTRY(M) models.push_back(neuron_model_ops<M>());
