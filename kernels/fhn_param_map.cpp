@@ -56,15 +56,15 @@ void neuron_param_map_backward_cpu(const NeuronParamMaps& maps, NeuronParamPtrs<
 
 template <typename T>
 FhnParamPtrs<T> fhn_param_map_forward_cpu(FhnParamMaps maps, FhnParamPtrs<T> raw, int N, T* phys) {
-  const NeuronParamPtrs<T> r{{raw.a, raw.b, raw.g, raw.I}};
+  const NeuronParamPtrs<T> r = fhn_neuron_params(raw);
   const NeuronParamPtrs<T> q = neuron_param_map_forward_cpu(neuron_maps_of(maps), r, N, phys);
   return {q.p[0], q.p[1], q.p[2], q.p[3]};
 }
 
 template <typename T>
 void fhn_param_map_backward_cpu(FhnParamMaps maps, FhnParamPtrs<T> raw, int N, FhnGradPtrs<T> grads) {
-  const NeuronParamPtrs<T> r{{raw.a, raw.b, raw.g, raw.I}};
-  neuron_param_map_backward_cpu(neuron_maps_of(maps), r, N, NeuronGradPtrs<T>{{grads.a, grads.b, grads.g, grads.I}});
+  const NeuronParamPtrs<T> r = fhn_neuron_params(raw);
+  neuron_param_map_backward_cpu(neuron_maps_of(maps), r, N, fhn_neuron_grads(grads));
 }
 
 template NeuronParamPtrs<float> neuron_param_map_forward_cpu(const NeuronParamMaps&, NeuronParamPtrs<float>, int, float*);

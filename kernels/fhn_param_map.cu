@@ -75,15 +75,15 @@ void neuron_param_map_backward_gpu(const NeuronParamMaps& maps, NeuronParamPtrs<
 FhnParamPtrs<float> fhn_param_map_forward_gpu(FhnParamMaps maps, FhnParamPtrs<float> raw, int N, float* phys,
                                               cudaStream_t stream) {
   const NeuronParamPtrs<float> q =
-      neuron_param_map_forward_gpu(neuron_maps_of(maps), NeuronParamPtrs<float>{{raw.a, raw.b, raw.g, raw.I}}, N,
+      neuron_param_map_forward_gpu(neuron_maps_of(maps), fhn_neuron_params(raw), N,
                                    phys, stream);
   return {q.p[0], q.p[1], q.p[2], q.p[3]};
 }
 
 void fhn_param_map_backward_gpu(FhnParamMaps maps, FhnParamPtrs<float> raw, int N, FhnGradPtrs<float> grads,
                                 cudaStream_t stream) {
-  neuron_param_map_backward_gpu(neuron_maps_of(maps), NeuronParamPtrs<float>{{raw.a, raw.b, raw.g, raw.I}}, N,
-                                NeuronGradPtrs<float>{{grads.a, grads.b, grads.g, grads.I}}, stream);
+  neuron_param_map_backward_gpu(neuron_maps_of(maps), fhn_neuron_params(raw), N,
+                                fhn_neuron_grads(grads), stream);
 }
 
 }  // namespace dynpmnn

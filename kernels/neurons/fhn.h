@@ -57,19 +57,6 @@ DYNPMNN_HD T fhn_cubic_derivative(T v, const FhnParams<T>& p) {
   return v * (T(3) * v - T(2) * (T(1) + p.a)) + p.a;
 }
 
-// clip <= 0 means no clamping.
-template <typename T>
-DYNPMNN_HD void fhn_euler_step(T& v, T& w, const FhnParams<T>& p, T current, T dt, T clip) {
-  T vn, wn;
-  fhn_euler_raw(v, w, p, current, dt, vn, wn);
-  if (clip > T(0)) {
-    vn = fhn_clamp(vn, clip);
-    wn = fhn_clamp(wn, clip);
-  }
-  v = vn;
-  w = wn;
-}
-
 // The vector field (dv/dt, dw/dt).
 template <typename T>
 DYNPMNN_HD void fhn_field(T v, T w, const FhnParams<T>& p, T current, T& fv, T& fw) {
@@ -320,6 +307,12 @@ DYNPMNN_HD void fhn_step(T& v, T& w, const FhnParams<T>& p, T current, T dt, T c
   }
   v = vn;
   w = wn;
+}
+
+// One explicit-Euler step in the expanded form; clip <= 0 means no clamping.
+template <typename T>
+DYNPMNN_HD void fhn_euler_step(T& v, T& w, const FhnParams<T>& p, T current, T dt, T clip) {
+  fhn_step<Integrator::kEuler>(v, w, p, current, dt, clip);
 }
 
 template <typename T>
