@@ -429,7 +429,10 @@ TEST_P(NeuronModel, ARunFolderPredicts) {
   testing::write_file(dir / "data.csv", csv);
   const std::string summary =
       train("", {"data=" + (dir / "data.csv").string(), "target=y", "neuron_model=" + ops.name, "neurons=3",
-                 "integrator=rk4", "dt=0.02", "t_end=0.4", "coupling=current", "epochs=2", "batch_size=16"},
+                 "integrator=rk4", "dt=0.02", "t_end=0.4", "coupling=current", "epochs=2", "batch_size=16",
+                 // The CPU op: a model registered by a test (the toy) has no CUDA kernels in the
+                 // library, and device auto would choose CUDA on a GPU machine.
+                 "device=cpu"},
             (dir / "run").string());
   EXPECT_NE(summary.find("\"status\":\"ok\""), std::string::npos) << summary;
   Predictor first = Predictor::load((dir / "run").string(), "cpu");

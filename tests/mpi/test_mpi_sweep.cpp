@@ -85,7 +85,9 @@ TEST_F(MpiSweep, RanksGiveTheRowsOfOneProcessAndTrainEveryRunOnce) {
   for (int ranks : {2, 3}) {
     SCOPED_TRACE(fmt::format("{} ranks", ranks));
     const fs::path out = dir_ / fmt::format("ranks{}", ranks);
-    const int code = system(mpirun(ranks) + " sweep " + quote(dir_ / "quick.toml") + " --device cpu --out " +
+    // --jobs 1: one run at a time per rank, so that rank 0's threads cannot take all 8 runs before
+    // another rank asks (on a 16-core machine they did, with 8 threads per rank).
+    const int code = system(mpirun(ranks) + " sweep " + quote(dir_ / "quick.toml") + " --jobs 1 --device cpu --out " +
                             quote(out) + " >" + quote(dir_ / "mpi.out") + " 2>" + quote(dir_ / "mpi.err"));
     ASSERT_EQ(code, 0) << read_file(dir_ / "mpi.err");
     EXPECT_EQ(rows_without_timing(out / "results.csv"), rows_without_timing(dir_ / "alone" / "results.csv"));
