@@ -13,6 +13,7 @@
 
 #include "data/california.h"
 #include "host/config/config.h"
+#include "host/training/population_plan.h"
 
 namespace dynpmnn {
 
@@ -64,10 +65,18 @@ std::string folder_safe(std::string text);
 // and its validated configuration; a point Config::validate refuses is marked skipped.
 std::vector<SweepRun> expand(const Grid& grid, const std::filesystem::path& out);
 
-// Trains every run of `todo`, `jobs` at a time (on cuda each with its own backend, stream and
-// memory), one progress line on stderr as each ends: a folder with final.json is read back, one
-// with a checkpoint of the same configuration is resumed.
-void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs, bool on_cuda);
+// How a sweep or table trains its points (--population): in populations of compatible points
+// (host/runtime/population.h, docs/populations.md), or each alone.
+enum class PopulationMode { kAuto, kOff };
+PopulationMode population_mode_from_string(const std::string& text);  // ConfigError naming it
+
+// Trains every run of `todo`, one progress line on stderr as each ends: a folder with final.json
+// is read back, one with a checkpoint of the same configuration is resumed. With populations
+// (kAuto) the runs to train are grouped by plan_populations and each population trains as one
+// (train_runs), `jobs` threads among the populations and their models; off, `jobs` runs at a time
+// (on cuda each with its own backend, stream and memory).
+void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs, bool on_cuda,
+                PopulationMode mode = PopulationMode::kAuto);
 // The same for runs handed out one at a time by `next` (null: no more; called from several
 // threads): a sweep over MPI ranks. `total` is the number of runs of the whole sweep, for the
 // progress lines, which start with `who` ("rank 1: "); cuda_device >= 0 is the device every

@@ -277,12 +277,21 @@ bool same_run(Config a, Config b) {
   b = with_split_used(std::move(b));
   a.out = b.out;
   a.device = b.device;
+  a.checkpoint_every = b.checkpoint_every;  // when files are written, not what is computed
   return to_toml(a) == to_toml(b);
 }
 
-// Trains (or resumes, or reads back) one run; every outcome ends in run.status, none throws. A
-// run another process is training (its claim is held, host/io/run_claim.h) is passed by as "held".
-void execute(SweepRun& run, const SplitData& data, bool& already_finished) {
+// A run about to train: its claim held, and the checkpoint it continues, if any.
+struct Prepared {
+  SweepRun* run = nullptr;
+  std::optional<RunClaim> claim;
+  std::optional<Checkpoint> resumed;
+};
+
+// A run's first half: read back when finished (already_finished), passed by when another process
+// holds its claim, else claimed, with the checkpoint of the same configuration to resume from. Only
+// a run to train comes back; every other outcome ends in run.status, and none throws.
+std::optional<Prepared> prepare(SweepRun& run, bool& already_finished) {
   const fs::path final_file = run.folder / "final.json";
   const fs::path log = run.folder.parent_path() / "claims.log";
   const std::string name = run.folder.filename().string();
@@ -293,31 +302,61 @@ void execute(SweepRun& run, const SplitData& data, bool& already_finished) {
     already_finished = true;
   };
   try {
-    if (fs::exists(final_file)) return read_back();
+    if (fs::exists(final_file)) {
+      read_back();
+      return std::nullopt;
+    }
     std::string holder;
-    const std::optional<RunClaim> claim = RunClaim::take(run.folder, &holder);
+    std::optional<RunClaim> claim = RunClaim::take(run.folder, &holder);
     if (!claim) {
       run.status = "held by " + holder;
-      return;
+      return std::nullopt;
     }
-    if (fs::exists(final_file)) return read_back();  // finished by its holder between the two looks
+    if (fs::exists(final_file)) {  // finished by its holder between the two looks
+      read_back();
+      return std::nullopt;
+    }
     log_claim_event(log, "claimed", name);
-    std::optional<Checkpoint> resumed;
+    Prepared p{&run, std::move(claim), std::nullopt};
     if (fs::exists(run.folder / "checkpoint.bin")) {
       try {
         Checkpoint ck = load_checkpoint(run.folder / "checkpoint.bin");
-        if (same_run(ck.config, run.cfg) && ck.state.epoch <= run.cfg.epochs) resumed = std::move(ck);
+        if (same_run(ck.config, run.cfg) && ck.state.epoch <= run.cfg.epochs) p.resumed = std::move(ck);
       } catch (const CheckpointError&) {
         // A checkpoint cut short by the interruption: the run starts again.
       }
     }
-    const TrainRunResult result = train_run(run.cfg, data, std::move(resumed), RunOutput::kSilent);
-    run.summary = result.summary;
-    run.status = run.summary.at("status").get<std::string>();
-    log_claim_event(log, "finished " + run.status, name);
+    return p;
   } catch (const std::exception& e) {
     run.status = std::string("failed: ") + e.what();
     log_claim_event(log, "failed", name);
+    return std::nullopt;
+  }
+}
+
+// A run's second half: its outcome recorded (and logged), its claim released by the caller.
+void record(SweepRun& run, const TrainRunResult* result, const std::string& error) {
+  const fs::path log = run.folder.parent_path() / "claims.log";
+  const std::string name = run.folder.filename().string();
+  if (result == nullptr) {
+    run.status = "failed: " + error;
+    log_claim_event(log, "failed", name);
+    return;
+  }
+  run.summary = result->summary;
+  run.status = run.summary.at("status").get<std::string>();
+  log_claim_event(log, "finished " + run.status, name);
+}
+
+// Trains (or resumes, or reads back) one run alone; every outcome ends in run.status, none throws.
+void execute(SweepRun& run, const SplitData& data, bool& already_finished) {
+  std::optional<Prepared> p = prepare(run, already_finished);
+  if (!p) return;
+  try {
+    const TrainRunResult result = train_run(run.cfg, data, std::move(p->resumed), RunOutput::kSilent);
+    record(run, &result, "");
+  } catch (const std::exception& e) {
+    record(run, nullptr, e.what());
   }
 }
 
@@ -434,6 +473,7 @@ struct SweepOptions {
   bool withhold_test = false;
   std::string shard;  // "i/n": the runs whose index is i modulo n (1-based), for job arrays
   bool list = false;  // print the points and what would become of each, train nothing
+  std::string population = "auto";  // auto | off (run_points)
 };
 
 struct Shard {
@@ -520,7 +560,7 @@ int run_sweep(SweepOptions options) {
 
   const bool on_cuda = grid.base.device == "cuda";
   if (world.size == 1) {
-    if (data) run_points(todo, *data, jobs, on_cuda);
+    if (data) run_points(todo, *data, jobs, on_cuda, population_mode_from_string(options.population));
   } else {
     // Over ranks: rank 0 hands the runs out, longest expected cost first, so that no long run starts
     // last; every rank trains with its own threads (or its local GPU) and writes its run folders.
@@ -624,7 +664,97 @@ int sweep_jobs(const std::string& device, int asked) {
   return device == "cuda" ? 1 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs, bool on_cuda) {
+PopulationMode population_mode_from_string(const std::string& text) {
+  if (text == "auto") return PopulationMode::kAuto;
+  if (text == "off") return PopulationMode::kOff;
+  throw ConfigError(fmt::format("--population '{}' (expected auto or off)", text));
+}
+
+namespace {
+
+// One progress line for a run that ended (or was read back, or failed).
+void print_outcome(const std::string& who, std::size_t done, std::size_t total, const SweepRun& r, bool already,
+                   double seconds, const std::string& note) {
+  const ResultMetrics m = metrics_for(r.cfg);
+  // A run of a search trained without the test split: say so rather than print an empty metric.
+  const bool withheld = r.summary.is_object() && r.summary.value("test", "") == "withheld";
+  const std::string test = withheld ? std::string("withheld") : number(r.summary, m.test_key, "{:.4g}");
+  if (already)
+    fmt::print(stderr, "{}[{}/{}] {}: already finished ({}), {} {} {} {}\n", who, done, total, r.label, r.status,
+               m.val_key, number(r.summary, m.val_key, "{:.4g}"), m.test_key, test);
+  else if (failed(r) || held(r))
+    fmt::print(stderr, "{}[{}/{}] {}: {}\n", who, done, total, r.label, r.status);
+  else
+    fmt::print(stderr, "{}[{}/{}] {}: {} {} {} {} {} {:.1f} s{}\n", who, done, total, r.label, r.status, m.val_key,
+               number(r.summary, m.val_key, "{:.4g}"), m.test_key, test, seconds, note);
+}
+
+// run_points with populations: every run prepared (read back, passed by, or claimed), the ones to
+// train planned into populations, and the populations trained by `jobs` threads, each population
+// with jobs / (populations at once) threads of its own for its models.
+void run_populations(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs) {
+  std::mutex print;
+  std::size_t done = 0;
+  const std::size_t total = todo.size();
+  std::vector<Prepared> prepared;
+  for (SweepRun* run : todo) {
+    bool already = false;
+    std::optional<Prepared> p = prepare(*run, already);
+    if (p) {
+      prepared.push_back(std::move(*p));
+      continue;
+    }
+    print_outcome("", ++done, total, *run, already, 0, "");
+  }
+  if (prepared.empty()) return;
+  std::vector<Config> cfgs;
+  for (const Prepared& p : prepared) cfgs.push_back(p.run->cfg);
+  const int capacity = population_capacity(cfgs.front(), data);
+  const std::vector<std::vector<std::size_t>> plan = plan_populations(cfgs, capacity);
+  const int workers = std::max(1, std::min<int>(jobs, static_cast<int>(plan.size())));
+  const int threads = std::max(1, jobs / workers);
+
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t g; (g = next++) < plan.size();) {
+      const std::vector<std::size_t>& members = plan[g];
+      std::vector<Config> group;
+      std::vector<std::optional<Checkpoint>> resumed;
+      for (std::size_t i : members) {
+        group.push_back(prepared[i].run->cfg);
+        resumed.push_back(std::move(prepared[i].resumed));
+      }
+      const auto start = std::chrono::steady_clock::now();
+      std::vector<TrainRunResult> results;
+      std::string error;
+      try {
+        results = train_runs(group, data, std::move(resumed), RunOutput::kSilent, threads);
+      } catch (const std::exception& e) {
+        error = e.what();
+        if (members.size() > 1) error += fmt::format(" (in a population of {})", members.size());
+      }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const std::string note = members.size() > 1 ? fmt::format(" (population of {})", members.size()) : "";
+      for (std::size_t k = 0; k < members.size(); ++k) {
+        Prepared& p = prepared[members[k]];
+        record(*p.run, results.empty() ? nullptr : &results[k], error);
+        p.claim.reset();
+        const std::lock_guard lock(print);
+        print_outcome("", ++done, total, *p.run, false, seconds, note);
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < workers; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+}
+
+}  // namespace
+
+void run_points(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs, bool on_cuda,
+                PopulationMode mode) {
+  if (mode == PopulationMode::kAuto) return run_populations(todo, data, jobs);
   std::atomic<std::size_t> next{0};
   run_from([&]() -> SweepRun* {
     const std::size_t i = next++;
@@ -647,19 +777,7 @@ void run_from(const std::function<SweepRun*()>& next, std::size_t total, const S
         r.status += fmt::format(" (--jobs {}: that many runs share the GPU; lower --jobs)", jobs);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const std::lock_guard lock(print);
-      ++done;
-      const ResultMetrics m = metrics_for(r.cfg);
-      // A run of a search trained without the test split: say so rather than print an empty metric.
-      const bool withheld = r.summary.is_object() && r.summary.value("test", "") == "withheld";
-      const std::string test = withheld ? std::string("withheld") : number(r.summary, m.test_key, "{:.4g}");
-      if (already)
-        fmt::print(stderr, "{}[{}/{}] {}: already finished ({}), {} {} {} {}\n", who, done, total, r.label, r.status,
-                   m.val_key, number(r.summary, m.val_key, "{:.4g}"), m.test_key, test);
-      else if (failed(r))
-        fmt::print(stderr, "{}[{}/{}] {}: {}\n", who, done, total, r.label, r.status);
-      else
-        fmt::print(stderr, "{}[{}/{}] {}: {} {} {} {} {} {:.1f} s\n", who, done, total, r.label, r.status, m.val_key,
-                   number(r.summary, m.val_key, "{:.4g}"), m.test_key, test, seconds);
+      print_outcome(who, ++done, total, r, already, seconds, "");
     }
   };
   std::vector<std::thread> threads;
@@ -701,6 +819,12 @@ Command add_sweep_command(CLI::App& app) {
   cmd->add_flag("--list", options->list,
                 "Print every point (index, keys, and skipped with the reason, in another shard, finished or to "
                 "train) on stdout and train nothing");
+  cmd->add_option("--population", options->population,
+                  "auto: train compatible points together as populations (docs/populations.md), each point with the "
+                  "results it has alone; off: each point on its own (--jobs at a time). Over MPI ranks each rank "
+                  "trains its points one at a time")
+      ->check(CLI::IsMember({"auto", "off"}))
+      ->type_name("auto|off");
   cmd->add_flag("--withhold-test", options->withhold_test,
                 "Train without the test split and report no test metric, as a model search should (choose on "
                 "validation, then `dynpmnn eval RUN` the chosen run)");

@@ -518,6 +518,7 @@ std::string results_markdown(const Table& table, const std::vector<ModelResult>&
 struct TableOptions {
   std::string table_file, preset_table, out, device, doc;
   int jobs = 0;
+  std::string population = "auto";
 };
 
 // The test metrics of a run trained with the test split withheld, from its best.bin, into its summary.
@@ -548,6 +549,7 @@ int run_table(const TableOptions& options) {
   const Table table = read_table(path);
   const std::string device = resolve_sweep_device(options.device.empty() ? "auto" : options.device, "table");
   const int jobs = sweep_jobs(device, options.jobs);
+  const PopulationMode population = population_mode_from_string(options.population);
   const fs::path out = options.out.empty() ? fs::path("tables") / path.stem() : fs::path(options.out);
   const std::size_t S = table.seeds.size();
 
@@ -582,7 +584,7 @@ int run_table(const TableOptions& options) {
   // The models share one data set: the first model's (its data, target, features and split keys).
   const SplitData data = load_run_data(table.models.front().cfg);
   const SplitData withheld = without_test(data);
-  if (!fixed.empty()) run_points(fixed, data, jobs, device == "cuda");
+  if (!fixed.empty()) run_points(fixed, data, jobs, device == "cuda", population);
   // A run another process holds (host/io/run_claim.h) has no result yet: no choice may be made, nor
   // a table written, without it.
   auto refuse_held = [](const std::vector<SweepRun*>& runs) {
@@ -596,7 +598,7 @@ int run_table(const TableOptions& options) {
   if (!search.empty()) {
     fmt::print(stderr, "dynpmnn: table: searching {} configurations, seed {}, test split withheld\n", search.size(),
                table.seeds.front());
-    run_points(search, withheld, jobs, device == "cuda");
+    run_points(search, withheld, jobs, device == "cuda", population);
     refuse_held(search);
   }
 
@@ -635,7 +637,7 @@ int run_table(const TableOptions& options) {
   }
   if (!seeded.empty()) {
     fmt::print(stderr, "dynpmnn: table: {} more seeds of the configurations chosen on validation\n", seeded.size());
-    run_points(seeded, withheld, jobs, device == "cuda");
+    run_points(seeded, withheld, jobs, device == "cuda", population);
     refuse_held(seeded);
   }
   for (ModelResult& r : results) {
@@ -758,6 +760,11 @@ Command add_table_command(CLI::App& app) {
   cmd->add_option("--device", options->device, "cpu, cuda or auto (default auto)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
       ->type_name("cpu|cuda|auto");
+  cmd->add_option("--population", options->population,
+                  "auto: train compatible runs together as populations (docs/populations.md), each run with the "
+                  "results it has alone; off: each run on its own")
+      ->check(CLI::IsMember({"auto", "off"}))
+      ->type_name("auto|off");
   return {cmd, [options] { return run_table(*options); }};
 }
 

@@ -225,6 +225,7 @@ void Config::validate() const {
   require(lr > 0 && finite(lr), "lr", "must be a finite number > 0");
   require(weight_decay >= 0 && finite(weight_decay), "weight_decay", "must be a finite number >= 0");
   require(patience >= 0, "patience", "must be >= 0");
+  require(checkpoint_every >= 1, "checkpoint_every", "must be >= 1");
   require(min_delta >= 0 && finite(min_delta), "min_delta", "must be a finite number >= 0");
   require(seed <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()), "seed",
           "must fit a signed 64-bit integer (TOML integers are signed)");

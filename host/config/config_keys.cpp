@@ -104,6 +104,9 @@ constexpr std::array kKeys = {
     ConfigKey{"min_delta", &Config::min_delta, "training",
               "early stopping: the val MSE decrease (in the target's units, squared) that resets the patience count"},
     ConfigKey{"seed", &Config::seed, "training", "seeds the initial weights and the epoch order"},
+    ConfigKey{"checkpoint_every", &Config::checkpoint_every, "run",
+              "checkpoint.bin, best.bin and best_params.json after every k-th epoch and the last (same results; "
+              "a resumed run redoes up to k - 1 epochs)"},
     ConfigKey{"device", &Config::device, "run", "auto (cuda where available, else cpu), cpu or cuda"},
     ConfigKey{"out", &Config::out, "run", "run folder; empty: runs/<preset or run>-<YYYYmmdd-HHMMSS>-seed<seed>"},
     ConfigKey{"preset", &Config::preset, "run", "the preset this config started from (--preset sets it)"},

@@ -130,6 +130,10 @@ RunFolder::RunFolder(const Config& cfg, const ParamTable& table, const SplitData
   if (!metrics_) throw_errno("cannot create " + (path_ / "metrics.jsonl").string());
   if (const char* stop = std::getenv(kStopAfterEpochEnv); stop != nullptr && *stop != '\0')
     stop_after_epoch_ = std::atoi(stop);
+  if (resumed != nullptr) {
+    written_epoch_ = resumed->epoch;  // the checkpoint it resumed from
+    best_written_epoch_ = resumed->best_epoch;
+  }
 }
 
 void RunFolder::on_epoch(const EpochRecord& rec, int /*max_epochs*/) {
@@ -138,17 +142,60 @@ void RunFolder::on_epoch(const EpochRecord& rec, int /*max_epochs*/) {
 }
 
 void RunFolder::on_epoch_end(const TrainState& state, Backend& backend) {
-  const std::string bytes =
-      serialize_checkpoint(with_labels_and_target(make_checkpoint(cfg_, table_, scaler_, feature_names_, state, backend)));
+  if (state.epoch % cfg_.checkpoint_every == 0) write_checkpoints(state, backend);
+}
+
+void RunFolder::on_train_end(const TrainState& state, Backend& backend, bool diverged) {
+  if (cfg_.checkpoint_every == 1) return;  // everything was written epoch by epoch
+  // A diverged run's last epoch is not checkpointed (there is nothing to continue), as without
+  // checkpoint_every, but best.bin and best_params.json must still be the best's.
+  if (!diverged) {
+    if (state.epoch != written_epoch_) write_checkpoints(state, backend);
+    return;
+  }
+  if (state.best_epoch != best_written_epoch_) {
+    Checkpoint ck = with_labels_and_target(make_checkpoint(cfg_, table_, scaler_, feature_names_, state, backend));
+    ck.params = state.best_params;
+    write_file_atomically(path_ / "best.bin", serialize_checkpoint(ck));
+    best_written_epoch_ = state.best_epoch;
+  }
+  flush_best_params();
+}
+
+void RunFolder::write_checkpoints(const TrainState& state, Backend& backend) {
+  const Checkpoint ck =
+      with_labels_and_target(make_checkpoint(cfg_, table_, scaler_, feature_names_, state, backend));
+  const std::string bytes = serialize_checkpoint(ck);
   // best.bin first: were the process to die between the two, the resumed run redoes this epoch
   // and writes the same best.bin again.
-  if (state.best_epoch == state.epoch) write_file_atomically(path_ / "best.bin", bytes);
+  if (state.best_epoch == state.epoch) {
+    write_file_atomically(path_ / "best.bin", bytes);
+    best_written_epoch_ = state.best_epoch;
+  } else if (state.best_epoch != best_written_epoch_) {
+    // checkpoint_every > 1: the best epoch was not written when it happened; its parameters are
+    // the state's best_params (what eval and predict read of best.bin).
+    Checkpoint best = ck;
+    best.params = state.best_params;
+    write_file_atomically(path_ / "best.bin", serialize_checkpoint(best));
+    best_written_epoch_ = state.best_epoch;
+  }
+  flush_best_params();
   write_file_atomically(path_ / "checkpoint.bin", bytes);
+  written_epoch_ = state.epoch;
   if (state.epoch == stop_after_epoch_) std::_Exit(kStopAfterEpochExit);
 }
 
 void RunFolder::on_best(const std::vector<double>& params, const EpochRecord& rec) {
-  write_best_params(params, rec.epoch, rec.val_mse);
+  if (cfg_.checkpoint_every == 1) return write_best_params(params, rec.epoch, rec.val_mse);
+  pending_best_ = params;  // written with the next checkpoint
+  pending_best_epoch_ = rec.epoch;
+  pending_best_val_ = rec.val_mse;
+}
+
+void RunFolder::flush_best_params() {
+  if (pending_best_epoch_ < 0) return;
+  write_best_params(pending_best_, pending_best_epoch_, pending_best_val_);
+  pending_best_epoch_ = -1;
 }
 
 void RunFolder::write_best_params(const std::vector<double>& params, int epoch, double val_mse) {

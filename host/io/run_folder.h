@@ -55,10 +55,15 @@ class RunFolder : public TrainObserver {
   const std::filesystem::path& path() const { return path_; }
 
   void on_epoch(const EpochRecord& rec, int max_epochs) override;
+  // best_params.json; with checkpoint_every > 1, with the next checkpoint.
   void on_best(const std::vector<double>& params, const EpochRecord& rec) override;
   // checkpoint.bin, and best.bin too when this epoch is the best so far (epoch 0 included, so a
-  // run that never improves still has one).
+  // run that never improves still has one), after every epoch, or with checkpoint_every = k after
+  // every k-th (best.bin then holds the best epoch's parameters since the last one written).
   void on_epoch_end(const TrainState& state, Backend& backend) override;
+  // With checkpoint_every > 1: the last epoch's checkpoint (unless it diverged), best.bin and
+  // best_params.json, where not written yet.
+  void on_train_end(const TrainState& state, Backend& backend, bool diverged) override;
 
   // best_params.json from the parameters train_model returned (the best ones, restored), then
   // loss_curve.png, then final.json.
@@ -67,6 +72,8 @@ class RunFolder : public TrainObserver {
 
  private:
   void write_best_params(const std::vector<double>& params, int epoch, double val_mse);
+  void write_checkpoints(const TrainState& state, Backend& backend);
+  void flush_best_params();
   // The early-stopping loss's name in the files: val_mse, or val_loss for classification.
   const char* val_key() const { return class_labels_.empty() ? "val_mse" : "val_loss"; }
   Checkpoint with_labels_and_target(Checkpoint ck) const {
@@ -84,6 +91,11 @@ class RunFolder : public TrainObserver {
   TargetScaler target_scaler_;
   std::ofstream metrics_;
   int stop_after_epoch_ = -1;  // the test hook; -1: off
+  int written_epoch_ = -1;       // the epoch of checkpoint.bin as last written
+  int best_written_epoch_ = -1;  // the best epoch best.bin holds
+  std::vector<double> pending_best_;  // checkpoint_every > 1: best_params.json not written yet
+  int pending_best_epoch_ = -1;       // -1: none pending
+  double pending_best_val_ = 0;
 };
 
 }  // namespace dynpmnn

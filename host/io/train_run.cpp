@@ -52,85 +52,139 @@ void require_same_scaler(const Checkpoint& ck, const std::string& checkpoint_pat
           data.scaler.std[j], ck.scaler.mean[j], ck.scaler.std[j]));
 }
 
+namespace {
+
+// One model of train_runs: its configuration, model, backend, state and folder.
+struct RunMember {
+  Config cfg;
+  ModelSpec spec;
+  std::unique_ptr<Backend> backend;
+  TrainState state;
+  std::unique_ptr<RunFolder> folder;
+};
+
+// The checks of a resumed run's data against its checkpoint: the same features, scalers and classes.
+void require_same_data(const Checkpoint& ck, const Config& cfg, const SplitData& data) {
+  const std::string checkpoint_path = (std::filesystem::path(cfg.out) / "checkpoint.bin").string();
+  require_same_features(ck, checkpoint_path, data.feature_names);
+  require_same_scaler(ck, checkpoint_path, data);
+  if (ck.target_scaler != data.target_scaler)
+    throw DataError(fmt::format("{} is not the data {} was trained on: its train split gives the target mean {} and "
+                                "std {}, the checkpoint's target scaler has {} and {}", data.source, checkpoint_path,
+                                data.target_scaler.mean, data.target_scaler.std, ck.target_scaler.mean,
+                                ck.target_scaler.std));
+  if (ck.class_labels != data.class_labels)
+    throw DataError(fmt::format("{} holds the classes {}, {} was trained on {}", data.source,
+                                fmt::join(data.class_labels, ", "), checkpoint_path, fmt::join(ck.class_labels, ", ")));
+}
+
+}  // namespace
+
 TrainRunResult train_run(const Config& given, const SplitData& loaded, std::optional<Checkpoint> resumed,
                          RunOutput output, std::shared_ptr<ShardExchange> exchange) {
-  // config.toml and the checkpoint say which split the data was cut by.
-  const Config cfg = with_split_used(given);
+  std::vector<std::optional<Checkpoint>> one;
+  one.push_back(std::move(resumed));
+  return train_runs({&given, 1}, loaded, std::move(one), output, 1, std::move(exchange)).front();
+}
+
+std::vector<TrainRunResult> train_runs(std::span<const Config> given, const SplitData& loaded,
+                                       std::vector<std::optional<Checkpoint>> resumed, RunOutput output, int threads,
+                                       std::shared_ptr<ShardExchange> exchange) {
+  const std::size_t P = given.size();
+  if (P == 0 || resumed.size() != P)
+    throw std::invalid_argument(fmt::format("train_runs: {} configurations, {} checkpoints", P, resumed.size()));
+  if (P > 1 && (output != RunOutput::kSilent || exchange))
+    throw std::invalid_argument("train_runs: a population trains silently and without a shard exchange");
   const bool writer = !exchange || exchange->rank() == 0;  // data-parallel: rank 0 alone writes
   if (!writer) output = RunOutput::kSilent;
   const bool quiet = output != RunOutput::kProgress;
   const bool silent = output == RunOutput::kSilent;
   // Fitted here, per configuration, so that the runs of a sweep sharing one loaded file each get
-  // their own target_scaling.
+  // their own target_scaling; a population's models must agree on it (they share the data).
   SplitData data = loaded;
-  data.target_scaler = target_scaler_for(cfg, data);
-  if (resumed) {
-    const std::string checkpoint_path = (std::filesystem::path(cfg.out) / "checkpoint.bin").string();
-    require_same_features(*resumed, checkpoint_path, data.feature_names);
-    require_same_scaler(*resumed, checkpoint_path, data);
-    if (resumed->target_scaler != data.target_scaler)
-      throw DataError(fmt::format("{} is not the data {} was trained on: its train split gives the target mean {} and "
-                                  "std {}, the checkpoint's target scaler has {} and {}", data.source, checkpoint_path,
-                                  data.target_scaler.mean, data.target_scaler.std, resumed->target_scaler.mean,
-                                  resumed->target_scaler.std));
-    if (resumed->class_labels != data.class_labels)
-      throw DataError(fmt::format("{} holds the classes {}, {} was trained on {}", data.source,
-                                  fmt::join(data.class_labels, ", "), checkpoint_path,
-                                  fmt::join(resumed->class_labels, ", ")));
-  }
-  const ModelSpec spec = cfg.model_spec(data.train.features, model_outputs(data));
-  const ParamTable table(spec);
+  data.target_scaler = target_scaler_for(with_split_used(given[0]), data);
 
-  TrainHyper hyper = train_hyper(cfg);
-  hyper.exchange = std::move(exchange);
-  const std::unique_ptr<Backend> backend = make_backend(cfg.device, spec, hyper);
-  backend->set_data(data);
-  TrainState state;
-  std::unique_ptr<RunFolder> folder;
-  if (resumed) {
-    backend->set_params(resumed->params);
-    backend->set_optimizer_state(resumed->optimizer);
-    state = std::move(resumed->state);
-    if (writer) folder = std::make_unique<RunFolder>(cfg, table, data, &state);
-    if (!quiet)
-      fmt::print(stderr, "dynpmnn: resuming {} after epoch {} of {}\n", folder->path().string(), state.epoch,
-                 cfg.epochs);
-  } else {
-    std::vector<double> params(table.total());
-    init_params(spec, table, cfg.seed, params);
-    backend->set_params(params);
-    state = initial_train_state(params);
-    if (writer) {
-      folder = std::make_unique<RunFolder>(cfg, table, data);
-      folder->on_epoch_end(state, *backend);  // epoch 0: resumable (and evaluable) from the start
+  std::vector<RunMember> members(P);
+  for (std::size_t m = 0; m < P; ++m) {
+    RunMember& r = members[m];
+    // config.toml and the checkpoint say which split the data was cut by.
+    r.cfg = with_split_used(given[m]);
+    if (target_scaler_for(r.cfg, loaded) != data.target_scaler)
+      throw std::invalid_argument(fmt::format("train_runs: {} scales the target otherwise than {}", r.cfg.out,
+                                              given[0].out));
+    if (resumed[m]) require_same_data(*resumed[m], r.cfg, data);
+    r.spec = r.cfg.model_spec(data.train.features, model_outputs(data));
+    const ParamTable table(r.spec);
+    TrainHyper hyper = train_hyper(r.cfg);
+    hyper.exchange = exchange;
+    r.backend = make_backend(r.cfg.device, r.spec, hyper, /*quiet=*/m > 0);
+    r.backend->set_data(data);
+    if (resumed[m]) {
+      r.backend->set_params(resumed[m]->params);
+      r.backend->set_optimizer_state(resumed[m]->optimizer);
+      r.state = std::move(resumed[m]->state);
+      if (writer) r.folder = std::make_unique<RunFolder>(r.cfg, table, data, &r.state);
+      if (!quiet)
+        fmt::print(stderr, "dynpmnn: resuming {} after epoch {} of {}\n", r.folder->path().string(), r.state.epoch,
+                   r.cfg.epochs);
+    } else {
+      std::vector<double> params(table.total());
+      init_params(r.spec, table, r.cfg.seed, params);
+      r.backend->set_params(params);
+      r.state = initial_train_state(params);
+      if (writer) {
+        r.folder = std::make_unique<RunFolder>(r.cfg, table, data);
+        r.folder->on_epoch_end(r.state, *r.backend);  // epoch 0: resumable (and evaluable) from the start
+      }
+    }
+    if (!silent) {
+      for (const std::string& w : data.warnings) fmt::print(stderr, "dynpmnn: warning: {}\n", w);
+      std::vector<double> current(table.total());
+      r.backend->get_params(current);
+      for (const std::string& w : stability_warnings(r.spec, current, data.train))
+        fmt::print(stderr, "dynpmnn: warning: {}\n", w);
     }
   }
 
-  if (!silent) {
-    for (const std::string& w : data.warnings) fmt::print(stderr, "dynpmnn: warning: {}\n", w);
-    std::vector<double> current(table.total());
-    backend->get_params(current);
-    for (const std::string& w : stability_warnings(spec, current, data.train)) fmt::print(stderr, "dynpmnn: warning: {}\n", w);
-  }
-
   ProgressPrinter progress(stderr, progress_style_for(stderr));
+  std::vector<Config> cfgs;
+  std::vector<ModelSpec> specs;
+  std::vector<TrainState> states;
+  std::vector<std::unique_ptr<ObserverList>> lists;
   std::vector<TrainObserver*> observers;
-  if (folder) observers.push_back(folder.get());
-  if (!quiet) observers.push_back(&progress);
-  ObserverList observer(std::move(observers));
-  const TrainReport report = continue_training(cfg, spec, *backend, data, state, &observer);
+  std::vector<std::unique_ptr<Backend>> backends;
+  for (RunMember& r : members) {
+    std::vector<TrainObserver*> list;
+    if (r.folder) list.push_back(r.folder.get());
+    if (!quiet) list.push_back(&progress);
+    lists.push_back(std::make_unique<ObserverList>(std::move(list)));
+    observers.push_back(lists.back().get());
+    cfgs.push_back(r.cfg);
+    specs.push_back(r.spec);
+    states.push_back(std::move(r.state));
+    backends.push_back(std::move(r.backend));
+  }
+  const std::unique_ptr<PopulationBackend> pop = make_member_population(std::move(backends), threads);
+  const std::vector<TrainReport> reports = continue_training_population(cfgs, specs, *pop, data, states, observers);
   progress.finish();
 
-  const bool diverged = report.divergence.diverged;
-  const std::string divergence_message = diverged ? explain_divergence(report.divergence, spec) : std::string();
-  if (diverged && !silent) fmt::print(stderr, "dynpmnn: {}\n", divergence_message);
-  TrainRunResult result{final_summary(report, folder ? folder->path() : std::filesystem::path(cfg.out),
-                                      divergence_message), diverged};
-  if (!folder) return result;
-  folder->finish(result.summary, report, state.best_params,
-                 fmt::format("{} seed {} ({})", cfg.preset.empty() ? "run" : cfg.preset, cfg.seed, report.backend));
-  if (!quiet) fmt::print(stderr, "dynpmnn: run folder {}\n", folder->path().string());
-  return result;
+  std::vector<TrainRunResult> results;
+  for (std::size_t m = 0; m < P; ++m) {
+    const RunMember& r = members[m];
+    const TrainReport& report = reports[m];
+    const bool diverged = report.divergence.diverged;
+    const std::string divergence_message = diverged ? explain_divergence(report.divergence, r.spec) : std::string();
+    if (diverged && !silent) fmt::print(stderr, "dynpmnn: {}\n", divergence_message);
+    results.push_back(TrainRunResult{
+        final_summary(report, r.folder ? r.folder->path() : std::filesystem::path(r.cfg.out), divergence_message),
+        diverged});
+    if (!r.folder) continue;
+    r.folder->finish(results.back().summary, report, states[m].best_params,
+                     fmt::format("{} seed {} ({})", r.cfg.preset.empty() ? "run" : r.cfg.preset, r.cfg.seed,
+                                 report.backend));
+    if (!quiet) fmt::print(stderr, "dynpmnn: run folder {}\n", r.folder->path().string());
+  }
+  return results;
 }
 
 }  // namespace dynpmnn

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,5 +53,14 @@ struct TrainRunResult {
 // only rank 0 writes the run folder, the others train silently and write nothing.
 TrainRunResult train_run(const Config& cfg, const SplitData& data, std::optional<Checkpoint> resumed,
                          RunOutput output, std::shared_ptr<ShardExchange> exchange = nullptr);
+
+// train_run for a population (host/runtime/population.h): the models of cfgs trained together,
+// each as train_run would train it alone (its own run folder, checkpoint to resume from, and
+// summary), `threads` models at once. More than one model: output kSilent and no exchange, and
+// every configuration's target scaling the first's (they share the data); std::invalid_argument
+// otherwise.
+std::vector<TrainRunResult> train_runs(std::span<const Config> cfgs, const SplitData& data,
+                                       std::vector<std::optional<Checkpoint>> resumed, RunOutput output,
+                                       int threads = 1, std::shared_ptr<ShardExchange> exchange = nullptr);
 
 }  // namespace dynpmnn

@@ -85,4 +85,8 @@ void ObserverList::on_epoch_end(const TrainState& state, Backend& backend) {
   for (TrainObserver* o : observers_) o->on_epoch_end(state, backend);
 }
 
+void ObserverList::on_train_end(const TrainState& state, Backend& backend, bool diverged) {
+  for (TrainObserver* o : observers_) o->on_train_end(state, backend, diverged);
+}
+
 }  // namespace dynpmnn

@@ -45,6 +45,7 @@ class ObserverList : public TrainObserver {
   void on_epoch(const EpochRecord& rec, int max_epochs) override;
   void on_best(const std::vector<double>& params, const EpochRecord& rec) override;
   void on_epoch_end(const TrainState& state, Backend& backend) override;
+  void on_train_end(const TrainState& state, Backend& backend, bool diverged) override;
 
  private:
   std::vector<TrainObserver*> observers_;

@@ -73,6 +73,9 @@ struct EpochStats {
   double train_loss = 0;  // mean minibatch loss (TrainHyper::loss) over the epoch (up to the divergence, if any)
   long steps = 0;
   Divergence divergence;
+  // Wall time of this model's training pass, filled by a PopulationBackend (population.h): a lone
+  // backend leaves it to whoever times the call.
+  double seconds = 0;
 };
 
 // Adam's state beside the parameters: what a checkpoint needs to continue training exactly.

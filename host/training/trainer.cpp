@@ -481,57 +481,51 @@ TrainReport train_model(const Config& cfg, const ModelSpec& spec, Backend& backe
 
 TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
                               TrainState& state, TrainObserver* observer) {
-  const ParamTable table(spec);
-  if (state.best_params.size() != table.total())
-    throw std::invalid_argument(fmt::format("continue_training: {} best parameters, the model has {}",
-                                            state.best_params.size(), table.total()));
-  TrainReport rep;
-  rep.backend = backend.name();
-  rep.params = table.trainable_count();
-  std::vector<double> current(table.total());
-  rep.status = "ok";
+  const std::unique_ptr<PopulationBackend> pop = make_single_population(backend);
+  return continue_training_population({&cfg, 1}, {&spec, 1}, *pop, data, {&state, 1}, {&observer, 1}).front();
+}
 
-  for (int epoch = state.epoch + 1; epoch <= cfg.epochs; ++epoch) {
-    // Decided before the epoch rather than after the previous one, so that a run resumed from the
-    // checkpoint of the epoch that ran out of patience stops there too.
-    if (cfg.patience > 0 && state.waited >= cfg.patience) {
-      rep.status = "early_stopped";
-      break;
-    }
-    const auto t0 = std::chrono::steady_clock::now();
-    const EpochStats st = backend.train_epoch(epoch);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (st.divergence.diverged) {
-      // Not checkpointed: the backend's parameters are non-finite, there is nothing to continue.
-      rep.status = "diverged";
-      rep.divergence = st.divergence;
-      rep.message = explain_divergence(st.divergence, spec);
-      state.epoch = epoch;
-      state.history.push_back(
-          EpochRecord{epoch, st.train_loss, std::numeric_limits<double>::quiet_NaN(), secs, false});
-      if (observer) observer->on_epoch(state.history.back(), cfg.epochs);
-      break;
-    }
-    const double val_loss = validation_loss(cfg, spec, backend.predict(Split::kVal), data.val);
-    EpochRecord rec{epoch, st.train_loss, val_loss, secs, false};
-    const Metrics val{val_loss};  // .mse: the early-stopping loss below
-    if (std::isfinite(val.mse) && val.mse < state.best_val) {
-      // Restore the lowest validation MSE seen; min_delta only decides whether patience resets.
-      state.best_val = val.mse;
-      state.best_epoch = epoch;
-      rec.improved = true;
-      backend.get_params(current);
-      state.best_params = current;
-      if (observer) observer->on_best(state.best_params, rec);
-    }
-    count_patience(state, val.mse, cfg.min_delta);
+namespace {
+
+// What becomes of one model of a population after an epoch: validation, the best weights, the
+// patience count and the observers, as a lone run does them.
+void finish_epoch(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data, TrainState& state,
+                  TrainObserver* observer, TrainReport& rep, int epoch, const EpochStats& st, std::size_t total) {
+  if (st.divergence.diverged) {
+    // Not checkpointed: the backend's parameters are non-finite, there is nothing to continue.
+    rep.status = "diverged";
+    rep.divergence = st.divergence;
+    rep.message = explain_divergence(st.divergence, spec);
     state.epoch = epoch;
-    state.history.push_back(rec);
-    if (observer) {
-      observer->on_epoch(rec, cfg.epochs);
-      observer->on_epoch_end(state, backend);
-    }
+    state.history.push_back(
+        EpochRecord{epoch, st.train_loss, std::numeric_limits<double>::quiet_NaN(), st.seconds, false});
+    if (observer) observer->on_epoch(state.history.back(), cfg.epochs);
+    return;
   }
+  const double val_loss = validation_loss(cfg, spec, backend.predict(Split::kVal), data.val);
+  EpochRecord rec{epoch, st.train_loss, val_loss, st.seconds, false};
+  if (std::isfinite(val_loss) && val_loss < state.best_val) {
+    // Restore the lowest validation MSE seen; min_delta only decides whether patience resets.
+    state.best_val = val_loss;
+    state.best_epoch = epoch;
+    rec.improved = true;
+    state.best_params.resize(total);
+    backend.get_params(state.best_params);
+    if (observer) observer->on_best(state.best_params, rec);
+  }
+  count_patience(state, val_loss, cfg.min_delta);
+  state.epoch = epoch;
+  state.history.push_back(rec);
+  if (observer) {
+    observer->on_epoch(rec, cfg.epochs);
+    observer->on_epoch_end(state, backend);
+  }
+}
+
+// After the last epoch: the best weights restored and evaluated on validation and test.
+void finish_training(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
+                     TrainState& state, TrainObserver* observer, TrainReport& rep) {
+  if (observer) observer->on_train_end(state, backend, rep.divergence.diverged);
   rep.epochs = state.epoch;
   rep.best_epoch = state.best_epoch;
   rep.history = state.history;
@@ -548,13 +542,69 @@ TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend&
     rep.test_withheld = data.test.rows == 0;
     if (!rep.test_withheld)
       rep.test_class = classification_metrics(backend.predict(Split::kTest), data.test.y, spec.outputs);
-    return rep;
+    return;
   }
   rep.val = regression_metrics(backend.predict(Split::kVal), data.val.y);
   rep.val_mse = rep.val.mse;
   rep.test_withheld = data.test.rows == 0;
   if (!rep.test_withheld) rep.test = regression_metrics(backend.predict(Split::kTest), data.test.y);
-  return rep;
+}
+
+}  // namespace
+
+std::vector<TrainReport> continue_training_population(std::span<const Config> cfgs, std::span<const ModelSpec> specs,
+                                                      PopulationBackend& pop, const SplitData& data,
+                                                      std::span<TrainState> states,
+                                                      std::span<TrainObserver* const> observers) {
+  const std::size_t P = static_cast<std::size_t>(pop.size());
+  if (cfgs.size() != P || specs.size() != P || states.size() != P || observers.size() != P)
+    throw std::invalid_argument(fmt::format("continue_training_population: {} models, {} configurations, {} specs, "
+                                            "{} states, {} observers", P, cfgs.size(), specs.size(), states.size(),
+                                            observers.size()));
+  std::vector<TrainReport> reps(P);
+  std::vector<std::size_t> totals(P);
+  for (std::size_t m = 0; m < P; ++m) {
+    const ParamTable table(specs[m]);
+    totals[m] = table.total();
+    if (states[m].best_params.size() != totals[m])
+      throw std::invalid_argument(fmt::format("continue_training: {} best parameters, the model has {}",
+                                              states[m].best_params.size(), totals[m]));
+    reps[m].backend = pop.member(static_cast<int>(m)).name();
+    reps[m].params = table.trainable_count();
+    reps[m].status = "ok";
+  }
+  std::vector<int> epochs(P);
+  std::vector<char> done(P, 0);
+  for (;;) {
+    bool any = false;
+    for (std::size_t m = 0; m < P; ++m) {
+      epochs[m] = 0;
+      if (done[m]) continue;
+      const int next = states[m].epoch + 1;
+      // Decided before the epoch rather than after the previous one, so that a run resumed from
+      // the checkpoint of the epoch that ran out of patience stops there too.
+      if (next > cfgs[m].epochs) {
+        done[m] = 1;
+      } else if (cfgs[m].patience > 0 && states[m].waited >= cfgs[m].patience) {
+        reps[m].status = "early_stopped";
+        done[m] = 1;
+      } else {
+        epochs[m] = next;
+        any = true;
+      }
+    }
+    if (!any) break;
+    const std::vector<EpochStats> stats = pop.train_epochs(epochs);
+    for (std::size_t m = 0; m < P; ++m) {
+      if (epochs[m] == 0) continue;
+      finish_epoch(cfgs[m], specs[m], pop.member(static_cast<int>(m)), data, states[m], observers[m], reps[m],
+                   epochs[m], stats[m], totals[m]);
+      if (stats[m].divergence.diverged) done[m] = 1;
+    }
+  }
+  for (std::size_t m = 0; m < P; ++m)
+    finish_training(cfgs[m], specs[m], pop.member(static_cast<int>(m)), data, states[m], observers[m], reps[m]);
+  return reps;
 }
 
 }  // namespace dynpmnn

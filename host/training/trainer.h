@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "host/runtime/backend.h"
+#include "host/runtime/population.h"
 #include "host/training/class_metrics.h"
 #include "host/config/config.h"
 #include "models/neuron_models.h"
@@ -82,6 +83,11 @@ class TrainObserver {
   // Called after on_epoch of every epoch that did not diverge, with the state to checkpoint and
   // the backend holding the parameters and optimizer state that the next epoch starts from.
   virtual void on_epoch_end(const TrainState& /*state*/, Backend& /*backend*/) {}
+  // Called once after the last epoch (stopped, diverged or out of epochs), before the best
+  // parameters are restored in the backend: the backend still holds the last epoch's parameters
+  // and optimizer state (those of the diverged epoch, not to be continued, when `diverged`). For a
+  // folder that checkpoints every k epochs, the moment to write what it deferred.
+  virtual void on_train_end(const TrainState& /*state*/, Backend& /*backend*/, bool /*diverged*/) {}
 };
 
 // The backend's optimiser and shuffling settings from a configuration.
@@ -97,6 +103,18 @@ TrainReport train_model(const Config& cfg, const ModelSpec& spec, Backend& backe
 // checkpoint it is, on the CPU backend, bit for bit the run that was interrupted.
 TrainReport continue_training(const Config& cfg, const ModelSpec& spec, Backend& backend, const SplitData& data,
                               TrainState& state, TrainObserver* observer);
+
+// A population's training (population.h): model m as continue_training would train it alone with
+// cfgs[m], specs[m], states[m] and observers[m] (null: none), on pop.member(m) holding its
+// parameters and optimizer state; every model reads the same `data`. Epoch by epoch in lockstep:
+// before each, every model that has not stopped, diverged or run out of its own epochs takes one
+// (pop.train_epochs), then each is validated, checkpointed and counted as alone. Models with fewer
+// epochs, an earlier stop or a divergence drop out and cost nothing after. Returns the reports
+// in model order; states end as continue_training leaves its one.
+std::vector<TrainReport> continue_training_population(std::span<const Config> cfgs, std::span<const ModelSpec> specs,
+                                                      PopulationBackend& pop, const SplitData& data,
+                                                      std::span<TrainState> states,
+                                                      std::span<TrainObserver* const> observers);
 
 // The largest step at which `scheme`'s step map of the neuron model, linearised at the state x
 // (ops.states values; parameters p, ops.params values; `current` the whole input current,

@@ -1,0 +1,42 @@
+// A population: P models that share an architecture trained together, epoch by epoch (issue 11,
+// docs/populations.md). Each model is trained exactly as it would be alone (its own initial
+// weights, minibatch order, Adam hyperparameters, stopping and divergence); the trainer
+// (continue_training_population, trainer.h) decides which models take the next epoch, and a model
+// that stopped or diverged is handed no more epochs, so it costs nothing afterwards.
+//
+// make_member_population keeps one Backend per model and trains the models of an epoch on up to
+// `threads` threads: on the CPU each model's arithmetic is its lone run's, so a population member
+// is bit for bit the run trained alone (tests/test_population.cpp). A backend that fuses the
+// models' kernels implements the same interface.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "host/runtime/backend.h"
+
+namespace dynpmnn {
+
+class PopulationBackend {
+ public:
+  virtual ~PopulationBackend() = default;
+  virtual int size() const = 0;
+  virtual std::string name() const = 0;
+  // Model m: its parameters, optimizer state and predictions, as a lone Backend's. Its train_epoch
+  // trains model m alone.
+  virtual Backend& member(int m) = 0;
+  // One training epoch of every model m with epochs[m] > 0 (the epoch's number, which orders its
+  // minibatches); a model with 0 is left as it is. stats[m] of the others are default.
+  virtual std::vector<EpochStats> train_epochs(std::span<const int> epochs) = 0;
+};
+
+// A population of separate backends (any device), each model's epoch timed on its own; `threads`
+// (>= 1) models train at once. Takes ownership of the backends.
+std::unique_ptr<PopulationBackend> make_member_population(std::vector<std::unique_ptr<Backend>> members,
+                                                          int threads = 1);
+// A population of one over a backend the caller keeps: what a lone run trains through.
+std::unique_ptr<PopulationBackend> make_single_population(Backend& backend);
+
+}  // namespace dynpmnn
