@@ -5,12 +5,19 @@ Runs `dynpmnn train` and ../shared/peers/pmnn_torch.py on the same configuration
 single-threaded on the CPU (OMP/OpenBLAS threads = 1) or on the GPU with --device cuda, and prints
 epochs per second of both and the ratio. Results go to stdout as a table and, with --json, to a file.
 
-  bench/bench_train.py [--device cpu|cuda] [--epochs 3] [--configs paper-clip,wide] [--json out.json]
+  bench/bench_train.py [--device cpu|cuda] [--epochs 3] [--repeats 3] [--configs paper-clip,wide,wide256]
+                       [--json out.json]
+
+Each configuration runs `--repeats` times interleaved (ours, peer, ours, peer, ...), so that a slow
+spell of the machine falls on both; a run's figure is its median epoch, and the table gives the
+median over the repeats of each side and the ratio of those medians (the JSON keeps every run's).
 
 Configurations (the paper's is timed with the authors' clip at 20, because without it both
 implementations only compute NaN after the first step — ours stops there, the peer carries on):
   paper-clip  N=1, dt 20, t_end 500 (25 steps), batch 32, clip 20
   wide        N=64, dt 0.1, t_end 2 (20 steps), batch 32
+  wide256     N=256, dt 0.1, t_end 2 (20 steps), batch 32: where our cost (N·T per sample) has grown
+              and the peer's per-op overhead no longer hides its own
 """
 import argparse
 import json
@@ -28,6 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {
     "paper-clip": {"neurons": 1, "dt": 20.0, "t_end": 500.0, "batch_size": 32, "clip": 20.0},
     "wide": {"neurons": 64, "dt": 0.1, "t_end": 2.0, "batch_size": 32, "clip": None},
+    "wide256": {"neurons": 256, "dt": 0.1, "t_end": 2.0, "batch_size": 32, "clip": None},
 }
 
 
@@ -84,7 +92,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--configs", default="paper-clip,wide")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved runs of each side per configuration")
+    ap.add_argument("--configs", default="paper-clip,wide,wide256")
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "dynpmnn"))
     ap.add_argument("--data", default=None)
     ap.add_argument("--json", default=None)
@@ -96,7 +105,6 @@ def main():
     results = []
     for name in args.configs.split(","):
         c = CONFIGS[name]
-        mine = ours(args.binary, name, args.device, args.epochs, args.data, env)
         peer_cmd = [python, peer, "train", "--epochs", str(args.epochs), "--device", args.device,
                     "--neurons", str(c["neurons"]), "--dt", str(c["dt"]), "--t-end", str(c["t_end"]),
                     "--batch-size", str(c["batch_size"])]
@@ -104,18 +112,30 @@ def main():
             peer_cmd += ["--clip", str(c["clip"])]
         if args.data:
             peer_cmd += ["--data", args.data]
-        peers = {"eager": run(peer_cmd, env)}
+        modes = {"eager": peer_cmd}
         if args.peer_compile:
-            peers["compile"] = run(peer_cmd + ["--compile"], env)
-        for mode, p in peers.items():
+            modes["compile"] = peer_cmd + ["--compile"]
+        mine_runs, peer_runs = [], {mode: [] for mode in modes}
+        for _ in range(args.repeats):
+            mine_runs.append(ours(args.binary, name, args.device, args.epochs, args.data, env))
+            for mode, cmd in modes.items():
+                peer_runs[mode].append(run(cmd, env))
+        ours_s = statistics.median(m["epoch_s_median"] for m in mine_runs)
+        mine = mine_runs[-1]
+        for mode, runs in peer_runs.items():
             # The peer's median epoch excludes validation, like our epoch_seconds (training pass only).
+            peer_s = statistics.median(p["epoch_s_median"] for p in runs)
+            p = runs[-1]
             row = {"config": name, "device": args.device, "peer_mode": mode, "epochs": args.epochs,
-                   "ours_epoch_s": mine["epoch_s_median"], "ours_epoch_s_mean": mine["epoch_seconds"],
-                   "peer_epoch_s": p["epoch_s_median"],
-                   "ours_epochs_per_s": 1.0 / mine["epoch_s_median"], "peer_epochs_per_s": 1.0 / p["epoch_s_median"],
-                   "speedup": p["epoch_s_median"] / mine["epoch_s_median"],
+                   "repeats": args.repeats, "ours_epoch_s": ours_s,
+                   "ours_epoch_s_runs": [m["epoch_s_median"] for m in mine_runs],
+                   "ours_epoch_s_mean": mine["epoch_seconds"],
+                   "peer_epoch_s": peer_s, "peer_epoch_s_runs": [q["epoch_s_median"] for q in runs],
+                   "ours_epochs_per_s": 1.0 / ours_s, "peer_epochs_per_s": 1.0 / peer_s,
+                   "speedup": peer_s / ours_s,
                    "ours_test_rmse": mine["test_rmse"], "peer_test_rmse": p["rmse_test"],
                    "ours_status": mine["status"], "ours_backend": mine.get("backend"),
+                   "cpu_isa": os.environ.get("DYNPMNN_CPU_ISA", "auto"),
                    "peer_threads": p.get("threads"), "torch": p.get("torch")}
             results.append(row)
 

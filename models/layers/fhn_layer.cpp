@@ -6,6 +6,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "kernels/cpu_isa.h"
+#include "kernels/fhn_cpu_simd.h"
 #include "kernels/fhn_param_map.h"
 #include "models/layers/linear_block.h"
 
@@ -51,12 +53,25 @@ const ParamTensor& neuron_param_tensor(const ParamTable& table, int layer, int k
 
 namespace {
 
+// The most memory a layer's kept trajectory (fhn_cpu_simd.h) may take: what stays in the cache.
+// Beyond it the backward runs each group of jobs' forward again, which measured faster than keeping
+// more (wide-california at N = 256, 20 steps, batch 32: 2.6 MB a minibatch written and read back
+// took longer than the five-instruction steps it saves; at N = 64, 0.66 MB, too). The paper's
+// one-neuron layers keep theirs.
+constexpr std::size_t kTrajectoryBudgetBytes = std::size_t(256) << 10;
+
 template <typename T>
 class FhnCpu final : public CpuLayer<T> {
  public:
   explicit FhnCpu(const LayerContext& at)
       : S_(at.layer_spec()), ops_(find_neuron_model(S_.neuron_model)), D_(fhn_linear_width(S_)), front_(at, D_),
         maps_(S_.neuron_maps()) {
+    // FitzHugh–Nagumo in double under euler or imex runs the vector op (the same bits as the
+    // scalar one); float, the other models and schemes the scalar op.
+    if constexpr (std::is_same_v<T, double>) {
+      vector_ = ops_.name == "fhn" && fhn_simd_takes(fhn_shape(S_, 0));
+      if (vector_) isa_ = cpu_isa_active();
+    }
     for (int k = 0; k < ops_.params; ++k) {
       const ParamTensor& t = neuron_param_tensor(at.table, at.layer, k);
       raw_[k] = t.offset;
@@ -68,14 +83,28 @@ class FhnCpu final : public CpuLayer<T> {
     B_ = B;
     front_.resize(B);
     act_.resize(static_cast<std::size_t>(B) * D_);
-    const std::size_t ck = fhn_shape(S_, B).checkpoint_elems();
-    ckpt_.assign(ops_.states, std::vector<T>(ck));
+    const NeuronShape shape = fhn_shape(S_, B);
+    if (vector_) {
+      // The whole trajectory where it fits the cache, and no checkpoints; else the forward keeps
+      // nothing and the backward runs the forward again, a few jobs at a time.
+      const std::size_t traj = fhn_simd_trajectory_doubles(shape, isa_);
+      keep_trajectory_ = traj * sizeof(double) <= kTrajectoryBudgetBytes;
+      trajectory_.resize(keep_trajectory_ ? traj : 0);
+      ckpt_.clear();
+    } else {
+      ckpt_.assign(ops_.states, std::vector<T>(shape.checkpoint_elems()));
+    }
     phys_.resize(maps_.any() ? static_cast<std::size_t>(ops_.params) * S_.units : 0);
   }
 
   bool forward(const T* params, const T* x, int, T* y) override {
     front_.forward(params, x, act_.data());
     const NeuronParamPtrs<T> p = neuron_param_map_forward_cpu(maps_, raw(params), S_.units, phys_.data());
+    if constexpr (std::is_same_v<T, double>) {
+      if (vector_)
+        return fhn_forward_simd(isa_, fhn_shape(S_, B_), act_.data(), p, y,
+                                keep_trajectory_ ? trajectory_.data() : nullptr);
+    }
     NeuronCheckpoints<T> ck;
     for (int i = 0; i < ops_.states; ++i) ck.plane[i] = ckpt_[i].data();
     if constexpr (std::is_same_v<T, double>)
@@ -90,12 +119,27 @@ class FhnCpu final : public CpuLayer<T> {
     const NeuronParamPtrs<T> p = neuron_param_map_forward_cpu(maps_, r, S_.units, phys_.data());
     NeuronGradPtrs<T> g;
     for (int k = 0; k < ops_.params; ++k) g.p[k] = trained_[k] ? grad + raw_[k] : nullptr;
+    const NeuronShape shape = fhn_shape(S_, B_);
+    if constexpr (std::is_same_v<T, double>) {
+      if (vector_ && keep_trajectory_) {
+        fhn_backward_simd(isa_, shape, act_.data(), p, trajectory_.data(), dy, front_.d_act(), g);
+      } else if (vector_) {
+        fhn_backward_simd(isa_, shape, act_.data(), p, nullptr, dy, front_.d_act(), g);
+      } else {
+        NeuronCheckpoints<const T> ck;
+        for (int i = 0; i < ops_.states; ++i) ck.plane[i] = ckpt_[i].data();
+        ops_.backward_d(shape, act_.data(), p, ck, dy, front_.d_act(), g);
+      }
+      neuron_param_map_backward_cpu(maps_, r, S_.units, g);
+      front_.backward(params, x, front_.d_act(), dx, grad);
+      return;
+    }
     NeuronCheckpoints<const T> ck;
     for (int i = 0; i < ops_.states; ++i) ck.plane[i] = ckpt_[i].data();
     if constexpr (std::is_same_v<T, double>)
-      ops_.backward_d(fhn_shape(S_, B_), act_.data(), p, ck, dy, front_.d_act(), g);
+      ops_.backward_d(shape, act_.data(), p, ck, dy, front_.d_act(), g);
     else
-      ops_.backward_f(fhn_shape(S_, B_), act_.data(), p, ck, dy, front_.d_act(), g);
+      ops_.backward_f(shape, act_.data(), p, ck, dy, front_.d_act(), g);
     neuron_param_map_backward_cpu(maps_, r, S_.units, g);
     front_.backward(params, x, front_.d_act(), dx, grad);
   }
@@ -117,7 +161,11 @@ class FhnCpu final : public CpuLayer<T> {
   std::size_t raw_[kMaxNeuronParams] = {};  // table offsets of the model's parameters
   bool trained_[kMaxNeuronParams] = {};
   std::vector<T> act_;                  // (B, D) the neurons' input
-  std::vector<std::vector<T>> ckpt_;    // per state: (checkpoints, B, N)
+  std::vector<std::vector<T>> ckpt_;    // per state: (checkpoints, B, N); the scalar op's
+  bool vector_ = false;                 // the vector op (fhn_cpu_simd.h) runs this layer
+  CpuIsa isa_ = CpuIsa::kBaseline;      // with this instruction set
+  bool keep_trajectory_ = false;        // the batch's trajectory fits kTrajectoryBudgetBytes
+  std::vector<T> trajectory_;           // fhn_simd_trajectory_doubles: every step's state
   std::vector<T> phys_;                 // (params, N) the mapped parameters, where a map applies
 };
 

@@ -1,0 +1,248 @@
+// The CPU backend's vector op (kernels/fhn_cpu_simd.h) against the scalar reference op, on every
+// instruction set this machine runs: the same bits, forward and backward, with and without a kept
+// trajectory, across shapes that break the vector blocks (batches that are not a multiple of the
+// lanes, one step, odd neuron counts, populations with per-model steps), both schemes it takes,
+// with and without the clamp, both couplings and the voltage readout. A sample's result does not
+// depend on its position in the batch. Instruction sets this CPU lacks are refused by name.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu_isa.h"
+#include "kernels/fhn_cpu_simd.h"
+#include "kernels/neuron_cpu.h"
+#include "kernels/neurons/fhn.h"
+
+namespace dynpmnn {
+namespace {
+
+struct Case {
+  int models, batch, neurons, steps;
+  Integrator scheme;
+  double dt, clip;
+  Coupling coupling;
+  bool voltage_readout;
+};
+
+std::string name(const Case& c) {
+  return "models " + std::to_string(c.models) + " batch " + std::to_string(c.batch) + " neurons " +
+         std::to_string(c.neurons) + " steps " + std::to_string(c.steps) + " " + to_string(c.scheme) + " dt " +
+         std::to_string(c.dt) + " clip " + std::to_string(c.clip) + " " + to_string(c.coupling) +
+         (c.voltage_readout ? " voltage" : "");
+}
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+// Every element bit for bit; prints the first few differences.
+void expect_same(const std::vector<double>& got, const std::vector<double>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  int bad = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (!same_bits(got[i], want[i])) {
+      if (++bad <= 5) ADD_FAILURE() << what << " [" << i << "]: " << got[i] << " vs reference " << want[i];
+    }
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << got.size() << " differ";
+}
+
+struct Problem {
+  NeuronShape shape;
+  std::vector<NeuronModelStep> steps;
+  std::vector<double> in, d_out, params[4];
+
+  NeuronParamPtrs<double> p() const {
+    NeuronParamPtrs<double> r;
+    for (int k = 0; k < 4; ++k) r.p[k] = params[k].data();
+    return r;
+  }
+};
+
+Problem make_problem(const Case& c, std::uint64_t seed) {
+  Problem pr;
+  NeuronShape& s = pr.shape;
+  s = neuron_shape_of<FitzHughNagumo>();
+  s.models = c.models;
+  s.batch = c.batch;
+  s.neurons = c.neurons;
+  s.steps = c.steps;
+  s.dt = c.dt;
+  s.clip = c.clip;
+  s.coupling = c.coupling;
+  s.integrator = c.scheme;
+  s.voltage_readout = c.voltage_readout;
+  if (c.models > 1) {
+    // Each model its own step count, dt and clamp (one without).
+    for (int m = 0; m < c.models; ++m)
+      pr.steps.push_back({c.dt * (1.0 + 0.25 * m), c.steps + 3 * m, m == 1 ? 0.0 : c.clip});
+    s.per_model = pr.steps.data();
+  }
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> u(-1.2, 1.2);
+  pr.in.resize(static_cast<std::size_t>(c.models) * c.batch * s.input_width());
+  for (double& x : pr.in) x = u(gen);
+  pr.d_out.resize(static_cast<std::size_t>(c.models) * c.batch * s.output_width());
+  for (double& x : pr.d_out) x = u(gen);
+  std::uniform_real_distribution<double> a(0.1, 0.3), b(0.01, 0.05), g(1.0, 3.0), I(-0.3, 0.3);
+  for (int k = 0; k < 4; ++k) pr.params[k].resize(static_cast<std::size_t>(c.models) * c.neurons);
+  for (std::size_t i = 0; i < pr.params[0].size(); ++i) {
+    pr.params[0][i] = a(gen);
+    pr.params[1][i] = b(gen);
+    pr.params[2][i] = g(gen);
+    pr.params[3][i] = I(gen);
+  }
+  return pr;
+}
+
+struct Result {
+  bool finite = false;
+  std::vector<double> out, d_in, d_params[4];
+};
+
+Result poisoned(const NeuronShape& s) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Result r;
+  r.out.assign(static_cast<std::size_t>(s.models) * s.batch * s.output_width(), nan);
+  r.d_in.assign(static_cast<std::size_t>(s.models) * s.batch * s.input_width(), nan);
+  for (auto& d : r.d_params) d.assign(static_cast<std::size_t>(s.models) * s.neurons, nan);
+  return r;
+}
+
+NeuronGradPtrs<double> grads(Result& r) {
+  NeuronGradPtrs<double> g;
+  for (int k = 0; k < 4; ++k) g.p[k] = r.d_params[k].data();
+  return g;
+}
+
+Result reference(const Problem& pr) {
+  const NeuronShape& s = pr.shape;
+  Result r = poisoned(s);
+  std::vector<double> ck[2];
+  NeuronCheckpoints<double> planes;
+  NeuronCheckpoints<const double> cplanes;
+  for (int i = 0; i < 2; ++i) {
+    ck[i].resize(s.checkpoint_elems() + 1);
+    planes.plane[i] = ck[i].data();
+    cplanes.plane[i] = ck[i].data();
+  }
+  r.finite = neuron_forward_cpu<FitzHughNagumo, double>(s, pr.in.data(), pr.p(), r.out.data(), planes);
+  neuron_backward_cpu<FitzHughNagumo, double>(s, pr.in.data(), pr.p(), cplanes, pr.d_out.data(), r.d_in.data(),
+                                              grads(r));
+  return r;
+}
+
+Result vectorised(CpuIsa isa, const Problem& pr, bool keep_trajectory) {
+  const NeuronShape& s = pr.shape;
+  Result r = poisoned(s);
+  std::vector<double> traj(keep_trajectory ? fhn_simd_trajectory_doubles(s, isa) : 0,
+                           std::numeric_limits<double>::quiet_NaN());
+  double* t = keep_trajectory ? traj.data() : nullptr;
+  r.finite = fhn_forward_simd(isa, s, pr.in.data(), pr.p(), r.out.data(), t);
+  fhn_backward_simd(isa, s, pr.in.data(), pr.p(), t, pr.d_out.data(), r.d_in.data(), grads(r));
+  return r;
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  const Integrator schemes[] = {Integrator::kEuler, Integrator::kImex};
+  for (Integrator scheme : schemes) {
+    const double dt = scheme == Integrator::kImex ? 2.0 : 0.1;
+    for (double clip : {0.0, 0.7}) {
+      for (Coupling coupling : {Coupling::kInitialCondition, Coupling::kCurrent}) {
+        out.push_back({1, 1, 1, 1, scheme, dt, clip, coupling, false});
+        out.push_back({1, 7, 3, 16, scheme, dt, clip, coupling, false});
+        out.push_back({1, 33, 5, 37, scheme, dt, clip, coupling, true});
+        out.push_back({1, 64, 2, 20, scheme, dt, clip, coupling, false});
+        out.push_back({3, 9, 4, 5, scheme, dt, clip, coupling, false});
+      }
+    }
+  }
+  // The paper's setting under the clamp: values reach it, and the gradient is cut there.
+  out.push_back({1, 32, 1, 25, Integrator::kEuler, 20.0, 20.0, Coupling::kInitialCondition, false});
+  return out;
+}
+
+TEST(CpuSimd, EveryInstructionSetComputesTheScalarReferenceBits) {
+  int checked = 0;
+  for (CpuIsa isa : kAllCpuIsas) {
+    if (!cpu_isa_supported(isa)) continue;
+    ++checked;
+    std::uint64_t seed = 1;
+    for (const Case& c : cases()) {
+      const Problem pr = make_problem(c, seed++);
+      const Result want = reference(pr);
+      for (bool keep : {true, false}) {
+        const std::string what = std::string(to_string(isa)) + (keep ? " kept " : " replayed ") + name(c);
+        const Result got = vectorised(isa, pr, keep);
+        EXPECT_EQ(got.finite, want.finite) << what;
+        expect_same(got.out, want.out, what + ": out");
+        expect_same(got.d_in, want.d_in, what + ": d_in");
+        for (int k = 0; k < 4; ++k)
+          expect_same(got.d_params[k], want.d_params[k], what + ": d_param " + FitzHughNagumo::kParamInfo[k].name);
+      }
+    }
+  }
+  EXPECT_GE(checked, 1);  // the baseline runs everywhere
+}
+
+// A sample alone and at every position of a batch that pads its last vector: the same bits (the
+// data-parallel and population tests compare such splits bit for bit).
+TEST(CpuSimd, ASamplesBitsDoNotDependOnItsPositionInTheBatch) {
+  const Case c{1, 11, 3, 23, Integrator::kEuler, 0.1, 0.0, Coupling::kInitialCondition, false};
+  const Problem batch = make_problem(c, 99);
+  for (CpuIsa isa : kAllCpuIsas) {
+    if (!cpu_isa_supported(isa)) continue;
+    const Result all = vectorised(isa, batch, false);
+    for (int b = 0; b < c.batch; ++b) {
+      Problem one = batch;
+      one.shape.batch = 1;
+      const std::size_t in_w = one.shape.input_width(), out_w = one.shape.output_width();
+      one.in.assign(batch.in.begin() + b * in_w, batch.in.begin() + (b + 1) * in_w);
+      one.d_out.assign(batch.d_out.begin() + b * out_w, batch.d_out.begin() + (b + 1) * out_w);
+      const Result alone = vectorised(isa, one, true);
+      const std::string what = std::string(to_string(isa)) + " sample " + std::to_string(b);
+      expect_same(alone.out, std::vector<double>(all.out.begin() + b * out_w, all.out.begin() + (b + 1) * out_w),
+                  what + ": out");
+      expect_same(alone.d_in, std::vector<double>(all.d_in.begin() + b * in_w, all.d_in.begin() + (b + 1) * in_w),
+                  what + ": d_in");
+    }
+  }
+}
+
+TEST(CpuSimd, RefusesWhatItDoesNotTake) {
+  Case c{1, 4, 2, 3, Integrator::kRk4, 0.1, 0.0, Coupling::kInitialCondition, false};
+  const Problem pr = make_problem(c, 3);
+  EXPECT_FALSE(fhn_simd_takes(pr.shape));
+  std::vector<double> out(pr.d_out.size());
+  EXPECT_THROW(fhn_forward_simd(CpuIsa::kBaseline, pr.shape, pr.in.data(), pr.p(), out.data(), nullptr),
+               std::invalid_argument);
+  c.scheme = Integrator::kEuler;
+  const Problem ok = make_problem(c, 3);
+  for (CpuIsa isa : kAllCpuIsas) {
+    if (cpu_isa_supported(isa)) continue;
+    try {
+      fhn_forward_simd(isa, ok.shape, ok.in.data(), ok.p(), out.data(), nullptr);
+      ADD_FAILURE() << to_string(isa) << " ran on a CPU without it";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(to_string(isa)), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(CpuIsa, NamesRoundTripAndTheBestIsSupported) {
+  for (CpuIsa isa : kAllCpuIsas) EXPECT_EQ(cpu_isa_from_string(to_string(isa)), isa);
+  EXPECT_EQ(cpu_isa_from_string("sse2"), CpuIsa::kBaseline);
+  EXPECT_THROW(cpu_isa_from_string("avx1024"), std::invalid_argument);
+  EXPECT_TRUE(cpu_isa_supported(CpuIsa::kBaseline));
+  EXPECT_TRUE(cpu_isa_supported(cpu_isa_best()));
+  EXPECT_TRUE(cpu_isa_supported(cpu_isa_active()));
+}
+
+}  // namespace
+}  // namespace dynpmnn
