@@ -17,8 +17,10 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "host/cli/command.h"
 #include "host/io/checkpoint.h"
 #include "host/io/run_folder.h"
 #include "host/io/train_run.h"
@@ -352,6 +354,52 @@ TEST_F(PopulationSweep, AutoGivesEveryPointItsLoneResultsAndAnInterruptedSweepRe
   const testing::CliResult resumed = run(sweep("stopped", ""));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_EQ(rows_without_timing(dir_ / "stopped" / "results.csv"), rows);
+}
+
+// dynpmnn report over a finished sweep: the top list and the heatmap's cells, a skipped cell named.
+TEST_F(PopulationSweep, ReportListsTheTopRunsAndTheBestOfEachCell) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  testing::write_file(dir_ / "tiny.toml", "preset = \"wide-california\"\n[base]\nneurons = 2\nepochs = 1\n"
+                                          "[grid]\ndt = [0.1, 0.3]\nt_end = [0.6, 1.0]\nlr = [1e-3, 5e-3]\n");
+  const testing::CliResult swept =
+      run("sweep " + testing::quote(dir_ / "tiny.toml") + " --device cpu --out " + testing::quote(dir_ / "tiny"));
+  ASSERT_EQ(swept.exit_code, 0) << swept.err;
+  const testing::CliResult r =
+      run("report " + testing::quote(dir_ / "tiny") + " --top 3 --doc " + testing::quote(dir_ / "doc" / "grid.md"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string md = testing::read_file(dir_ / "doc" / "grid.md");
+  EXPECT_TRUE(testing::contains(md, "8 runs: 6 finished, 0 diverged, 2 skipped")) << md;
+  EXPECT_TRUE(testing::contains(md, "### Top 3 by validation MSE")) << md;
+  EXPECT_TRUE(testing::contains(md, "![tiny heatmap](grid/tiny-heatmap.png)")) << md;
+  EXPECT_TRUE(fs::is_regular_file(dir_ / "doc" / "grid" / "tiny-heatmap.png"));
+  EXPECT_EQ(testing::read_file(dir_ / "doc" / "grid" / "tiny-results.csv"), testing::read_file(dir_ / "tiny" / "results.csv"));
+  // Each cell: the lower validation MSE of its two learning rates; dt 0.3 x t_end 1 skipped.
+  std::map<std::string, double> best;
+  {
+    std::istringstream rows(testing::read_file(dir_ / "tiny" / "results.csv"));
+    std::string line;
+    std::getline(rows, line);
+    while (std::getline(rows, line)) {
+      std::vector<std::string> cells;
+      std::stringstream ls(line);
+      for (std::string cell; std::getline(ls, cell, ',');) cells.push_back(cell);
+      if (cells[5] != "ok" && cells[5] != "early_stopped") continue;  // run,dt,t_end,lr,seed,status,val_mse
+      const std::string key = cells[2] + "," + cells[1];
+      const double v = std::stod(cells[6]);
+      best[key] = best.count(key) ? std::min(best[key], v) : v;
+    }
+  }
+  ASSERT_EQ(best.size(), 3u);
+  const std::string cells = testing::read_file(dir_ / "doc" / "grid" / "tiny-heatmap.csv");
+  EXPECT_TRUE(testing::contains(cells, "t_end,dt,best_val_mse,finished,diverged,skipped,other\n")) << cells;
+  EXPECT_TRUE(testing::contains(cells, "1,0.3,,0,0,2,0\n")) << cells;
+  for (const auto& [key, v] : best)
+    EXPECT_TRUE(testing::contains(cells, key + "," + fmt::format("{:.17g}", v) + ",2,0,0,0\n")) << key << "\n" << cells;
+
+  const testing::CliResult missing = run("report " + testing::quote(dir_ / "nowhere") + " --doc " +
+                                         testing::quote(dir_ / "x.md"));
+  EXPECT_EQ(missing.exit_code, kExitBadInput) << missing.err;
+  EXPECT_TRUE(testing::contains(missing.err, "results.csv: no such file")) << missing.err;
 }
 
 }  // namespace

@@ -24,6 +24,9 @@ struct Command {
 
 // dynpmnn inspect RUN_DIR: PNGs of the best model's FHN layers (host/cli/inspect_command.cpp).
 Command add_inspect_command(CLI::App& app);
+// dynpmnn report SWEEP_DIR... --doc FILE.md: top runs and a dt x t_end heatmap of finished sweeps
+// (host/cli/report_command.cpp).
+Command add_report_command(CLI::App& app);
 // dynpmnn sweep GRID.toml: one run folder per point of a grid of keys, and a results table
 // (host/cli/sweep_command.cpp).
 Command add_sweep_command(CLI::App& app);

@@ -379,7 +379,7 @@ int run_cli(int argc, char** argv) {
   app.require_subcommand(1);
   const std::vector<Command> commands = {add_train_command(app), add_eval_command(app), add_predict_command(app),
                                          add_inspect_command(app), add_sweep_command(app),
-                                         add_table_command(app)};
+                                         add_table_command(app), add_report_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

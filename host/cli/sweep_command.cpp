@@ -710,7 +710,15 @@ void run_populations(const std::vector<SweepRun*>& todo, const SplitData& data, 
   std::vector<Config> cfgs;
   for (const Prepared& p : prepared) cfgs.push_back(p.run->cfg);
   const int capacity = population_capacity(cfgs.front(), data);
-  const std::vector<std::vector<std::size_t>> plan = plan_populations(cfgs, capacity);
+  std::vector<std::vector<std::size_t>> plan = plan_populations(cfgs, capacity);
+  // The costliest populations first (the longest-processing-time rule), so that none starts last
+  // and leaves the other threads idle.
+  const auto cost = [&](const std::vector<std::size_t>& members) {
+    double sum = 0;
+    for (std::size_t i : members) sum += expected_cost(cfgs[i]);
+    return sum;
+  };
+  std::stable_sort(plan.begin(), plan.end(), [&](const auto& a, const auto& b) { return cost(a) > cost(b); });
   const int workers = std::max(1, std::min<int>(jobs, static_cast<int>(plan.size())));
   const int threads = std::max(1, jobs / workers);
 
@@ -798,7 +806,7 @@ Command add_sweep_command(CLI::App& app) {
                   "(the runs are their cross product) and optional seeds = [...]")
       ->type_name("GRID.toml");
   cmd->add_option("--preset-grid", options->preset_grid,
-                  "Use models/presets/sweeps/NAME-grid.toml instead of a grid file (paper: the paper's grid)")
+                  "Use models/presets/sweeps/NAME-grid.toml instead of a grid file (paper-full: the paper's 2304-point grid; paper-full-imex: the same with the semi-implicit step)")
       ->type_name("NAME");
   cmd->add_option("--out", options->out,
                   "Folder of the run folders and results (default sweeps/<grid name>); rerunning with the same one "

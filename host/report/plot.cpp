@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <stdexcept>
 #include <cmath>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "host/report/canvas.h"
 
@@ -165,6 +169,82 @@ void write_loss_curve_png(const std::filesystem::path& path, std::span<const dou
   const CurveSeries series[] = {{"train loss", {train_loss.begin(), train_loss.end()}},
                                 {"val MSE", {val_mse.begin(), val_mse.end()}}};
   write_curves_png(path, series, title, "MSE");
+}
+
+namespace {
+
+// viridis at five stops, interpolated linearly: dark (small) to yellow (large).
+Rgb ramp(double t) {
+  static constexpr std::array<Rgb, 5> stops{{{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}}};
+  t = std::clamp(t, 0.0, 1.0) * (stops.size() - 1);
+  const std::size_t k = std::min<std::size_t>(static_cast<std::size_t>(t), stops.size() - 2);
+  const double f = t - static_cast<double>(k);
+  Rgb c;
+  for (int i = 0; i < 3; ++i)
+    c[i] = static_cast<std::uint8_t>(std::lround(stops[k][i] + f * (stops[k + 1][i] - stops[k][i])));
+  return c;
+}
+
+}  // namespace
+
+void write_heatmap_png(const std::filesystem::path& path, const Heatmap& map) {
+  const int columns = static_cast<int>(map.column_labels.size()), rows = static_cast<int>(map.row_labels.size());
+  if (map.values.size() != static_cast<std::size_t>(columns) * rows || map.notes.size() != map.values.size())
+    throw std::invalid_argument("write_heatmap_png: values and notes must be rows x columns");
+  Canvas canvas(kPlotWidth + 170, kPlotHeight + 60);
+  const PlotArea area{110, 54, kPlotWidth - 24, kPlotHeight - 14};
+  draw_title(canvas, 18, map.title);
+  draw_axis_titles(canvas, area, map.x_title, map.y_title, 22);
+  double lo = INFINITY;
+  for (double v : map.values)
+    if (std::isfinite(v) && v > 0) lo = std::min(lo, v);
+  const double hi = std::isfinite(lo) ? lo * std::max(map.cap, 1.0 + 1e-9) : 1;
+  const auto shade = [&](double v) { return ramp(std::log(v / lo) / std::log(hi / lo)); };
+  const double cw = double(area.right - area.left) / std::max(columns, 1);
+  const double ch = double(area.bottom - area.top) / std::max(rows, 1);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < columns; ++c) {
+      const std::size_t at = static_cast<std::size_t>(r) * columns + c;
+      const int x0 = area.left + static_cast<int>(std::lround(c * cw)), x1 = area.left + static_cast<int>(std::lround((c + 1) * cw));
+      const int y1 = area.bottom - static_cast<int>(std::lround(r * ch)), y0 = area.bottom - static_cast<int>(std::lround((r + 1) * ch));
+      const double v = map.values[at];
+      const bool finite = std::isfinite(v) && v > 0;
+      const Rgb fill = finite ? shade(v) : Rgb{200, 200, 200};
+      canvas.fill(x0, y0, x1, y1, fill);
+      const std::string label = finite ? fmt::format("{:.3g}", v) : map.notes[at];
+      const bool dark = finite && (fill[0] + fill[1] + fill[2]) < 3 * 140;
+      canvas.text((x0 + x1 - Canvas::text_width(label)) / 2, (y0 + y1 - kTextHeight) / 2, label, dark ? kWhite : kInk);
+    }
+  for (int c = 0; c <= columns; ++c) {
+    const int x = area.left + static_cast<int>(std::lround(c * cw));
+    canvas.line(x, area.top, x, area.bottom, kWhite, 1);
+  }
+  for (int r = 0; r <= rows; ++r) {
+    const int y = area.bottom - static_cast<int>(std::lround(r * ch));
+    canvas.line(area.left, y, area.right, y, kWhite, 1);
+  }
+  for (int c = 0; c < columns; ++c) {
+    const std::string& l = map.column_labels[c];
+    const int x = area.left + static_cast<int>(std::lround((c + 0.5) * cw));
+    canvas.text(x - Canvas::text_width(l) / 2, area.bottom + 8, l, kInk);
+  }
+  for (int r = 0; r < rows; ++r) {
+    const std::string& l = map.row_labels[r];
+    const int y = area.bottom - static_cast<int>(std::lround((r + 0.5) * ch));
+    canvas.text(area.left - 8 - Canvas::text_width(l), y - kTextHeight / 2, l, kInk);
+  }
+  canvas.frame(area);
+  // The colour bar, right of the grid: lo at the bottom, cap x lo at the top.
+  const int bx0 = area.right + 30, bx1 = bx0 + 20;
+  for (int y = area.top; y < area.bottom; ++y)
+    canvas.fill(bx0, y, bx1, y + 1, ramp(double(area.bottom - 1 - y) / std::max(1, area.bottom - area.top - 1)));
+  canvas.frame(PlotArea{bx0, area.top, bx1, area.bottom});
+  if (std::isfinite(lo)) {
+    canvas.text(bx1 + 6, area.bottom - kTextHeight, fmt::format("{:.3g}", lo), kInk);
+    canvas.text(bx1 + 6, area.top, fmt::format(">={:.3g}", hi), kInk);
+  }
+  canvas.text(bx0, area.top - kTextHeight - 10, map.value_title, kInk);
+  canvas.write_png(path);
 }
 
 }  // namespace dynpmnn

@@ -47,4 +47,18 @@ struct XySeries {
 void write_xy_png(const std::filesystem::path& path, std::span<const XySeries> series, std::string_view title,
                   std::string_view x_title, std::string_view y_title, bool log_x);
 
+// A grid of cells, row r and column c at values[r * columns + c]: a colour per finite value on a
+// logarithmic scale from the smallest finite value to `cap` times it (larger values take the last
+// colour), the value written in the cell, and a cell without a finite value grey with its note
+// (notes[r * columns + c], e.g. "skipped" or "diverged"). Row 0 is drawn at the bottom. A colour
+// bar says the scale. Throws std::runtime_error naming the path if it cannot be written.
+struct Heatmap {
+  std::vector<std::string> column_labels, row_labels;
+  std::vector<double> values;
+  std::vector<std::string> notes;
+  std::string title, x_title, y_title, value_title;
+  double cap = 100;
+};
+void write_heatmap_png(const std::filesystem::path& path, const Heatmap& map);
+
 }  // namespace dynpmnn
