@@ -25,6 +25,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -162,7 +163,9 @@ def main():
     ap.add_argument("--data", default=None, help="cal_housing.data (default: the binary's look-up)")
     ap.add_argument("--train-rows", type=int, default=14448, help="training rows (California's paper split)")
     ap.add_argument("--keep", default=None, help="keep the sweep folders here")
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved repeats of every stage (medians reported)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--print-json", action="store_true", help="also print the result as one JSON line")
     args = ap.parse_args()
 
     cores = os.cpu_count() or 1
@@ -185,25 +188,41 @@ def main():
 
     pop_grid = os.path.join(work, "points.toml")
     write_grid(pop_grid, head, subset_axes(axes, points), extra)
-    pop_s, pop_summary, pop_rows = sweep(args.binary, pop_grid, os.path.join(work, "populations"), args.device, "auto",
-                                         pop_jobs, args.data, env)
-    n_pop = len(trained(pop_rows))
-    result = {"device": args.device, "grid": args.grid, "points": points, "points_total": len(pop_rows),
-              "points_trained": n_pop, "populations": {"jobs": pop_jobs, "seconds": pop_s,
-                                                      "runs_per_second": n_pop / pop_s, "summary": pop_summary}}
-
     alone_grid = os.path.join(work, "alone.toml")
     write_grid(alone_grid, head, subset_axes(axes, subset), extra)
+    # Repeats interleave the stages (populations, then each --jobs alone, again), each in a fresh
+    # folder, so that a machine's drift falls on both; the medians are reported.
+    pop_times, alone_times = [], {j: [] for j in jobs_list}
+    alone_last = {}
+    for r in range(args.repeats):
+        out = os.path.join(work, f"populations-{r}")
+        s_pop, pop_summary, pop_rows = sweep(args.binary, pop_grid, out, args.device, "auto", pop_jobs, args.data, env)
+        pop_times.append(s_pop)
+        if r + 1 < args.repeats and not args.keep:
+            shutil.rmtree(out, ignore_errors=True)
+        for jobs in jobs_list:
+            out = os.path.join(work, f"alone-j{jobs}-{r}")
+            s_alone, summary, rows = sweep(args.binary, alone_grid, out, args.device, "off", jobs, args.data, env)
+            alone_times[jobs].append(s_alone)
+            alone_last[jobs] = rows
+            if not args.keep:
+                shutil.rmtree(out, ignore_errors=True)
+    pop_s = statistics.median(pop_times)
+    n_pop = len(trained(pop_rows))
+    result = {"device": args.device, "grid": args.grid, "points": points, "points_total": len(pop_rows),
+              "points_trained": n_pop, "repeats": args.repeats,
+              "populations": {"jobs": pop_jobs, "seconds": pop_s, "seconds_each": pop_times,
+                              "runs_per_second": n_pop / pop_s, "summary": pop_summary}}
     alone = []
     for jobs in jobs_list:
-        out = os.path.join(work, f"alone-j{jobs}")
-        s, summary, rows = sweep(args.binary, alone_grid, out, args.device, "off", jobs, args.data, env)
+        rows = alone_last[jobs]
+        s_alone = statistics.median(alone_times[jobs])
         agree = sum(1 for k, r in rows.items() if k in pop_rows and comparable(r) == comparable(pop_rows[k]))
-        alone.append({"jobs": jobs, "seconds": s, "points_trained": len(trained(rows)),
-                      "runs_per_second": len(trained(rows)) / s, "rows_equal_to_population_rows": agree,
-                      "rows": len(rows), "per_point_seconds": {k: float(r["epoch_seconds"] or 0) * int(r["epochs"] or 0)
-                                                               for k, r in trained(rows).items()}})
-        shutil.rmtree(out, ignore_errors=True) if not args.keep else None
+        alone.append({"jobs": jobs, "seconds": s_alone, "seconds_each": alone_times[jobs],
+                      "points_trained": len(trained(rows)), "runs_per_second": len(trained(rows)) / s_alone,
+                      "rows_equal_to_population_rows": agree, "rows": len(rows),
+                      "per_point_seconds": {k: float(r["epoch_seconds"] or 0) * int(r["epochs"] or 0)
+                                            for k, r in trained(rows).items()}})
     best = min(alone, key=lambda a: a["seconds"])
     result["alone"] = [{k: v for k, v in a.items() if k != "per_point_seconds"} for a in alone]
     result["alone_best_jobs"] = best["jobs"]
@@ -228,7 +247,10 @@ def main():
             f"the population run's {n_pop} trained points with their epochs, divided by the best --jobs "
             f"({best['jobs']}) and multiplied by that run's measured wall/training-time ratio ({overhead:.3f})")
     result["speedup_vs_best_alone"] = result["alone_full_seconds"] / pop_s
+    result["epochs"] = args.epochs
     write_result(args.json, result, "bench/bench_sweep.py", sys.argv[1:]) if args.json else None
+    if args.print_json:
+        print(json.dumps(result))
     print(f"populations: {n_pop} points in {pop_s:.1f} s ({n_pop / pop_s:.2f} runs/s, --jobs {pop_jobs})")
     for a in alone:
         print(f"alone --jobs {a['jobs']}: {a['points_trained']} points in {a['seconds']:.1f} s "

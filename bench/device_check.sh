@@ -197,7 +197,11 @@ if [ -f "$peer" ]; then
   export PYTHONUNBUFFERED=1
   run_json peer_wide_eager 60 20 python3 "$peer" layer --batch 4096 --neurons 1024 --steps 100 --device cuda
   run_json peer_paper_eager 60 20 python3 "$peer" layer --batch 32 --neurons 1 --steps 25 --device cuda
-  run_json peer_wide_compile 150 60 python3 "$peer" layer --batch 4096 --neurons 1024 --steps 100 --device cuda --compile
+  if [ -z "${DEVICE_CHECK_SKIP_COMPILE:-}" ]; then
+    run_json peer_wide_compile 150 60 python3 "$peer" layer --batch 4096 --neurons 1024 --steps 100 --device cuda --compile
+  else
+    printf 'peer_wide_compile\tskipped (DEVICE_CHECK_SKIP_COMPILE)\t0\n' >>"$stages"
+  fi
 else
   printf 'peer\tskipped (%s missing)\t0\n' "$peer" >>"$stages"
 fi
@@ -209,7 +213,16 @@ elif [ -f bench/bench_train.py ]; then
 else
   printf 'train_bench\tskipped (no bench/bench_train.sh or .py)\t0\n' >>"$stages"
 fi
-if [ -f "$peer" ]; then
+# Populations against one at a time on a 24-point sample of the paper's full grid (its longest points
+# included), a few epochs each: the sweep benchmark's GPU figures (bench/bench_sweep.py, issue 11).
+if built "$build/dynpmnn" && [ -f "$data" ]; then
+  run_json sweep_bench "${DEVICE_CHECK_SWEEP_S:-150}" 40 python3 bench/bench_sweep.py --device cuda --grid paper-full \
+    --points gpu24 --subset gpu24 --epochs "${DEVICE_CHECK_SWEEP_EPOCHS:-3}" --jobs 1,16 --pop-jobs 16 \
+    --binary "$build/dynpmnn" --data "$root/$data" --print-json
+else
+  printf 'sweep_bench\tskipped (no dynpmnn or no data)\t0\n' >>"$stages"
+fi
+if [ -f "$peer" ] && [ -z "${DEVICE_CHECK_SKIP_COMPILE:-}" ]; then
   run_json peer_paper_compile 90 45 python3 "$peer" layer --batch 32 --neurons 1 --steps 25 --device cuda --compile
 fi
 cp "$bench_json" "$OUT/bench.jsonl"
@@ -301,6 +314,16 @@ if module:
               f"{'identical' if module['valid'] else 'DIFFERENT'}).", ""]
 if old_new.strip():
     lines += [old_new.strip(), ""]
+sweep = next((b for b in bench if b.get("run") == "sweep_bench" and "populations" in b), None)
+if sweep:
+    lines += ["## Sweep benchmark (bench/bench_sweep.py)", "",
+              f"{sweep['points_trained']} points of {sweep['grid']} ({sweep['points']}), "
+              f"{sweep.get('epochs', '')} epochs: populations (--jobs {sweep['populations']['jobs']}) "
+              f"{sweep['populations']['seconds']:.1f} s ({sweep['populations']['runs_per_second']:.2f} runs/s)."]
+    for a in sweep["alone"]:
+        lines.append(f"One at a time, --jobs {a['jobs']}: {a['seconds']:.1f} s ({a['runs_per_second']:.2f} runs/s), "
+                     f"rows equal to the population's: {a['rows_equal_to_population_rows']}/{a['rows']}.")
+    lines += [f"Ratio to the best one-at-a-time: {sweep['speedup_vs_best_alone']:.2f}x ({sweep['alone_full_method']}).", ""]
 train = read(os.path.join(out, "train.json"))
 if train.strip():
     lines += ["## End-to-end training (bench/bench_train)", "", "```", train.strip()[:3000], "```", ""]
