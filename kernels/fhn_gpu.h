@@ -12,18 +12,20 @@
 
 namespace dynpmnn {
 
-// in: (B, input_width). out: (B, 2N) = [v_T | w_T]. ckpt_v, ckpt_w: (checkpoint_elems) each, or both
-// null for inference. When nonfinite_flag is not null and an output is NaN or ±Inf, *flag is set
-// from kNoNonFinite to layer_index (an earlier value is kept). Asynchronous on `stream`.
+// in: (P, B, input_width). out: (P, B, 2N) = [v_T | w_T] per sample. ckpt_v, ckpt_w:
+// (checkpoint_elems) each, or both null for inference. When nonfinite_flag is not null and an output
+// is NaN or ±Inf, *flag is set from kNoNonFinite to layer_index (an earlier value is kept).
+// Asynchronous on `stream`. A population with per-model steps needs s.per_model_device
+// (neuron_gpu.h's neuron_forward_gpu says how).
 void fhn_forward_gpu(const NeuronShape& s, const float* in, FhnParamPtrs<float> p, float* out, float* ckpt_v,
                      float* ckpt_w, int* nonfinite_flag, int layer_index, cudaStream_t stream);
 
 // Floats of scratch fhn_backward_gpu needs for the per-block partial sums of the parameter
-// gradients: (blocks along the batch, 4, N).
+// gradients: (P, blocks along the batch, 4, N).
 std::size_t fhn_backward_workspace_floats(const NeuronShape& s);
 
-// d_out: (B, 2N). d_in: (B, input_width), overwritten. d_params: (N) each, overwritten with the
-// batch sum, reduced in a fixed order (bit-reproducible); a null member is skipped (frozen).
+// d_out: (P, B, 2N). d_in: (P, B, input_width), overwritten. d_params: (P, N) each, overwritten with
+// each model's batch sum, reduced in a fixed order (bit-reproducible); a null member is skipped (frozen).
 // workspace: fhn_backward_workspace_floats(s) floats (may be null when every d_params member is).
 void fhn_backward_gpu(const NeuronShape& s, const float* in, FhnParamPtrs<float> p, const float* ckpt_v,
                       const float* ckpt_w, const float* d_out, float* d_in, FhnGradPtrs<float> d_params,

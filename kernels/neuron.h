@@ -42,8 +42,7 @@ struct NeuronModelStep {
 struct NeuronShape {
   // P models side by side, each with its own parameters, inputs and outputs: the arrays gain a
   // leading model axis (in (P, B, input_width), out (P, B, output_width), every parameter (P, N),
-  // checkpoints (checkpoints, P, B, N) per state). 1 is a lone model, the only case the CUDA op
-  // takes so far.
+  // checkpoints (checkpoints, P, B, N) per state). 1 is a lone model.
   int models = 1;
   int batch = 0;
   int neurons = 0;
@@ -60,6 +59,10 @@ struct NeuronShape {
   bool voltage_readout = false;
   // (models) host array: model m's dt, steps and clip; null: every model has the three above.
   const NeuronModelStep* per_model = nullptr;
+  // (models) device array holding per_model's values, which the CUDA op's kernels read (the host
+  // array stays the one the op checks and sizes by); the caller uploads it, once for a population.
+  // Needed by the CUDA op where models > 1 and per_model is set; the CPU op ignores it.
+  const NeuronModelStep* per_model_device = nullptr;
 
   NeuronModelStep step_of(int model) const {
     return per_model ? per_model[model] : NeuronModelStep{dt, steps, clip};
