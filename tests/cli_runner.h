@@ -13,6 +13,7 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "data/california.h"
 #include "tests/data_test_util.h"
@@ -38,6 +39,24 @@ inline std::string last_line(const std::string& text) {
 
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+// results.csv without the per-epoch seconds, which differ between any two trainings.
+inline std::string rows_without_timing(const std::filesystem::path& csv) {
+  std::istringstream in(read_file(csv));
+  std::string header, out;
+  std::getline(in, header);
+  std::vector<std::string> names;
+  std::stringstream hs(header);
+  for (std::string cell; std::getline(hs, cell, ',');) names.push_back(cell);
+  for (std::string line; std::getline(in, line);) {
+    std::stringstream ls(line);
+    std::size_t i = 0;
+    for (std::string cell; std::getline(ls, cell, ','); ++i)
+      if (i >= names.size() || names[i] != "epoch_seconds") out += cell + ",";
+    out += "\n";
+  }
+  return out;
 }
 
 inline std::string quote(const std::filesystem::path& path) { return "'" + path.string() + "'"; }

@@ -32,6 +32,7 @@ using testing::CliResult;
 using testing::quote;
 using testing::read_file;
 using testing::write_file;
+using testing::rows_without_timing;
 
 // Eight runs of a few tenths of a second.
 constexpr const char* kQuickGrid = R"(preset = "wide-california"
@@ -57,23 +58,6 @@ t_end = 4.0
 dt = [0.1, 0.2]
 )";
 
-// results.csv without the per-epoch seconds, which differ between any two trainings.
-std::string rows_without_timing(const fs::path& csv) {
-  std::istringstream in(read_file(csv));
-  std::string header, out;
-  std::getline(in, header);
-  std::vector<std::string> names;
-  std::stringstream hs(header);
-  for (std::string cell; std::getline(hs, cell, ',');) names.push_back(cell);
-  for (std::string line; std::getline(in, line);) {
-    std::stringstream ls(line);
-    std::size_t i = 0;
-    for (std::string cell; std::getline(ls, cell, ','); ++i)
-      if (i >= names.size() || names[i] != "epoch_seconds") out += cell + ",";
-    out += "\n";
-  }
-  return out;
-}
 
 using MpiSweep = testing::MpiFixture;
 
