@@ -42,8 +42,8 @@ SUBSETS = {
     "cpu64": {"dt": ["5", "20"], "t_end": ["100", "1000"], "batch_size": ["32", "64", "128", "256"],
               "lr": ["0.0001", "0.001", "0.01", "0.1"]},
     # The one-at-a-time sample of the full grid on a GPU: the longest points (dt 1, t_end 10000, the
-    # sequential floor at batch 32) and short ones, every batch size, three learning rates: 24 points.
-    "gpu24": {"dt": ["1", "20"], "t_end": ["100", "10000"], "batch_size": ["32", "64", "128", "256"],
+    # sequential floor at batch 32) and short ones, every batch size, three learning rates: 48 points.
+    "gpu48": {"dt": ["1", "20"], "t_end": ["100", "10000"], "batch_size": ["32", "64", "128", "256"],
               "lr": ["0.0001", "0.001", "0.01"]},
 }
 

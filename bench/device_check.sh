@@ -222,11 +222,11 @@ elif [ -f bench/bench_train.py ]; then
 else
   printf 'train_bench\tskipped (no bench/bench_train.sh or .py)\t0\n' >>"$stages"
 fi
-# Populations against one at a time on a 24-point sample of the paper's full grid (its longest points
+# Populations against one at a time on a 48-point sample of the paper's full grid (its longest points
 # included), a few epochs each: the sweep benchmark's GPU figures (bench/bench_sweep.py, issue 11).
 if built "$build/dynpmnn" && [ -f "$data" ]; then
   run_json sweep_bench "${DEVICE_CHECK_SWEEP_S:-150}" 40 python3 bench/bench_sweep.py --device cuda --grid paper-full \
-    --points gpu24 --subset gpu24 --epochs "${DEVICE_CHECK_SWEEP_EPOCHS:-3}" --jobs 1,16 --pop-jobs 16 \
+    --points gpu48 --subset gpu48 --epochs "${DEVICE_CHECK_SWEEP_EPOCHS:-3}" --jobs 1,16 --pop-jobs 16 \
     --binary "$build/dynpmnn" --data "$root/$data" --print-json
 else
   printf 'sweep_bench\tskipped (no dynpmnn or no data)\t0\n' >>"$stages"
