@@ -366,7 +366,13 @@ TEST_F(Sweep, ListShowsThePapersFullGridWithItsSkippedPointsAndTrainsNothing) {
       ASSERT_EQ(std::sscanf(line.c_str(), "%*d\tdt=%d t_end=%d", &dt, &t_end), 2) << line;
       ++points[{dt, t_end}];
       skipped[{dt, t_end}] += contains(line, "\tskipped: ");
-      if (!contains(line, "\tskipped: ")) EXPECT_TRUE(contains(line, "\tto train")) << line;
+      if (!contains(line, "\tskipped: ")) {
+        EXPECT_TRUE(contains(line, "\tto train")) << line;
+        // Its population: by batch size and step class (t_end / dt in (2^(k-1), 2^k]).
+        int steps = t_end / dt, k = 0;
+        while ((1 << k) < steps) ++k;
+        EXPECT_TRUE(contains(line, fmt::format("(step class {})", k))) << line;
+      }
     }
     EXPECT_EQ(count, 2304);
     for (int dt : dts)
@@ -377,6 +383,8 @@ TEST_F(Sweep, ListShowsThePapersFullGridWithItsSkippedPointsAndTrainsNothing) {
         EXPECT_EQ(skipped[key], invalid ? 36 : 0) << dt << " " << t_end;
       }
     EXPECT_TRUE(contains(r.err, "2304 points, 432 skipped")) << r.err;
+    // 4 batch sizes x the 14 step classes of the valid (dt, t_end) pairs (0 to 14, no 12).
+    EXPECT_TRUE(contains(r.err, "the points to train form 56 populations")) << r.err;
   }
 }
 

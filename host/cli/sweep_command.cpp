@@ -534,14 +534,39 @@ int run_sweep(SweepOptions options) {
   if (options.list) {
     // One line per point, tab-separated: index, label, and skipped (with the reason), in another
     // shard, finished (final.json in its folder) or to train. Nothing is written.
+    // With populations, a point to train also says which population it would train in (the
+    // grouping rule of plan_populations, before any split for memory) and its step class.
     if (world.rank != 0) return kExitOk;
     std::error_code exists_ec;
-    for (const SweepRun& r : runs)
-      std::cout << fmt::format("{}\t{}\t{}\n", r.index, r.label,
+    std::vector<std::string> population_of(runs.size());
+    std::size_t populations = 0;
+    if (population_mode_from_string(options.population) == PopulationMode::kAuto) {
+      std::vector<Config> cfgs;
+      std::vector<std::size_t> at;
+      for (std::size_t i = 0; i < runs.size(); ++i)
+        if (runs[i].status.empty() && !fs::exists(runs[i].folder / "final.json", exists_ec)) {
+          cfgs.push_back(runs[i].cfg);
+          at.push_back(i);
+        }
+      const auto plan = plan_populations(cfgs, kMaxPopulation);
+      populations = plan.size();
+      for (std::size_t p = 0; p < plan.size(); ++p)
+        for (std::size_t k : plan[p])
+          population_of[at[k]] = fmt::format("\tpopulation {} of {} (step class {})", p + 1, plan[p].size(),
+                                             step_class(cfgs[k]));
+    }
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      const SweepRun& r = runs[i];
+      std::cout << fmt::format("{}\t{}\t{}{}\n", r.index, r.label,
                                !r.status.empty() ? r.status
-                               : fs::exists(r.folder / "final.json", exists_ec) ? "finished" : "to train");
-    fmt::print(stderr, "dynpmnn: sweep: {} points, {} skipped, {} to train or finished here\n", runs.size(),
-               std::count_if(runs.begin(), runs.end(), skipped), todo.size());
+                               : fs::exists(r.folder / "final.json", exists_ec) ? "finished" : "to train",
+                               population_of[i]);
+    }
+    fmt::print(stderr, "dynpmnn: sweep: {} points, {} skipped, {} to train or finished here{}\n", runs.size(),
+               std::count_if(runs.begin(), runs.end(), skipped), todo.size(),
+               populations ? fmt::format("; the points to train form {} populations (one architecture, batch size "
+                                         "and step class each)", populations)
+                           : std::string());
     return kExitOk;
   }
   std::error_code ec;
