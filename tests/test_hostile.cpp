@@ -214,7 +214,8 @@ TEST_F(Interrupted, ResumeRefusals) {
   };
   const std::vector<Case> cases = {
       {"train --resume " + quote(cut) + " --set neurons=3",
-       "only --epochs (to extend the run), --device, --data, patience and min_delta may go with it, not 'neurons=3'"},
+       "only --epochs (to extend the run), --device, --data, patience, min_delta and checkpoint_every may go with it, "
+       "not 'neurons=3'"},
       {"train --resume " + quote(cut) + " --seed 4", "not 'seed=4'"},
       {"train --resume " + quote(cut) + " --preset wide-california", "--preset and --config cannot change it"},
       {"train --resume " + quote(cut) + " --epochs 1", "epochs = 1 is fewer than the 2 epochs " + ck + " has completed"},

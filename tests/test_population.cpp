@@ -385,5 +385,31 @@ TEST_F(PopulationSweep, ReportListsTheTopRunsAndTheBestOfEachCell) {
   EXPECT_TRUE(testing::contains(missing.err, "results.csv: no such file")) << missing.err;
 }
 
+// train with checkpoint_every = 3, killed after the epoch-3 checkpoint and resumed: the same
+// results as the run never interrupted (metrics, best parameters), resumed from epoch 3.
+TEST_F(PopulationSweep, ATrainRunCheckpointingEveryThirdEpochResumesToTheSameResults) {
+  DYNPMNN_REQUIRE_CALIFORNIA();
+  const std::string args = "train --preset wide-california --set neurons=2 --set patience=0 --epochs 5 --set dt=0.1 "
+                           "--set t_end=0.6 --set checkpoint_every=3 --device cpu --quiet --out ";
+  const testing::CliResult whole = run(args + testing::quote(dir_ / "whole"));
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const testing::CliResult stopped = run(args + testing::quote(dir_ / "cut"), std::string(kStopAfterEpochEnv) + "=3 ");
+  ASSERT_EQ(stopped.exit_code, kStopAfterEpochExit) << stopped.err;
+  EXPECT_EQ(load_checkpoint(dir_ / "cut" / "checkpoint.bin").state.epoch, 3);
+  const testing::CliResult resumed =
+      run("train --resume " + testing::quote(dir_ / "cut") + " --set checkpoint_every=2 --quiet");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const auto without_seconds = [](const std::string& text) {
+    std::istringstream in(text);
+    std::string out;
+    for (std::string line; std::getline(in, line);) out += line.substr(0, line.find(",\"seconds\"")) + "\n";
+    return out;
+  };
+  EXPECT_EQ(without_seconds(testing::read_file(dir_ / "cut" / "metrics.jsonl")),
+            without_seconds(testing::read_file(dir_ / "whole" / "metrics.jsonl")));
+  EXPECT_EQ(testing::read_file(dir_ / "cut" / "best_params.json"), testing::read_file(dir_ / "whole" / "best_params.json"));
+  EXPECT_EQ(load_checkpoint(dir_ / "cut" / "checkpoint.bin").state.epoch, 5);
+}
+
 }  // namespace
 }  // namespace dynpmnn

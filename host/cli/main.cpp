@@ -61,8 +61,9 @@ std::string json_line(const nlohmann::ordered_json& json) {
 // Keys that may go with --resume: the rest would change the run being continued. The stopping
 // keys may change, so that a run that stopped early can go on (as a larger max_epochs continues a
 // Lightning run that reached its limit).
-constexpr const char* kResumeKeys[] = {"epochs", "device", "data", "patience", "min_delta"};
-constexpr const char* kResumeKeysText = "only --epochs (to extend the run), --device, --data, patience and min_delta";
+constexpr const char* kResumeKeys[] = {"epochs", "device", "data", "patience", "min_delta", "checkpoint_every"};
+constexpr const char* kResumeKeysText =
+    "only --epochs (to extend the run), --device, --data, patience, min_delta and checkpoint_every";
 
 struct TrainOptions {
   std::string preset;
