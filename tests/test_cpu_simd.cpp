@@ -160,6 +160,10 @@ std::vector<Case> cases() {
         out.push_back({1, 33, 5, 37, scheme, dt, clip, coupling, true});
         out.push_back({1, 64, 2, 20, scheme, dt, clip, coupling, false});
         out.push_back({3, 9, 4, 5, scheme, dt, clip, coupling, false});
+        // The neurons on the lanes (fhn_simd_neuron_lanes), with a padded last block of neurons.
+        out.push_back({1, 5, 19, 9, scheme, dt, clip, coupling, false});
+        out.push_back({1, 6, 16, 4, scheme, dt, clip, coupling, true});
+        out.push_back({2, 3, 11, 6, scheme, dt, clip, coupling, false});
       }
     }
   }
@@ -194,7 +198,9 @@ TEST(CpuSimd, EveryInstructionSetComputesTheScalarReferenceBits) {
 // A sample alone and at every position of a batch that pads its last vector: the same bits (the
 // data-parallel and population tests compare such splits bit for bit).
 TEST(CpuSimd, ASamplesBitsDoNotDependOnItsPositionInTheBatch) {
-  const Case c{1, 11, 3, 23, Integrator::kEuler, 0.1, 0.0, Coupling::kInitialCondition, false};
+  // The samples on the lanes, then the neurons (fhn_simd_neuron_lanes).
+  for (const Case& c : {Case{1, 11, 3, 23, Integrator::kEuler, 0.1, 0.0, Coupling::kInitialCondition, false},
+                        Case{1, 11, 21, 23, Integrator::kEuler, 0.1, 0.0, Coupling::kInitialCondition, false}}) {
   const Problem batch = make_problem(c, 99);
   for (CpuIsa isa : kAllCpuIsas) {
     if (!cpu_isa_supported(isa)) continue;
@@ -212,6 +218,7 @@ TEST(CpuSimd, ASamplesBitsDoNotDependOnItsPositionInTheBatch) {
       expect_same(alone.d_in, std::vector<double>(all.d_in.begin() + b * in_w, all.d_in.begin() + (b + 1) * in_w),
                   what + ": d_in");
     }
+  }
   }
 }
 
