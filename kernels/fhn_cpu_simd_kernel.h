@@ -153,7 +153,7 @@ std::array<St, sizeof...(I)> make_steppers(F&& make, std::index_sequence<I...>) 
 
 // kG jobs of neuron n, blocks blk0 .. blk0 + kG − 1: the forward.
 template <class St, int kG, bool kStore>
-bool forward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4]) {
+bool __attribute__((flatten)) forward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4]) {
   Vec x[kG][2];
   Vec current[kG];
   for (int u = 0; u < kG; ++u) load_job(a, n, (blk0 + u) * kLanes, q, x[u], current[u]);
@@ -194,7 +194,7 @@ bool forward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4]
 // The backward of the same jobs from their trajectories; adds the samples' parameter gradients to
 // sum in sample order.
 template <class St, int kG>
-void backward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4], double (&sum)[4]) {
+void __attribute__((flatten)) backward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4], double (&sum)[4]) {
   Vec x0[kG][2], l[kG][2];
   Vec current[kG];
   const std::size_t N = a.neurons, W = a.voltage_readout ? N : 2 * N;
@@ -301,7 +301,7 @@ inline void load_neuron_job(const FhnSimdModelArgs& a, int n0, int b, const Vec 
 
 // kG jobs of block nb, samples b0 .. b0 + kG − 1: the forward.
 template <class St, int kG, bool kStore>
-bool forward_neuron_group(const FhnSimdModelArgs& a, int nb, int b0, const Vec (&q)[4]) {
+bool __attribute__((flatten)) forward_neuron_group(const FhnSimdModelArgs& a, int nb, int b0, const Vec (&q)[4]) {
   const int n0 = nb * kLanes;
   Vec x[kG][2];
   Vec current[kG];
@@ -338,7 +338,7 @@ bool forward_neuron_group(const FhnSimdModelArgs& a, int nb, int b0, const Vec (
 
 // The backward of the same jobs; adds their parameter gradients to sum in sample order.
 template <class St, int kG>
-void backward_neuron_group(const FhnSimdModelArgs& a, int nb, int b0, const Vec (&q)[4], Vec (&sum)[4]) {
+void __attribute__((flatten)) backward_neuron_group(const FhnSimdModelArgs& a, int nb, int b0, const Vec (&q)[4], Vec (&sum)[4]) {
   const int n0 = nb * kLanes;
   Vec x0[kG][2], l[kG][2];
   Vec current[kG];

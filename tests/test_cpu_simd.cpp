@@ -4,6 +4,10 @@
 // lanes, one step, odd neuron counts, populations with per-model steps), both schemes it takes,
 // with and without the clamp, both couplings and the voltage readout. A sample's result does not
 // depend on its position in the batch. Instruction sets this CPU lacks are refused by name.
+//
+// Then the vector SiLU, LayerNorm and GEMM of kernels/ops_cpu_simd.h: near the scalar code (the exp
+// and the order of the row sums differ), the GEMM bit for bit the plain loop where it promises so, and
+// an element's or a row's bits independent of where it sits.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,9 +20,11 @@
 #include <vector>
 
 #include "kernels/cpu_isa.h"
+#include "kernels/elementwise_math.h"
 #include "kernels/fhn_cpu_simd.h"
 #include "kernels/neuron_cpu.h"
 #include "kernels/neurons/fhn.h"
+#include "kernels/ops_cpu_simd.h"
 
 namespace dynpmnn {
 namespace {
@@ -249,6 +255,155 @@ TEST(CpuIsa, NamesRoundTripAndTheBestIsSupported) {
   EXPECT_TRUE(cpu_isa_supported(CpuIsa::kBaseline));
   EXPECT_TRUE(cpu_isa_supported(cpu_isa_best()));
   EXPECT_TRUE(cpu_isa_supported(cpu_isa_active()));
+}
+
+// |got − want| <= atol + rtol·|want| everywhere, both finite; prints the first few misses.
+void expect_near(const std::vector<double>& got, const std::vector<double>& want, double rtol, double atol,
+                 const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  int bad = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const bool ok = std::isfinite(got[i]) && std::abs(got[i] - want[i]) <= atol + rtol * std::abs(want[i]);
+    if (!ok && ++bad <= 5) ADD_FAILURE() << what << " [" << i << "]: " << got[i] << " vs " << want[i];
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << got.size() << " off";
+}
+
+std::vector<double> uniform(std::size_t n, double lo, double hi, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<double> v(n);
+  for (double& x : v) x = u(gen);
+  return v;
+}
+
+const double kNan = std::numeric_limits<double>::quiet_NaN();
+
+// libmvec's exp is within a few ulps of libm's; SiLU and its derivative inherit that.
+TEST(CpuSimdOps, SiluIsNearTheScalarOneAndAnElementsBitsDoNotDependOnItsPosition) {
+  std::vector<double> x = uniform(61, -12.0, 12.0, 5);
+  for (double big : {-800.0, -40.0, 0.0, -0.0, 40.0, 800.0}) x.push_back(big);
+  const std::vector<double> dy = uniform(x.size(), -2.0, 2.0, 6);
+  std::vector<double> y_ref(x.size()), dx_ref(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    y_ref[i] = activation_forward(Activation::kSiLU, x[i]);
+    dx_ref[i] = dy[i] * activation_derivative(Activation::kSiLU, x[i]);
+  }
+  for (CpuIsa isa : kAllCpuIsas) {
+    if (!cpu_isa_supported(isa)) continue;
+    const std::string what = std::string(to_string(isa)) + " silu";
+    std::vector<double> y(x.size(), kNan), dx(x.size(), kNan);
+    silu_forward_simd(isa, x.data(), x.size(), y.data());
+    silu_backward_simd(isa, x.data(), dy.data(), x.size(), dx.data());
+    expect_near(y, y_ref, 1e-14, 1e-300, what + " forward");
+    expect_near(dx, dx_ref, 1e-14, 1e-300, what + " backward");
+    // Every element again from every start and length: in a vector's middle, in a tail, alone.
+    for (std::size_t start = 0; start < 11; ++start) {
+      for (std::size_t n : {std::size_t(1), std::size_t(3), std::size_t(17), x.size() - start}) {
+        std::vector<double> part(n, kNan), dpart(n, kNan);
+        silu_forward_simd(isa, x.data() + start, n, part.data());
+        silu_backward_simd(isa, x.data() + start, dy.data() + start, n, dpart.data());
+        expect_same(part, std::vector<double>(y.begin() + start, y.begin() + start + n), what + " slice forward");
+        expect_same(dpart, std::vector<double>(dx.begin() + start, dx.begin() + start + n), what + " slice backward");
+      }
+    }
+  }
+}
+
+TEST(CpuSimdOps, LayerNormIsNearTheScalarOneAndARowsBitsDoNotDependOnItsBatch) {
+  for (int D : {1, 3, 8, 17, 64, 130}) {
+    const int B = 5;
+    const std::vector<double> x = uniform(static_cast<std::size_t>(B) * D, -3.0, 5.0, 11 + D);
+    const std::vector<double> dy = uniform(x.size(), -1.0, 1.0, 12 + D);
+    const std::vector<double> gamma = uniform(D, 0.5, 1.5, 13 + D), beta = uniform(D, -0.5, 0.5, 14 + D);
+    std::vector<double> y_ref(x.size()), xhat_ref(x.size()), rstd_ref(B), dx_ref(x.size()), dg_ref(D, 0.0),
+        db_ref(D, 0.0);
+    for (int b = 0; b < B; ++b) {
+      const std::size_t r = static_cast<std::size_t>(b) * D;
+      rstd_ref[b] = layernorm_row_forward(x.data() + r, D, gamma.data(), beta.data(), y_ref.data() + r, xhat_ref.data() + r);
+      layernorm_row_backward(dy.data() + r, xhat_ref.data() + r, rstd_ref[b], gamma.data(), D, dx_ref.data() + r);
+      for (int i = 0; i < D; ++i) {
+        dg_ref[i] += dy[r + i] * xhat_ref[r + i];
+        db_ref[i] += dy[r + i];
+      }
+    }
+    for (CpuIsa isa : kAllCpuIsas) {
+      if (!cpu_isa_supported(isa)) continue;
+      const std::string what = std::string(to_string(isa)) + " layernorm D " + std::to_string(D);
+      std::vector<double> y(x.size(), kNan), xhat(x.size(), kNan), rstd(B, kNan), dx(x.size(), kNan), dg(D, kNan),
+          db(D, kNan);
+      layernorm_forward_simd(isa, x.data(), gamma.data(), beta.data(), B, D, y.data(), xhat.data(), rstd.data());
+      layernorm_backward_simd(isa, dy.data(), xhat.data(), rstd.data(), gamma.data(), B, D, dx.data(), dg.data(),
+                              db.data());
+      expect_near(y, y_ref, 1e-13, 1e-13, what + " y");
+      expect_near(rstd, rstd_ref, 1e-13, 0.0, what + " rstd");
+      expect_near(dx, dx_ref, 1e-12, 1e-13, what + " dx");
+      expect_near(dg, dg_ref, 1e-12, 1e-13, what + " dgamma");
+      expect_near(db, db_ref, 1e-12, 1e-13, what + " dbeta");
+      // Row 3 alone: the batch's bits.
+      const std::size_t r = 3 * static_cast<std::size_t>(D);
+      std::vector<double> y1(D, kNan), xhat1(D, kNan), rstd1(1, kNan), dx1(D, kNan);
+      layernorm_forward_simd(isa, x.data() + r, gamma.data(), beta.data(), 1, D, y1.data(), xhat1.data(), rstd1.data());
+      layernorm_backward_simd(isa, dy.data() + r, xhat1.data(), rstd1.data(), gamma.data(), 1, D, dx1.data(), nullptr,
+                              nullptr);
+      expect_same(y1, std::vector<double>(y.begin() + r, y.begin() + r + D), what + " row alone y");
+      expect_same(dx1, std::vector<double>(dx.begin() + r, dx.begin() + r + D), what + " row alone dx");
+    }
+  }
+}
+
+// The plain loop (kernels/ops.cpp's gemm_loop): products added in order of k from 0.
+std::vector<double> gemm_reference(bool ta, bool tb, int M, int N, int K, const std::vector<double>& A,
+                                   const std::vector<double>& B) {
+  const int lda = ta ? M : K, ldb = tb ? K : N;
+  std::vector<double> C(static_cast<std::size_t>(M) * N);
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      double acc = 0;
+      for (int k = 0; k < K; ++k)
+        acc += (ta ? A[static_cast<std::size_t>(k) * lda + i] : A[static_cast<std::size_t>(i) * lda + k]) *
+               (tb ? B[static_cast<std::size_t>(j) * ldb + k] : B[static_cast<std::size_t>(k) * ldb + j]);
+      C[static_cast<std::size_t>(i) * N + j] = acc;
+    }
+  return C;
+}
+
+TEST(CpuSimdOps, GemmHasThePlainLoopsBitsAndItsDotProductsAreNear) {
+  struct Shape {
+    int M, N, K;
+  };
+  // Wide rows, narrow columns (the lanes down a column), a readout (N = 1), one k, odd sizes.
+  const Shape shapes[] = {{32, 512, 8}, {512, 8, 32}, {32, 1, 512}, {1, 512, 32}, {32, 512, 1},
+                          {7, 3, 5},    {3, 7, 9},    {1, 1, 1},    {37, 45, 13}, {9, 2, 70}};
+  std::uint64_t seed = 40;
+  for (const Shape& s : shapes) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        const std::vector<double> A = uniform(static_cast<std::size_t>(s.M) * s.K, -1.0, 1.0, ++seed);
+        const std::vector<double> B = uniform(static_cast<std::size_t>(s.K) * s.N, -1.0, 1.0, ++seed);
+        const std::vector<double> want = gemm_reference(ta, tb, s.M, s.N, s.K, A, B);
+        for (CpuIsa isa : kAllCpuIsas) {
+          if (!cpu_isa_supported(isa)) continue;
+          const std::string what = std::string(to_string(isa)) + " gemm " + std::to_string(s.M) + "x" +
+                                   std::to_string(s.N) + "x" + std::to_string(s.K) + (ta ? " Aᵀ" : "") +
+                                   (tb ? " Bᵀ" : "");
+          std::vector<double> C(want.size(), kNan);
+          gemm_simd(isa, ta, tb, s.M, s.N, s.K, A.data(), ta ? s.M : s.K, B.data(), tb ? s.K : s.N, C.data(), s.N);
+          const bool dot = s.N < cpu_isa_lanes(isa) && s.N < s.M && !ta && tb;
+          if (dot)
+            expect_near(C, want, 1e-13, 1e-13 * s.K, what + " (dot products)");
+          else
+            expect_same(C, want, what);
+          // Rows 1.. alone (the batch of a forward is M): the same bits.
+          if (!ta && s.M > 1) {
+            std::vector<double> tail((s.M - 1) * static_cast<std::size_t>(s.N), kNan);
+            gemm_simd(isa, ta, tb, s.M - 1, s.N, s.K, A.data() + s.K, s.K, B.data(), tb ? s.K : s.N, tail.data(), s.N);
+            expect_same(tail, std::vector<double>(C.begin() + s.N, C.end()), what + " without row 0");
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
