@@ -112,11 +112,30 @@ double layernorm_row(const double* x, int D, const double* gamma, const double* 
   return rstd;
 }
 
+// A row of at most kLanes values: row_sum's lanes then hold one value each and add in order, which is
+// what these left-to-right sums compute, without building vectors from pieces (the paper's D = 2).
+double layernorm_short_row(const double* x, int D, const double* gamma, const double* beta, double* y,
+                           double* xhat) {
+  double mean = 0;
+  for (int i = 0; i < D; ++i) mean += x[i];
+  mean /= double(D);
+  double var = 0;
+  for (int i = 0; i < D; ++i) var += (x[i] - mean) * (x[i] - mean);
+  var /= double(D);
+  const double rstd = 1.0 / std::sqrt(var + kLayerNormEps);
+  for (int i = 0; i < D; ++i) {
+    xhat[i] = (x[i] - mean) * rstd;
+    y[i] = xhat[i] * gamma[i] + beta[i];
+  }
+  return rstd;
+}
+
 void layernorm_forward(const double* x, const double* gamma, const double* beta, int B, int D, double* y,
                        double* xhat, double* rstd) {
   for (int b = 0; b < B; ++b) {
     const std::size_t row = static_cast<std::size_t>(b) * D;
-    rstd[b] = layernorm_row(x + row, D, gamma, beta, y + row, xhat + row);
+    rstd[b] = D <= kLanes ? layernorm_short_row(x + row, D, gamma, beta, y + row, xhat + row)
+                          : layernorm_row(x + row, D, gamma, beta, y + row, xhat + row);
   }
 }
 
@@ -132,12 +151,27 @@ void layernorm_backward(const double* dy, const double* xhat, const double* rstd
     const std::size_t row = static_cast<std::size_t>(b) * D;
     const double* dyr = dy + row;
     const double* xr = xhat + row;
+    double* dxr = dx + row;
+    if (D <= kLanes) {  // as layernorm_short_row
+      double mean_g = 0, mean_gx = 0;
+      for (int i = 0; i < D; ++i) {
+        mean_g += dyr[i] * gamma[i];
+        mean_gx += (dyr[i] * gamma[i]) * xr[i];
+      }
+      mean_g /= double(D);
+      mean_gx /= double(D);
+      for (int i = 0; i < D; ++i) {
+        dxr[i] = rstd[b] * (dyr[i] * gamma[i] - mean_g - xr[i] * mean_gx);
+        if (dgamma) dgamma[i] += dyr[i] * xr[i];
+        if (dbeta) dbeta[i] += dyr[i];
+      }
+      continue;
+    }
     auto get = [&](const double* p, int i, int n) { return n == kLanes ? load(p + i) : load_tail(p + i, n); };
     const double mean_g = row_sum(D, [&](int i, int n) { return get(dyr, i, n) * get(gamma, i, n); }) / double(D);
     const double mean_gx =
         row_sum(D, [&](int i, int n) { return (get(dyr, i, n) * get(gamma, i, n)) * get(xr, i, n); }) / double(D);
     const V r = splat(rstd[b]), mg = splat(mean_g), mgx = splat(mean_gx);
-    double* dxr = dx + row;
     int i = 0;
     for (; i + kLanes <= D; i += kLanes) {
       const V d = load(dyr + i), xh = load(xr + i);
@@ -163,6 +197,16 @@ void layernorm_backward(const double* dy, const double* xhat, const double* rstd
 // k ≡ l mod kLanes, the tail's padding lanes 0) and then the lanes in order. Not gemm_loop's order,
 // but still a function of the two rows only.
 void dot_rows(int M, int N, int K, const double* A, int lda, const double* B, int ldb, double* C, int ldc) {
+  if (K <= kLanes) {  // one product a lane, the lanes added in order: the loop's left-to-right sum
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double acc = 0;
+        for (int k = 0; k < K; ++k)
+          acc += A[static_cast<std::size_t>(i) * lda + k] * B[static_cast<std::size_t>(j) * ldb + k];
+        C[static_cast<std::size_t>(i) * ldc + j] = acc;
+      }
+    return;
+  }
   auto get = [&](const double* p, int k) { return k + kLanes <= K ? load(p + k) : load_tail(p + k, K - k); };
   constexpr int kR = 4;  // rows of A at a time: independent add chains
   for (int j = 0; j < N; ++j) {
