@@ -49,6 +49,12 @@ void gemm_simd(CpuIsa isa, bool trans_a, bool trans_b, int M, int N, int K, cons
   kernels_of(isa).gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, scratch.data());
 }
 
+void adam_update_simd(CpuIsa isa, double* param, const double* grad, double* m, double* v, std::size_t n,
+                      const AdamHyper& h, double bias_correction1, double bias_correction2_sqrt) {
+  const AdamSimdArgs a{h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, bias_correction1, bias_correction2_sqrt};
+  kernels_of(isa).adam(param, grad, m, v, n, a);
+}
+
 bool cpu_simd_has_vector_exp() {
 #if defined(DYNPMNN_HAVE_LIBMVEC)
   return true;

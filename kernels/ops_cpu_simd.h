@@ -16,6 +16,7 @@
 #include <cstddef>
 
 #include "kernels/cpu_isa.h"
+#include "kernels/elementwise_math.h"
 
 namespace dynpmnn {
 
@@ -36,6 +37,10 @@ void layernorm_backward_simd(CpuIsa isa, const double* dy, const double* xhat, c
 // shorter than tall (a readout layer's forward), whose dot products add in `lanes` partial sums.
 void gemm_simd(CpuIsa isa, bool trans_a, bool trans_b, int M, int N, int K, const double* A, int lda,
                const double* B, int ldb, double* C, int ldc);
+
+// adam_update (elementwise_math.h) over n parameters, with its bits: one step of Adam.
+void adam_update_simd(CpuIsa isa, double* param, const double* grad, double* m, double* v, std::size_t n,
+                      const AdamHyper& h, double bias_correction1, double bias_correction2_sqrt);
 
 // Whether the build has libmvec's vector exp (else the vector SiLU runs the scalar exp per lane).
 bool cpu_simd_has_vector_exp();

@@ -7,6 +7,10 @@
 
 namespace dynpmnn {
 
+struct AdamSimdArgs {
+  double lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2_sqrt;
+};
+
 struct OpsSimdKernels {
   void (*silu_forward)(const double* x, std::size_t n, double* y);
   void (*silu_backward)(const double* x, const double* dy, std::size_t n, double* dx);
@@ -16,6 +20,7 @@ struct OpsSimdKernels {
                              int D, double* dx, double* dgamma, double* dbeta);
   void (*gemm)(bool trans_a, bool trans_b, int M, int N, int K, const double* A, int lda, const double* B, int ldb,
                double* C, int ldc, double* scratch);
+  void (*adam)(double* param, const double* grad, double* m, double* v, std::size_t n, const AdamSimdArgs& h);
 };
 
 OpsSimdKernels ops_simd_kernels_baseline();

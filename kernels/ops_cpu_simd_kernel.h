@@ -293,7 +293,35 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, const double* A, int 
   }
 }
 
-inline OpsSimdKernels kernels() { return {silu_forward, silu_backward, layernorm_forward, layernorm_backward, gemm}; }
+// elementwise_math.h's adam_update over n parameters, operation for operation (no FMA; vector
+// sqrt and division round as the scalar ones): its very bits.
+void adam(double* param, const double* grad_in, double* m, double* v, std::size_t n, const AdamSimdArgs& h) {
+  const double c1 = 1.0 - h.beta1, c2 = 1.0 - h.beta2, step = h.lr / h.bias_correction1;
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const V p = load(param + i);
+    const V g = load(grad_in + i) + h.weight_decay * p;
+    const V mi = h.beta1 * load(m + i) + c1 * g;
+    const V vi = h.beta2 * load(v + i) + c2 * g * g;
+    V root;
+    for (int l = 0; l < kLanes; ++l) root[l] = __builtin_sqrt(vi[l]);
+    const V denom = root / h.bias_correction2_sqrt + h.eps;
+    store(m + i, mi);
+    store(v + i, vi);
+    store(param + i, p - step * mi / denom);
+  }
+  for (; i < n; ++i) {
+    const double g = grad_in[i] + h.weight_decay * param[i];
+    m[i] = h.beta1 * m[i] + c1 * g;
+    v[i] = h.beta2 * v[i] + c2 * g * g;
+    const double denom = __builtin_sqrt(v[i]) / h.bias_correction2_sqrt + h.eps;
+    param[i] -= step * m[i] / denom;
+  }
+}
+
+inline OpsSimdKernels kernels() {
+  return {silu_forward, silu_backward, layernorm_forward, layernorm_backward, gemm, adam};
+}
 
 }  // namespace DYNPMNN_SIMD_NS
 }  // namespace dynpmnn

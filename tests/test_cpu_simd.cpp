@@ -406,5 +406,35 @@ TEST(CpuSimdOps, GemmHasThePlainLoopsBitsAndItsDotProductsAreNear) {
   }
 }
 
+TEST(CpuSimdOps, AdamHasTheScalarUpdatesBits) {
+  const std::size_t n = 37;
+  AdamHyper h;
+  h.lr = 1e-2;
+  h.weight_decay = 5e-3;
+  const std::vector<double> p0 = uniform(n, -2.0, 2.0, 70), g = uniform(n, -1.0, 1.0, 71);
+  const std::vector<double> m0 = uniform(n, -0.1, 0.1, 72), v0 = uniform(n, 0.0, 0.01, 73);
+  const double bc1 = 1.0 - std::pow(h.beta1, 3.0), bc2_sqrt = std::sqrt(1.0 - std::pow(h.beta2, 3.0));
+  std::vector<double> p_ref = p0, m_ref = m0, v_ref = v0;
+  for (std::size_t i = 0; i < n; ++i)
+    adam_update(p_ref[i], g[i], m_ref[i], v_ref[i], h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, bc1, bc2_sqrt);
+  for (CpuIsa isa : kAllCpuIsas) {
+    if (!cpu_isa_supported(isa)) continue;
+    for (std::size_t start : {std::size_t(0), std::size_t(3)}) {
+      std::vector<double> p = p0, m = m0, v = v0;
+      adam_update_simd(isa, p.data() + start, g.data() + start, m.data() + start, v.data() + start, n - start, h, bc1,
+                       bc2_sqrt);
+      const std::string what = std::string(to_string(isa)) + " adam from " + std::to_string(start);
+      auto from = [&](const std::vector<double>& x, const std::vector<double>& before) {
+        std::vector<double> r(before.begin(), before.begin() + start);
+        r.insert(r.end(), x.begin() + start, x.end());
+        return r;
+      };
+      expect_same(p, from(p_ref, p0), what + ": param");
+      expect_same(m, from(m_ref, m0), what + ": m");
+      expect_same(v, from(v_ref, v0), what + ": v");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dynpmnn
