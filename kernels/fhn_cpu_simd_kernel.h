@@ -277,12 +277,15 @@ inline void store_block(double* row, int n0, int neurons, Vec v) {
     for (int i = 0; n0 + i < neurons; ++i) row[n0 + i] = v.r[i];
   }
 }
-// Whether every lane that holds a neuron is finite.
-inline bool finite_block(Vec v, int n0, int neurons) {
-  const Vec::Raw z = v.r - v.r;
-  bool ok = true;
-  for (int i = 0; i < kLanes && n0 + i < neurons; ++i) ok = ok && z[i] == 0.0;
-  return ok;
+// Whether every lane of v and w is finite (x − x is 0 exactly then). A padding lane holds a copy of a real
+// neuron's value, so it may be checked with the others.
+inline bool finite_vec(Vec v, Vec w = Vec(0.0)) {
+  const Vec::Raw z = (v.r - v.r) + (w.r - w.r);  // 0 where both are finite, NaN otherwise
+  typedef long long Mask __attribute__((vector_size(sizeof(Vec::Raw))));
+  const Mask bad = z != 0.0;  // NaN compares unequal too
+  long long any = 0;
+  for (int i = 0; i < kLanes; ++i) any |= bad[i];
+  return any == 0;
 }
 
 inline void load_neuron_job(const FhnSimdModelArgs& a, int n0, int b, const Vec (&q)[4], Vec (&x)[2], Vec& current) {
@@ -327,10 +330,11 @@ bool __attribute__((flatten)) forward_neuron_group(const FhnSimdModelArgs& a, in
     st[u].leave(x[u]);
     double* row = a.out + static_cast<std::size_t>(b0 + u) * W;
     store_block(row, n0, a.neurons, x[u][0]);
-    finite = finite && finite_block(x[u][0], n0, a.neurons);
-    if (!a.voltage_readout) {
+    if (a.voltage_readout) {
+      finite = finite_vec(x[u][0]) && finite;
+    } else {
       store_block(row + N, n0, a.neurons, x[u][1]);
-      finite = finite && finite_block(x[u][1], n0, a.neurons);
+      finite = finite_vec(x[u][0], x[u][1]) && finite;
     }
   }
   return finite;

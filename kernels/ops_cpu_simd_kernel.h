@@ -74,15 +74,18 @@ void silu_backward(const double* x, const double* dy, std::size_t n, double* dx)
   if (i < n) store_tail(dx + i, n - i, silu_grad(load_tail(x + i, n - i), load_tail(dy + i, n - i)));
 }
 
-// Σ f(i) over a row of D: kLanes partial sums (the tail's padding lanes contribute f of zeros, which
-// each f below makes 0), then the lanes in order.
+// Σ f(i) over a row of D: four vectors of kLanes partial sums (vector c takes the chunks c, c + 4,
+// ...: four independent add chains), the tail's padding lanes contributing f of zeros (which each f
+// below makes 0); then the vectors (0 + 1) + (2 + 3), then the lanes in order.
 template <class F>
 double row_sum(int D, F&& f) {
-  V acc = {};
+  V acc[4] = {};
   int i = 0;
-  for (; i + kLanes <= D; i += kLanes) acc += f(i, kLanes);
-  if (i < D) acc += f(i, D - i);
-  return sum_lanes(acc);
+  for (; i + 4 * kLanes <= D; i += 4 * kLanes)
+    for (int c = 0; c < 4; ++c) acc[c] += f(i + c * kLanes, kLanes);
+  for (int c = 0; i + kLanes <= D; i += kLanes, ++c) acc[c] += f(i, kLanes);
+  if (i < D) acc[3] += f(i, D - i);
+  return sum_lanes((acc[0] + acc[1]) + (acc[2] + acc[3]));
 }
 
 // layernorm_row_forward of elementwise_math.h with the row sums in lanes.
