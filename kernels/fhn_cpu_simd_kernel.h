@@ -193,7 +193,7 @@ bool __attribute__((flatten)) forward_group(const FhnSimdModelArgs& a, int n, in
 
 // The backward of the same jobs from their trajectories; adds the samples' parameter gradients to
 // sum in sample order.
-template <class St, int kG>
+template <class St, int kG, bool kGrads>
 void __attribute__((flatten)) backward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4], double (&sum)[4]) {
   Vec x0[kG][2], l[kG][2];
   Vec current[kG];
@@ -241,7 +241,7 @@ void __attribute__((flatten)) backward_group(const FhnSimdModelArgs& a, int n, i
   }
   for (int u = 0; u < kG; ++u) {
     st[u].adjoint_leave(l[u], g[u]);
-    g[u].p[3] += g[u].current;
+    if constexpr (kGrads) g[u].p[3] += g[u].current;
     const int b0 = (blk0 + u) * kLanes;
     for (int i = 0; i < kLanes && b0 + i < a.batch; ++i) {
       double* drow = a.d_in + static_cast<std::size_t>(b0 + i) * (a.current_coupling ? N : 2 * N);
@@ -251,7 +251,8 @@ void __attribute__((flatten)) backward_group(const FhnSimdModelArgs& a, int n, i
         drow[n] = l[u][0].r[i];
         drow[N + n] = l[u][1].r[i];
       }
-      for (int k = 0; k < 4; ++k) sum[k] += g[u].p[k].r[i];
+      if constexpr (kGrads)
+        for (int k = 0; k < 4; ++k) sum[k] += g[u].p[k].r[i];
     }
   }
 }
@@ -341,7 +342,7 @@ bool __attribute__((flatten)) forward_neuron_group(const FhnSimdModelArgs& a, in
 }
 
 // The backward of the same jobs; adds their parameter gradients to sum in sample order.
-template <class St, int kG>
+template <class St, int kG, bool kGrads>
 void __attribute__((flatten)) backward_neuron_group(const FhnSimdModelArgs& a, int nb, int b0, const Vec (&q)[4], Vec (&sum)[4]) {
   const int n0 = nb * kLanes;
   Vec x0[kG][2], l[kG][2];
@@ -387,7 +388,7 @@ void __attribute__((flatten)) backward_neuron_group(const FhnSimdModelArgs& a, i
   }
   for (int u = 0; u < kG; ++u) {
     st[u].adjoint_leave(l[u], g[u]);
-    g[u].p[3] += g[u].current;
+    if constexpr (kGrads) g[u].p[3] += g[u].current;
     double* drow = a.d_in + static_cast<std::size_t>(b0 + u) * (a.current_coupling ? N : 2 * N);
     if (a.current_coupling) {
       store_block(drow, n0, a.neurons, g[u].current);
@@ -395,7 +396,8 @@ void __attribute__((flatten)) backward_neuron_group(const FhnSimdModelArgs& a, i
       store_block(drow, n0, a.neurons, l[u][0]);
       store_block(drow + N, n0, a.neurons, l[u][1]);
     }
-    for (int k = 0; k < 4; ++k) sum[k] += g[u].p[k];
+    if constexpr (kGrads)
+      for (int k = 0; k < 4; ++k) sum[k] += g[u].p[k];
   }
 }
 
@@ -413,7 +415,9 @@ bool forward_neuron_model(const FhnSimdModelArgs& a) {
   return finite;
 }
 
-template <class St>
+// kGrads: some parameter is trained. Without it the per-step parameter terms are never read, and
+// the compiler drops them from the reverse step (the paper's setting freezes a, b, g and I).
+template <class St, bool kGrads>
 void backward_neuron_model(const FhnSimdModelArgs& a) {
   const int blocks = (a.neurons + kLanes - 1) / kLanes;
   for (int nb = 0; nb < blocks; ++nb) {
@@ -421,8 +425,8 @@ void backward_neuron_model(const FhnSimdModelArgs& a) {
     for (int k = 0; k < 4; ++k) q[k] = load_block(a.p[k], nb * kLanes, a.neurons);
     Vec sum[4] = {Vec(0.0), Vec(0.0), Vec(0.0), Vec(0.0)};
     int b = 0;
-    for (; b + kGroup <= a.batch; b += kGroup) backward_neuron_group<St, kGroup>(a, nb, b, q, sum);
-    for (; b < a.batch; ++b) backward_neuron_group<St, 1>(a, nb, b, q, sum);
+    for (; b + kGroup <= a.batch; b += kGroup) backward_neuron_group<St, kGroup, kGrads>(a, nb, b, q, sum);
+    for (; b < a.batch; ++b) backward_neuron_group<St, 1, kGrads>(a, nb, b, q, sum);
     for (int k = 0; k < 4; ++k)
       if (a.d_p[k]) store_block(a.d_p[k], nb * kLanes, a.neurons, sum[k]);
   }
@@ -444,7 +448,7 @@ bool forward_model(const FhnSimdModelArgs& a) {
   return finite;
 }
 
-template <class St>
+template <class St, bool kGrads>
 void backward_model(const FhnSimdModelArgs& a) {
   const int blocks = (a.batch + kLanes - 1) / kLanes;
   for (int n = 0; n < a.neurons; ++n) {
@@ -452,8 +456,8 @@ void backward_model(const FhnSimdModelArgs& a) {
     load_params(a, n, q);
     double sum[4] = {};
     int blk = 0;
-    for (; blk + kGroup <= blocks; blk += kGroup) backward_group<St, kGroup>(a, n, blk, q, sum);
-    for (; blk < blocks; ++blk) backward_group<St, 1>(a, n, blk, q, sum);
+    for (; blk + kGroup <= blocks; blk += kGroup) backward_group<St, kGroup, kGrads>(a, n, blk, q, sum);
+    for (; blk < blocks; ++blk) backward_group<St, 1, kGrads>(a, n, blk, q, sum);
     for (int k = 0; k < 4; ++k)
       if (a.d_p[k]) a.d_p[k][n] = sum[k];
   }
@@ -483,10 +487,12 @@ inline bool forward(const FhnSimdModelArgs& a) {
 inline void backward(const FhnSimdModelArgs& a) {
   with_stepper(a, [&](auto of) {
     using St = typename decltype(of)::type;
-    if (fhn_simd_neuron_lanes(a.batch, a.neurons, kLanes))
-      backward_neuron_model<St>(a);
-    else
-      backward_model<St>(a);
+    const bool grads = a.d_p[0] || a.d_p[1] || a.d_p[2] || a.d_p[3];
+    if (fhn_simd_neuron_lanes(a.batch, a.neurons, kLanes)) {
+      if (grads) backward_neuron_model<St, true>(a); else backward_neuron_model<St, false>(a);
+    } else {
+      if (grads) backward_model<St, true>(a); else backward_model<St, false>(a);
+    }
     return 0;
   });
 }

@@ -143,14 +143,17 @@ Result reference(const Problem& pr) {
   return r;
 }
 
-Result vectorised(CpuIsa isa, const Problem& pr, bool keep_trajectory) {
+// frozen: every neuron parameter frozen (null gradients), as the paper's setting; the kernels then
+// skip the parameter terms, and d_in must not change.
+Result vectorised(CpuIsa isa, const Problem& pr, bool keep_trajectory, bool frozen = false) {
   const NeuronShape& s = pr.shape;
   Result r = poisoned(s);
   std::vector<double> traj(keep_trajectory ? fhn_simd_trajectory_doubles(s, isa) : 0,
                            std::numeric_limits<double>::quiet_NaN());
   double* t = keep_trajectory ? traj.data() : nullptr;
   r.finite = fhn_forward_simd(isa, s, pr.in.data(), pr.p(), r.out.data(), t);
-  fhn_backward_simd(isa, s, pr.in.data(), pr.p(), t, pr.d_out.data(), r.d_in.data(), grads(r));
+  fhn_backward_simd(isa, s, pr.in.data(), pr.p(), t, pr.d_out.data(), r.d_in.data(),
+                    frozen ? NeuronGradPtrs<double>{} : grads(r));
   return r;
 }
 
@@ -195,6 +198,9 @@ TEST(CpuSimd, EveryInstructionSetComputesTheScalarReferenceBits) {
         expect_same(got.d_in, want.d_in, what + ": d_in");
         for (int k = 0; k < 4; ++k)
           expect_same(got.d_params[k], want.d_params[k], what + ": d_param " + FitzHughNagumo::kParamInfo[k].name);
+        const Result frozen = vectorised(isa, pr, keep, true);
+        expect_same(frozen.d_in, want.d_in, what + " frozen: d_in");
+        for (int k = 0; k < 4; ++k) EXPECT_TRUE(std::isnan(frozen.d_params[k][0])) << what << ": a frozen gradient written";
       }
     }
   }
