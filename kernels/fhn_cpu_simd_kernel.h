@@ -9,8 +9,10 @@
 //
 // The arithmetic is fhn.h's and neuron_math.h's own, instantiated with the vector type: the
 // FitzHugh–Nagumo (v, z) stepper of unclamped Euler, and M::euler_step / semi_implicit_step and
-// their reverses under the clamp of neuron_math.h's general stepper. No FMA (-ffp-contract=off),
-// so every lane rounds as the scalar reference does.
+// their reverses under the clamp of neuron_math.h's general stepper. The baseline build contracts
+// nothing (-ffp-contract=off), so its lanes round as the scalar reference does; the AVX2 and AVX-512
+// builds contract to FMA (CMakeLists.txt), the same contractions in every layout and group size
+// because each lane's step is the same inlined expression.
 #pragma once
 
 #include <array>
