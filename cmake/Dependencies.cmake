@@ -42,6 +42,18 @@ else()
   message(STATUS "dynpmnn: OpenBLAS not found: CPU GEMMs use the built-in loop")
 endif()
 
+# glibc's vector math library (libmvec, in libc6-dev) for the CPU backend's vector exp
+# (kernels/ops_cpu_simd.h) on x86-64; without it that exp runs libm's per lane.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  find_library(DYNPMNN_MVEC_LIB NAMES mvec)
+endif()
+if(DYNPMNN_MVEC_LIB)
+  message(STATUS "dynpmnn: CPU vector exp from glibc's libmvec (${DYNPMNN_MVEC_LIB})")
+  target_link_libraries(dynpmnn_deps INTERFACE ${DYNPMNN_MVEC_LIB})
+else()
+  message(STATUS "dynpmnn: libmvec not found: the CPU vector SiLU calls libm's exp per lane")
+endif()
+
 if(DYNPMNN_BUILD_TESTS)
   find_package(GTest QUIET)
   if(NOT GTest_FOUND)

@@ -25,8 +25,9 @@ bool cpu_isa_supported(CpuIsa isa) {
   switch (isa) {
     case CpuIsa::kBaseline: return true;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    case CpuIsa::kAvx2: return __builtin_cpu_supports("avx2");
-    case CpuIsa::kAvx512: return __builtin_cpu_supports("avx512f");
+    // Their FitzHugh-Nagumo kernels use FMA (CMakeLists.txt).
+    case CpuIsa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CpuIsa::kAvx512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 #else
     case CpuIsa::kAvx2:
     case CpuIsa::kAvx512: return false;

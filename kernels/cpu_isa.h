@@ -2,8 +2,10 @@
 // The library is built for baseline x86-64 so that one binary runs on any x86-64; the vector
 // kernels are compiled once per instruction set (kernels/fhn_cpu_simd_<isa>.cpp) and the widest
 // that the running CPU has is chosen once, at the first call, unless DYNPMNN_CPU_ISA names one.
-// Every path computes the same bits (no FMA, the scalar reference's order of operations), so the
-// choice changes speed only.
+// The paths differ in last bits: the baseline FitzHugh-Nagumo op computes the scalar reference's
+// bits, the AVX2 and AVX-512 ones use FMA, and the vector SiLU/LayerNorm (kernels/ops_cpu_simd.h)
+// have each width's own exp and sums. Each is reproducible run to run on a given machine, and a
+// sample's bits never depend on its position in a batch.
 #pragma once
 
 #include <string>
@@ -12,7 +14,7 @@ namespace dynpmnn {
 
 enum class CpuIsa : int {
   kBaseline = 0,  // SSE2, two doubles a vector: every x86-64
-  kAvx2 = 1,      // four doubles a vector
+  kAvx2 = 1,      // four doubles a vector, and FMA
   kAvx512 = 2,    // eight doubles a vector (AVX-512F)
 };
 

@@ -40,8 +40,7 @@ std::size_t job_stride(const NeuronShape& s, CpuIsa isa) {
 }
 
 std::size_t jobs_per_model(const NeuronShape& s, CpuIsa isa) {
-  const int lanes = cpu_isa_lanes(isa);
-  return static_cast<std::size_t>(s.neurons) * ((s.batch + lanes - 1) / lanes);
+  return fhn_simd_jobs(s.batch, s.neurons, cpu_isa_lanes(isa));
 }
 
 // Model m's block of every array (neuron_cpu.h's ModelBlock, and its trajectory).

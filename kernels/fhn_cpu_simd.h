@@ -1,11 +1,13 @@
-// FitzHugh–Nagumo's layer op on the CPU, vectorised across samples: the CPU backend's training
+// FitzHugh–Nagumo's layer op on the CPU, vectorised across samples or neurons: the CPU backend's training
 // path (models/layers/fhn_layer.cpp), for the schemes the defaults and the benchmarks use
-// (explicit Euler and imex, with or without the clamp). It computes the same bits as the scalar
-// reference op (neuron_forward_cpu / neuron_backward_cpu of kernels/neuron.h, which stays the
-// reference and every other model's and scheme's path): each lane runs neuron_math.h's and fhn.h's
-// arithmetic for one sample in the scalar op's order, without FMA, and the batch sums of the
-// parameter gradients add the samples in order. A sample's bits therefore do not depend on its
-// position in a minibatch, the batch size, the instruction set (kernels/cpu_isa.h) or the machine.
+// (explicit Euler and imex, with or without the clamp). The lanes hold samples or, where there are
+// enough neurons, neurons (fhn_simd_neuron_lanes); each lane runs neuron_math.h's and fhn.h's
+// arithmetic for one sample in the scalar op's order, and the batch sums of the parameter gradients
+// add the samples in order. On the baseline path (SSE2, no FMA) that is the scalar reference op's
+// very bits (neuron_forward_cpu / neuron_backward_cpu of kernels/neuron.h, which stays the reference
+// and every other model's and scheme's path); the AVX2 and AVX-512 paths contract to FMA and differ
+// from it in last bits. On every path a sample's bits do not depend on its position in a minibatch,
+// the batch size or the lane layout, and a run repeats exactly on a given machine.
 //
 // Where the scalar op stores √steps checkpoints and its backward replays the forward from them,
 // this one keeps the whole trajectory (every step's state) for its backward, which then replays
@@ -25,7 +27,7 @@ namespace dynpmnn {
 bool fhn_simd_takes(const NeuronShape& s);
 
 // Doubles of the trajectory that fhn_forward_simd keeps for fhn_backward_simd with isa:
-// (models, neurons, ⌈batch / lanes⌉, max steps, 2 states, lanes).
+// (models, jobs, max steps, 2 states, lanes), jobs as fhn_simd_jobs (fhn_cpu_simd_isa.h) lays them.
 std::size_t fhn_simd_trajectory_doubles(const NeuronShape& s, CpuIsa isa);
 
 // As neuron_forward_cpu<FitzHughNagumo, double>; trajectory: fhn_simd_trajectory_doubles(s, isa)

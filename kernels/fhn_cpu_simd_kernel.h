@@ -1,15 +1,18 @@
 // The vector kernels of kernels/fhn_cpu_simd.h, written once: each fhn_cpu_simd_<isa>.cpp defines
 // DYNPMNN_SIMD_NS (a namespace of its own, so that no template instantiated here with its vector
 // type is shared with another object), DYNPMNN_SIMD_LANES and DYNPMNN_SIMD_ENTRY(name), then
-// includes this. A lane is one sample; a job is one neuron's block of `lanes` samples (the last
+// includes this. Where fhn_simd_neuron_lanes says so a lane is one neuron of a sample (below);
+// otherwise a lane is one sample, and a job is one neuron's block of `lanes` samples (the last
 // block padded with copies of the last sample, whose lanes are computed and dropped, so a sample's
 // bits do not depend on where in the batch it is). kGroup jobs of one neuron run interleaved,
 // enough independent chains to hide the step's latency.
 //
 // The arithmetic is fhn.h's and neuron_math.h's own, instantiated with the vector type: the
 // FitzHugh–Nagumo (v, z) stepper of unclamped Euler, and M::euler_step / semi_implicit_step and
-// their reverses under the clamp of neuron_math.h's general stepper. No FMA (-ffp-contract=off),
-// so every lane rounds as the scalar reference does.
+// their reverses under the clamp of neuron_math.h's general stepper. The baseline build contracts
+// nothing (-ffp-contract=off), so its lanes round as the scalar reference does; the AVX2 and AVX-512
+// builds contract to FMA (CMakeLists.txt), the same contractions in every layout and group size
+// because each lane's step is the same inlined expression.
 #pragma once
 
 #include <array>
@@ -152,7 +155,7 @@ std::array<St, sizeof...(I)> make_steppers(F&& make, std::index_sequence<I...>) 
 
 // kG jobs of neuron n, blocks blk0 .. blk0 + kG − 1: the forward.
 template <class St, int kG, bool kStore>
-bool forward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4]) {
+bool __attribute__((flatten)) forward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4]) {
   Vec x[kG][2];
   Vec current[kG];
   for (int u = 0; u < kG; ++u) load_job(a, n, (blk0 + u) * kLanes, q, x[u], current[u]);
@@ -192,8 +195,8 @@ bool forward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4]
 
 // The backward of the same jobs from their trajectories; adds the samples' parameter gradients to
 // sum in sample order.
-template <class St, int kG>
-void backward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4], double (&sum)[4]) {
+template <class St, int kG, bool kGrads>
+void __attribute__((flatten)) backward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4], double (&sum)[4]) {
   Vec x0[kG][2], l[kG][2];
   Vec current[kG];
   const std::size_t N = a.neurons, W = a.voltage_readout ? N : 2 * N;
@@ -240,7 +243,7 @@ void backward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4
   }
   for (int u = 0; u < kG; ++u) {
     st[u].adjoint_leave(l[u], g[u]);
-    g[u].p[3] += g[u].current;
+    if constexpr (kGrads) g[u].p[3] += g[u].current;
     const int b0 = (blk0 + u) * kLanes;
     for (int i = 0; i < kLanes && b0 + i < a.batch; ++i) {
       double* drow = a.d_in + static_cast<std::size_t>(b0 + i) * (a.current_coupling ? N : 2 * N);
@@ -250,10 +253,188 @@ void backward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4
         drow[n] = l[u][0].r[i];
         drow[N + n] = l[u][1].r[i];
       }
-      for (int k = 0; k < 4; ++k) sum[k] += g[u].p[k].r[i];
+      if constexpr (kGrads)
+        for (int k = 0; k < 4; ++k) sum[k] += g[u].p[k].r[i];
     }
   }
 }
+
+// --- The neurons on the lanes (fhn_simd_neuron_lanes): a job is sample b's block of neurons
+// n0 .. n0 + lanes − 1, the last block padded with copies of the last neuron (computed and dropped);
+// kGroup jobs of one block, consecutive samples, run interleaved. Rows are read and written whole.
+
+// row[n0 + i] for every lane i, the lanes past `count` repeating row[n0 + count − 1].
+inline Vec load_block(const double* row, int n0, int neurons) {
+  Vec v;
+  if (n0 + kLanes <= neurons) {
+    __builtin_memcpy(&v.r, row + n0, sizeof(Vec::Raw));
+  } else {
+    for (int i = 0; i < kLanes; ++i) v.r[i] = row[n0 + i < neurons ? n0 + i : neurons - 1];
+  }
+  return v;
+}
+inline void store_block(double* row, int n0, int neurons, Vec v) {
+  if (n0 + kLanes <= neurons) {
+    __builtin_memcpy(row + n0, &v.r, sizeof(Vec::Raw));
+  } else {
+    for (int i = 0; n0 + i < neurons; ++i) row[n0 + i] = v.r[i];
+  }
+}
+// Whether every lane of v and w is finite (x − x is 0 exactly then). A padding lane holds a copy of a real
+// neuron's value, so it may be checked with the others.
+inline bool finite_vec(Vec v, Vec w = Vec(0.0)) {
+  const Vec::Raw z = (v.r - v.r) + (w.r - w.r);  // 0 where both are finite, NaN otherwise
+  typedef long long Mask __attribute__((vector_size(sizeof(Vec::Raw))));
+  const Mask bad = z != 0.0;  // NaN compares unequal too
+  long long any = 0;
+  for (int i = 0; i < kLanes; ++i) any |= bad[i];
+  return any == 0;
+}
+
+inline void load_neuron_job(const FhnSimdModelArgs& a, int n0, int b, const Vec (&q)[4], Vec (&x)[2], Vec& current) {
+  const std::size_t N = a.neurons;
+  if (a.current_coupling) {
+    x[0] = Vec(0.0);
+    x[1] = Vec(0.0);
+    current = q[3] + load_block(a.in + b * N, n0, a.neurons);
+  } else {
+    const double* row = a.in + b * 2 * N;
+    x[0] = load_block(row, n0, a.neurons);
+    x[1] = load_block(row + N, n0, a.neurons);
+    current = q[3];
+  }
+}
+
+// kG jobs of block nb, samples b0 .. b0 + kG − 1: the forward.
+template <class St, int kG, bool kStore>
+bool __attribute__((flatten)) forward_neuron_group(const FhnSimdModelArgs& a, int nb, int b0, const Vec (&q)[4]) {
+  const int n0 = nb * kLanes;
+  Vec x[kG][2];
+  Vec current[kG];
+  for (int u = 0; u < kG; ++u) load_neuron_job(a, n0, b0 + u, q, x[u], current[u]);
+  const Vec dt(a.dt), clip(a.clip);
+  std::array<St, kG> st = make_steppers<St>([&](int u) { return St(q, current[u], dt, clip); },
+                                            std::make_index_sequence<kG>{});
+  double* traj[kG] = {};
+  if constexpr (kStore)
+    for (int u = 0; u < kG; ++u)
+      traj[u] = a.trajectory + (static_cast<std::size_t>(nb) * a.batch + b0 + u) * a.job_stride;
+  for (int u = 0; u < kG; ++u) st[u].enter(x[u]);
+  for (int t = 0; t < a.steps; ++t) {
+#pragma GCC unroll 4
+    for (int u = 0; u < kG; ++u) {
+      if constexpr (kStore) store_state(traj[u] + static_cast<std::size_t>(t) * 2 * kLanes, x[u]);
+      st[u].step(x[u]);
+    }
+  }
+  bool finite = true;
+  const std::size_t N = a.neurons, W = a.voltage_readout ? N : 2 * N;
+  for (int u = 0; u < kG; ++u) {
+    st[u].leave(x[u]);
+    double* row = a.out + static_cast<std::size_t>(b0 + u) * W;
+    store_block(row, n0, a.neurons, x[u][0]);
+    if (a.voltage_readout) {
+      finite = finite_vec(x[u][0]) && finite;
+    } else {
+      store_block(row + N, n0, a.neurons, x[u][1]);
+      finite = finite_vec(x[u][0], x[u][1]) && finite;
+    }
+  }
+  return finite;
+}
+
+// The backward of the same jobs; adds their parameter gradients to sum in sample order.
+template <class St, int kG, bool kGrads>
+void __attribute__((flatten)) backward_neuron_group(const FhnSimdModelArgs& a, int nb, int b0, const Vec (&q)[4], Vec (&sum)[4]) {
+  const int n0 = nb * kLanes;
+  Vec x0[kG][2], l[kG][2];
+  Vec current[kG];
+  const std::size_t N = a.neurons, W = a.voltage_readout ? N : 2 * N;
+  for (int u = 0; u < kG; ++u) {
+    load_neuron_job(a, n0, b0 + u, q, x0[u], current[u]);
+    const double* drow = a.d_out + static_cast<std::size_t>(b0 + u) * W;
+    l[u][0] = load_block(drow, n0, a.neurons);
+    l[u][1] = a.voltage_readout ? Vec(0.0) : load_block(drow + N, n0, a.neurons);
+  }
+  const Vec dt(a.dt), clip(a.clip);
+  std::array<St, kG> st = make_steppers<St>([&](int u) { return St(q, current[u], dt, clip); },
+                                            std::make_index_sequence<kG>{});
+  const double* traj[kG];
+  if (a.trajectory) {
+    for (int u = 0; u < kG; ++u)
+      traj[u] = a.trajectory + (static_cast<std::size_t>(nb) * a.batch + b0 + u) * a.job_stride;
+  } else {
+    double* scratch[kG];
+    for (int u = 0; u < kG; ++u) {
+      scratch[u] = a.scratch + static_cast<std::size_t>(u) * a.job_stride;
+      traj[u] = scratch[u];
+      st[u].enter(x0[u]);
+    }
+    for (int t = 0; t < a.steps; ++t) {
+#pragma GCC unroll 4
+      for (int u = 0; u < kG; ++u) {
+        store_state(scratch[u] + static_cast<std::size_t>(t) * 2 * kLanes, x0[u]);
+        st[u].step(x0[u]);
+      }
+    }
+  }
+  Grad g[kG] = {};
+  for (int u = 0; u < kG; ++u) st[u].adjoint_enter(l[u]);
+  for (int t = a.steps - 1; t >= 0; --t) {
+#pragma GCC unroll 4
+    for (int u = 0; u < kG; ++u) {
+      Vec x[2];
+      load_state(traj[u] + static_cast<std::size_t>(t) * 2 * kLanes, x);
+      st[u].reverse(x, l[u], g[u]);
+    }
+  }
+  for (int u = 0; u < kG; ++u) {
+    st[u].adjoint_leave(l[u], g[u]);
+    if constexpr (kGrads) g[u].p[3] += g[u].current;
+    double* drow = a.d_in + static_cast<std::size_t>(b0 + u) * (a.current_coupling ? N : 2 * N);
+    if (a.current_coupling) {
+      store_block(drow, n0, a.neurons, g[u].current);
+    } else {
+      store_block(drow, n0, a.neurons, l[u][0]);
+      store_block(drow + N, n0, a.neurons, l[u][1]);
+    }
+    if constexpr (kGrads)
+      for (int k = 0; k < 4; ++k) sum[k] += g[u].p[k];
+  }
+}
+
+template <class St, bool kStore>
+bool forward_neuron_model(const FhnSimdModelArgs& a) {
+  const int blocks = (a.neurons + kLanes - 1) / kLanes;
+  bool finite = true;
+  for (int nb = 0; nb < blocks; ++nb) {
+    Vec q[4];
+    for (int k = 0; k < 4; ++k) q[k] = load_block(a.p[k], nb * kLanes, a.neurons);
+    int b = 0;
+    for (; b + kGroup <= a.batch; b += kGroup) finite = forward_neuron_group<St, kGroup, kStore>(a, nb, b, q) && finite;
+    for (; b < a.batch; ++b) finite = forward_neuron_group<St, 1, kStore>(a, nb, b, q) && finite;
+  }
+  return finite;
+}
+
+// kGrads: some parameter is trained. Without it the per-step parameter terms are never read, and
+// the compiler drops them from the reverse step (the paper's setting freezes a, b, g and I).
+template <class St, bool kGrads>
+void backward_neuron_model(const FhnSimdModelArgs& a) {
+  const int blocks = (a.neurons + kLanes - 1) / kLanes;
+  for (int nb = 0; nb < blocks; ++nb) {
+    Vec q[4];
+    for (int k = 0; k < 4; ++k) q[k] = load_block(a.p[k], nb * kLanes, a.neurons);
+    Vec sum[4] = {Vec(0.0), Vec(0.0), Vec(0.0), Vec(0.0)};
+    int b = 0;
+    for (; b + kGroup <= a.batch; b += kGroup) backward_neuron_group<St, kGroup, kGrads>(a, nb, b, q, sum);
+    for (; b < a.batch; ++b) backward_neuron_group<St, 1, kGrads>(a, nb, b, q, sum);
+    for (int k = 0; k < 4; ++k)
+      if (a.d_p[k]) store_block(a.d_p[k], nb * kLanes, a.neurons, sum[k]);
+  }
+}
+
+// --- The samples on the lanes.
 
 template <class St, bool kStore>
 bool forward_model(const FhnSimdModelArgs& a) {
@@ -269,7 +450,7 @@ bool forward_model(const FhnSimdModelArgs& a) {
   return finite;
 }
 
-template <class St>
+template <class St, bool kGrads>
 void backward_model(const FhnSimdModelArgs& a) {
   const int blocks = (a.batch + kLanes - 1) / kLanes;
   for (int n = 0; n < a.neurons; ++n) {
@@ -277,8 +458,8 @@ void backward_model(const FhnSimdModelArgs& a) {
     load_params(a, n, q);
     double sum[4] = {};
     int blk = 0;
-    for (; blk + kGroup <= blocks; blk += kGroup) backward_group<St, kGroup>(a, n, blk, q, sum);
-    for (; blk < blocks; ++blk) backward_group<St, 1>(a, n, blk, q, sum);
+    for (; blk + kGroup <= blocks; blk += kGroup) backward_group<St, kGroup, kGrads>(a, n, blk, q, sum);
+    for (; blk < blocks; ++blk) backward_group<St, 1, kGrads>(a, n, blk, q, sum);
     for (int k = 0; k < 4; ++k)
       if (a.d_p[k]) a.d_p[k][n] = sum[k];
   }
@@ -299,13 +480,21 @@ auto with_stepper(const FhnSimdModelArgs& a, F&& f) {
 inline bool forward(const FhnSimdModelArgs& a) {
   return with_stepper(a, [&](auto of) {
     using St = typename decltype(of)::type;
+    if (fhn_simd_neuron_lanes(a.batch, a.neurons, kLanes))
+      return a.trajectory ? forward_neuron_model<St, true>(a) : forward_neuron_model<St, false>(a);
     return a.trajectory ? forward_model<St, true>(a) : forward_model<St, false>(a);
   });
 }
 
 inline void backward(const FhnSimdModelArgs& a) {
   with_stepper(a, [&](auto of) {
-    backward_model<typename decltype(of)::type>(a);
+    using St = typename decltype(of)::type;
+    const bool grads = a.d_p[0] || a.d_p[1] || a.d_p[2] || a.d_p[3];
+    if (fhn_simd_neuron_lanes(a.batch, a.neurons, kLanes)) {
+      if (grads) backward_neuron_model<St, true>(a); else backward_neuron_model<St, false>(a);
+    } else {
+      if (grads) backward_model<St, true>(a); else backward_model<St, false>(a);
+    }
     return 0;
   });
 }

@@ -5,6 +5,9 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/cpu_isa.h"
+#include "kernels/ops_cpu_simd.h"
+
 #if defined(DYNPMNN_HAVE_CBLAS)
 #include <cblas.h>
 #endif
@@ -71,9 +74,29 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, const T* A, int lda, 
 
 }  // namespace
 
+// The layers' products in double run the vector loop of ops_cpu_simd.h where the weight matrix is
+// at most this many values (every layer of the presets and benchmarks): at these sizes it is faster
+// than OpenBLAS's call and packing, and it gives a sample the same bits in any batch (the choice
+// depends on the weights' shape, never on the batch). Larger ones go to OpenBLAS.
+constexpr long kVectorGemmMaxWeights = 1L << 16;
+
+template <typename T>
+bool vector_gemm(int in, int out) {
+  return std::is_same_v<T, double> && static_cast<long>(in) * out <= kVectorGemmMaxWeights;
+}
+
+template <typename T>
+void layer_gemm(bool vec, bool trans_a, bool trans_b, int M, int N, int K, const T* A, int lda, const T* B, int ldb,
+                T* C, int ldc) {
+  if constexpr (std::is_same_v<T, double>) {
+    if (vec) return gemm_simd(cpu_isa_active(), trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+  }
+  gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, T(0), C, ldc);
+}
+
 template <typename T>
 void dense_forward_cpu(const T* x, const T* W, const T* bias, int B, int in, int out, T* y) {
-  gemm(false, true, B, out, in, x, in, W, in, T(0), y, out);
+  layer_gemm(vector_gemm<T>(in, out), false, true, B, out, in, x, in, W, in, y, out);
   if (bias) {
     for (int b = 0; b < B; ++b)
       for (int o = 0; o < out; ++o) y[static_cast<std::size_t>(b) * out + o] += bias[o];
@@ -82,8 +105,9 @@ void dense_forward_cpu(const T* x, const T* W, const T* bias, int B, int in, int
 
 template <typename T>
 void dense_backward_cpu(const T* x, const T* W, const T* dy, int B, int in, int out, T* dx, T* dW, T* dbias) {
-  if (dx) gemm(false, false, B, in, out, dy, out, W, in, T(0), dx, in);
-  if (dW) gemm(true, false, out, in, B, dy, out, x, in, T(0), dW, in);
+  const bool vec = vector_gemm<T>(in, out);
+  if (dx) layer_gemm(vec, false, false, B, in, out, dy, out, W, in, dx, in);
+  if (dW) layer_gemm(vec, true, false, out, in, B, dy, out, x, in, dW, in);
   if (dbias) {
     std::fill(dbias, dbias + out, T(0));
     for (int b = 0; b < B; ++b)
@@ -91,8 +115,14 @@ void dense_backward_cpu(const T* x, const T* W, const T* dy, int B, int in, int 
   }
 }
 
+// In double (the CPU backend's training) LayerNorm and SiLU run vectorised (kernels/ops_cpu_simd.h,
+// with its own last bits); float, which only the tests use, runs elementwise_math.h's scalar code.
 template <typename T>
 void layernorm_forward_cpu(const T* x, const T* gamma, const T* beta, int B, int D, T* y, T* xhat, T* rstd) {
+  if constexpr (std::is_same_v<T, double>) {
+    layernorm_forward_simd(cpu_isa_active(), x, gamma, beta, B, D, y, xhat, rstd);
+    return;
+  }
   for (int b = 0; b < B; ++b) {
     const std::size_t row = static_cast<std::size_t>(b) * D;
     rstd[b] = layernorm_row_forward(x + row, D, gamma, beta, y + row, xhat + row);
@@ -102,6 +132,10 @@ void layernorm_forward_cpu(const T* x, const T* gamma, const T* beta, int B, int
 template <typename T>
 void layernorm_backward_cpu(const T* dy, const T* xhat, const T* rstd, const T* gamma, int B, int D, T* dx,
                             T* dgamma, T* dbeta) {
+  if constexpr (std::is_same_v<T, double>) {
+    layernorm_backward_simd(cpu_isa_active(), dy, xhat, rstd, gamma, B, D, dx, dgamma, dbeta);
+    return;
+  }
   if (dgamma) std::fill(dgamma, dgamma + D, T(0));
   if (dbeta) std::fill(dbeta, dbeta + D, T(0));
   for (int b = 0; b < B; ++b) {
@@ -116,11 +150,17 @@ void layernorm_backward_cpu(const T* dy, const T* xhat, const T* rstd, const T* 
 
 template <typename T>
 void activation_forward_cpu(Activation act, const T* x, std::size_t n, T* y) {
+  if constexpr (std::is_same_v<T, double>) {
+    if (act == Activation::kSiLU) return silu_forward_simd(cpu_isa_active(), x, n, y);
+  }
   for (std::size_t i = 0; i < n; ++i) y[i] = activation_forward(act, x[i]);
 }
 
 template <typename T>
 void activation_backward_cpu(Activation act, const T* x, const T* dy, std::size_t n, T* dx) {
+  if constexpr (std::is_same_v<T, double>) {
+    if (act == Activation::kSiLU) return silu_backward_simd(cpu_isa_active(), x, dy, n, dx);
+  }
   for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * activation_derivative(act, x[i]);
 }
 

@@ -6,8 +6,10 @@
 
 #include "host/runtime/backend.h"
 #include "models/cpu_model.h"
+#include "kernels/cpu_isa.h"
 #include "kernels/loss.h"
 #include "kernels/ops.h"
+#include "kernels/ops_cpu_simd.h"
 
 namespace dynpmnn {
 namespace {
@@ -175,9 +177,9 @@ class CpuBackend final : public Backend {
     const double bc2_sqrt = std::sqrt(1.0 - std::pow(h.beta2, static_cast<double>(adam_step_)));
     for (const auto& t : table_.tensors()) {
       if (!t.trainable) continue;
-      for (std::size_t i = t.offset; i < t.offset + t.size; ++i)
-        adam_update(params_[i], grad_[i], m_[i], v_[i], h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, bc1,
-                    bc2_sqrt);
+      // adam_update's bits, a vector at a time.
+      adam_update_simd(cpu_isa_active(), params_.data() + t.offset, grad_.data() + t.offset, m_.data() + t.offset,
+                       v_.data() + t.offset, t.size, h, bc1, bc2_sqrt);
     }
   }
 

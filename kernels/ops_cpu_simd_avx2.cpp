@@ -1,0 +1,12 @@
+// The kernels of ops_cpu_simd_kernel.h with 4 doubles a vector, compiled with this file's own
+// instruction-set flags (CMakeLists.txt); ops_cpu_simd.cpp calls them where the CPU has them.
+#define DYNPMNN_SIMD_NS simd_ops_avx2
+#define DYNPMNN_SIMD_LANES 4
+#define DYNPMNN_SIMD_EXP _ZGVdN4v_exp
+#include "kernels/ops_cpu_simd_kernel.h"
+
+namespace dynpmnn {
+
+OpsSimdKernels ops_simd_kernels_avx2() { return simd_ops_avx2::kernels(); }
+
+}  // namespace dynpmnn
