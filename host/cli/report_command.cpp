@@ -31,6 +31,7 @@ namespace fs = std::filesystem;
 struct ReportOptions {
   std::vector<std::string> sweeps;
   std::string doc;
+  std::string note;  // a paragraph after the first, e.g. which points the sweeps hold
   std::string x = "dt", y = "t_end";
   int top = 10;
 };
@@ -183,6 +184,7 @@ int run_report(const ReportOptions& options) {
   md += fmt::format(" --doc {}` from each sweep's results.csv: the best validation MSE over {} x {} (the best "
                     "over every other axis and seed; runs that diverged or were skipped do not count) and the top "
                     "{} runs.\n\n", options.doc, options.x, options.y, options.top);
+  if (!options.note.empty()) md += options.note + "\n\n";
   for (const std::string& s : options.sweeps) md += report_sweep(fs::path(s), options, assets, prefix);
   write_file_atomically(doc, md);
   fmt::print(stderr, "dynpmnn: report: {} ({} sweeps, figures and data in {})\n", doc.string(), options.sweeps.size(),
@@ -204,6 +206,7 @@ Command add_report_command(CLI::App& app) {
   cmd->add_option("--x", options->x, "The heatmap's columns: a grid key (default dt)")->type_name("KEY");
   cmd->add_option("--y", options->y, "The heatmap's rows: a grid key (default t_end)")->type_name("KEY");
   cmd->add_option("--top", options->top, "Runs in each top list (default 10)")->type_name("N");
+  cmd->add_option("--note", options->note, "A paragraph for the report's top (what the sweeps are)")->type_name("TEXT");
   return {cmd, [options] { return run_report(*options); }};
 }
 

@@ -191,8 +191,11 @@ void write_heatmap_png(const std::filesystem::path& path, const Heatmap& map) {
   const int columns = static_cast<int>(map.column_labels.size()), rows = static_cast<int>(map.row_labels.size());
   if (map.values.size() != static_cast<std::size_t>(columns) * rows || map.notes.size() != map.values.size())
     throw std::invalid_argument("write_heatmap_png: values and notes must be rows x columns");
-  Canvas canvas(kPlotWidth + 170, kPlotHeight + 60);
-  const PlotArea area{110, 54, kPlotWidth - 24, kPlotHeight - 14};
+  // Cells wide enough for an 8-character label ("diverged", "5.7e+276").
+  const int cell = std::max(80, Canvas::text_width("diverged") + 16);
+  const int grid_width = std::max(kPlotWidth - 134, cell * std::max(columns, 1));
+  Canvas canvas(110 + grid_width + 190, kPlotHeight + 60);
+  const PlotArea area{110, 54, 110 + grid_width, kPlotHeight - 14};
   draw_title(canvas, 18, map.title);
   draw_axis_titles(canvas, area, map.x_title, map.y_title, 22);
   double lo = INFINITY;

@@ -57,7 +57,7 @@ struct Heatmap {
   std::vector<double> values;
   std::vector<std::string> notes;
   std::string title, x_title, y_title, value_title;
-  double cap = 100;
+  double cap = 10;
 };
 void write_heatmap_png(const std::filesystem::path& path, const Heatmap& map);
 
