@@ -714,28 +714,20 @@ void print_outcome(const std::string& who, std::size_t done, std::size_t total, 
                number(r.summary, m.val_key, "{:.4g}"), m.test_key, test, seconds, note);
 }
 
-// run_points with populations: every run prepared (read back, passed by, or claimed), the ones to
-// train planned into populations, and the populations trained by `jobs` threads, each population
-// with jobs / (populations at once) threads of its own for its models.
+// run_points with populations: the runs planned into populations (plan_populations), costliest
+// first, and the populations trained by `jobs` threads, each population with jobs / (populations at
+// once) threads of its own for its models. A population's runs are prepared (read back, passed by,
+// or claimed) when it starts, so that claims are held only while their runs train (another sweep
+// on the folder takes the other populations) and a grid of thousands never holds thousands of lock
+// files open.
 void run_populations(const std::vector<SweepRun*>& todo, const SplitData& data, int jobs) {
+  if (todo.empty()) return;
   std::mutex print;
   std::size_t done = 0;
   const std::size_t total = todo.size();
-  std::vector<Prepared> prepared;
-  for (SweepRun* run : todo) {
-    bool already = false;
-    std::optional<Prepared> p = prepare(*run, already);
-    if (p) {
-      prepared.push_back(std::move(*p));
-      continue;
-    }
-    print_outcome("", ++done, total, *run, already, 0, "");
-  }
-  if (prepared.empty()) return;
   std::vector<Config> cfgs;
-  for (const Prepared& p : prepared) cfgs.push_back(p.run->cfg);
-  const int capacity = population_capacity(cfgs.front(), data);
-  std::vector<std::vector<std::size_t>> plan = plan_populations(cfgs, capacity);
+  for (const SweepRun* r : todo) cfgs.push_back(r->cfg);
+  std::vector<std::vector<std::size_t>> plan = plan_populations(cfgs, population_capacity(cfgs.front(), data));
   // The costliest populations first (the longest-processing-time rule), so that none starts last
   // and leaves the other threads idle.
   const auto cost = [&](const std::vector<std::size_t>& members) {
@@ -750,12 +742,23 @@ void run_populations(const std::vector<SweepRun*>& todo, const SplitData& data, 
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t g; (g = next++) < plan.size();) {
-      const std::vector<std::size_t>& members = plan[g];
+      std::vector<Prepared> ready;
+      for (std::size_t i : plan[g]) {
+        bool already = false;
+        std::optional<Prepared> p = prepare(*todo[i], already);
+        if (p) {
+          ready.push_back(std::move(*p));
+          continue;
+        }
+        const std::lock_guard lock(print);
+        print_outcome("", ++done, total, *todo[i], already, 0, "");
+      }
+      if (ready.empty()) continue;
       std::vector<Config> group;
       std::vector<std::optional<Checkpoint>> resumed;
-      for (std::size_t i : members) {
-        group.push_back(prepared[i].run->cfg);
-        resumed.push_back(std::move(prepared[i].resumed));
+      for (Prepared& p : ready) {
+        group.push_back(p.run->cfg);
+        resumed.push_back(std::move(p.resumed));
       }
       const auto start = std::chrono::steady_clock::now();
       std::vector<TrainRunResult> results;
@@ -764,16 +767,15 @@ void run_populations(const std::vector<SweepRun*>& todo, const SplitData& data, 
         results = train_runs(group, data, std::move(resumed), RunOutput::kSilent, threads);
       } catch (const std::exception& e) {
         error = e.what();
-        if (members.size() > 1) error += fmt::format(" (in a population of {})", members.size());
+        if (ready.size() > 1) error += fmt::format(" (in a population of {})", ready.size());
       }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const std::string note = members.size() > 1 ? fmt::format(" (population of {})", members.size()) : "";
-      for (std::size_t k = 0; k < members.size(); ++k) {
-        Prepared& p = prepared[members[k]];
-        record(*p.run, results.empty() ? nullptr : &results[k], error);
-        p.claim.reset();
+      const std::string note = ready.size() > 1 ? fmt::format(" (population of {})", ready.size()) : "";
+      for (std::size_t k = 0; k < ready.size(); ++k) {
+        record(*ready[k].run, results.empty() ? nullptr : &results[k], error);
+        ready[k].claim.reset();
         const std::lock_guard lock(print);
-        print_outcome("", ++done, total, *p.run, false, seconds, note);
+        print_outcome("", ++done, total, *ready[k].run, false, seconds, note);
       }
     }
   };

@@ -24,7 +24,7 @@ int step_class(const Config& cfg);
 // The most models of cfg's kind one population holds: half the memory available now over what one
 // member needs (its copies of the data, parameters, Adam moments and a minibatch's activations),
 // at most kMaxPopulation.
-inline constexpr int kMaxPopulation = 1024;
+inline constexpr int kMaxPopulation = 256;
 int population_capacity(const Config& cfg, const SplitData& data);
 // The runs of `cfgs` (indices) grouped by population_key and step_class, in order of first
 // appearance, each group cut into populations of at most `capacity`.
