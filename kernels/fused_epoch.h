@@ -33,7 +33,7 @@ namespace dynpmnn {
 inline constexpr int kFusedMaxInputs = 64;  // F
 inline constexpr int kFusedMaxWidth = 16;   // D (the Linear's width) and the neuron layer's output W
 inline constexpr int kFusedMaxOutputs = 4;  // O
-inline constexpr int kFusedMaxBatch = 1024; // threads of a block
+inline constexpr int kFusedMaxBatch = 256;  // threads of a block (a thread takes ~120 registers)
 
 // What every model of a population shares: the shapes and where each tensor sits in a model's flat
 // parameter array (ParamTable offsets). Filled on the host (host/runtime/fused_population.cpp).
@@ -50,6 +50,8 @@ struct FusedLayout {
   int w_in = 0, b_in = 0, gamma = 0, beta = 0;  // offsets of the Linear and LayerNorm tensors
   int neuron[kMaxNeuronParams] = {};            // offsets of the neuron parameters, (N) each
   int w_out = 0, b_out = 0;                     // the readout's
+  double rest[kMaxNeuronStates] = {};           // the neuron's resting state (M::kStateInfo, a host
+                                                // constant device code cannot index)
 };
 
 // One model's own settings (a device array of P on the GPU).
@@ -85,7 +87,7 @@ struct FusedShared {
   T* grad;
   double* row_loss;
   int* row_bad;
-  int* control;  // [0] the step's bad layer, [1] any bad gradient, [2] stop
+  int* control;  // [0] the step's first bad layer, [2] stop the epoch
   double* scalars;  // [0] loss, [1] bias correction 1, [2] its sqrt 2
 };
 
@@ -118,7 +120,7 @@ DYNPMNN_HD void fused_neuron_setup(const FusedLayout& L, const T* params, const 
     const int j = L.neuron[k] + n;
     q[k] = fhn_param_map_forward(static_cast<FhnParamMap>(info[j].map), params[j]);
   }
-  for (int i = 0; i < M::kStates; ++i) x[i] = T(M::kStateInfo[i].initial);
+  for (int i = 0; i < M::kStates; ++i) x[i] = T(L.rest[i]);
   if (L.coupling == Coupling::kInitialCondition) {
     for (int i = 0; i < M::kCoupled; ++i) x[i] = act[i * L.N + n];
     current = q[M::kCurrentParam];
@@ -303,7 +305,6 @@ DYNPMNN_HD void fused_epoch(Block& blk, const FusedLayout& L, const FusedHyper& 
       }
       sh.scalars[0] = loss / (static_cast<double>(n) * L.O);
       sh.control[0] = bad;
-      sh.control[1] = 0;
     });
     blk.each(P, [&](int j) {  // column j over the rows, in order
       T g = 0;
@@ -313,12 +314,13 @@ DYNPMNN_HD void fused_epoch(Block& blk, const FusedLayout& L, const FusedHyper& 
         if (map != FhnParamMap::kIdentity) g *= fhn_param_map_derivative(map, params[j]);
       }
       sh.grad[j] = g;
-      if (!is_finite_value(g)) sh.control[1] = 1;
     });
     blk.each(1, [&](int) {
       const double loss = sh.scalars[0];
       int layer = sh.control[0];
-      if (layer < 0 && (!is_finite_value(loss) || sh.control[1])) layer = -2;
+      bool finite = is_finite_value(loss);
+      for (int j = 0; j < P && finite; ++j) finite = is_finite_value(sh.grad[j]);
+      if (layer < 0 && !finite) layer = -2;
       if (layer != -1) {
         st.flag = layer;
         st.diverged_step = s;

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "kernels/neurons/fhn.h"
 #include "models/layers/fhn_layer.h"
 
 namespace dynpmnn {
@@ -35,6 +36,7 @@ bool fused_layout_for(const ModelSpec& spec, const ParamTable& table, int batch,
   L.voltage_readout = S.voltage_readout;
   L.coupling = S.coupling;
   L.activation = S.activation;
+  for (int i = 0; i < FitzHughNagumo::kStates; ++i) L.rest[i] = FitzHughNagumo::kStateInfo[i].initial;
   if (L.F > kFusedMaxInputs || L.D > kFusedMaxWidth || L.W > kFusedMaxWidth || L.O > kFusedMaxOutputs)
     return refuse(why, "the model is wider than the fused kernels' bounds (inputs <= " +
                            std::to_string(kFusedMaxInputs) + ", Linear and layer widths <= " +
@@ -65,6 +67,17 @@ bool fused_layout_for(const ModelSpec& spec, const ParamTable& table, int batch,
     for (std::size_t i = 0; i < t.size; ++i)
       info[t.offset + i] = FusedParamInfo{static_cast<std::uint8_t>(t.trainable), static_cast<std::uint8_t>(t.map)};
   return true;
+}
+
+bool fused_same_layout(const FusedLayout& a, const FusedLayout& b) {
+  bool same = a.F == b.F && a.D == b.D && a.N == b.N && a.W == b.W && a.O == b.O && a.total == b.total &&
+              a.batch == b.batch && a.rows == b.rows && a.layernorm == b.layernorm &&
+              a.voltage_readout == b.voltage_readout && a.coupling == b.coupling && a.activation == b.activation &&
+              a.w_in == b.w_in && a.b_in == b.b_in && a.gamma == b.gamma && a.beta == b.beta && a.w_out == b.w_out &&
+              a.b_out == b.b_out;
+  for (int k = 0; k < kMaxNeuronParams; ++k) same = same && a.neuron[k] == b.neuron[k];
+  for (int i = 0; i < kMaxNeuronStates; ++i) same = same && a.rest[i] == b.rest[i];
+  return same;
 }
 
 FusedHyper fused_hyper_for(const ModelSpec& spec, const AdamHyper& adam, std::uint64_t seed) {

@@ -22,6 +22,9 @@ inline constexpr std::size_t kFusedMaxSharedBytes = 96 * 1024;
 bool fused_layout_for(const ModelSpec& spec, const ParamTable& table, int batch, int rows, FusedLayout& layout,
                       std::vector<FusedParamInfo>& info, std::string* why);
 
+// Whether two layouts are one population's: equal but for the checkpoint count (the models' steps).
+bool fused_same_layout(const FusedLayout& a, const FusedLayout& b);
+
 // A model's own settings: its neuron layer's step, its Adam and its shuffling seed.
 FusedHyper fused_hyper_for(const ModelSpec& spec, const AdamHyper& adam, std::uint64_t seed);
 

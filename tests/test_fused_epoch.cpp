@@ -16,9 +16,11 @@
 
 #include "host/config/config.h"
 #include "host/runtime/backend.h"
+#include "host/runtime/population.h"
 #include "host/training/trainer.h"
 #include "kernels/fused_epoch.h"
 #include "models/fused_model.h"
+#include "tests/backend_test_util.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
@@ -202,6 +204,60 @@ TEST(FusedEpoch, TheLayoutRefusesModelsTheKernelsDoNotTrain) {
   EXPECT_TRUE(fused_layout_for(spec, ParamTable(spec), 256, 16512, L, info, &why)) << why;
   EXPECT_EQ(L.total, 29);  // 25 trained, the four FitzHugh-Nagumo parameters frozen
   EXPECT_EQ(std::count_if(info.begin(), info.end(), [](FusedParamInfo i) { return i.trained != 0; }), 25);
+}
+
+// Which models form one fused population: one layout, scheme, batch size and loss; per-model steps,
+// clamps, Adam settings and seeds; the longest model's checkpoints. DYNPMNN_FUSED=0 turns it off.
+TEST(FusedEpoch, WhichModelsFormAPopulation) {
+  const SplitData data = testing::synthetic_data(100, 2);
+  const auto check = [&](const std::vector<Config>& cfgs, std::string* why) {
+    std::vector<ModelSpec> specs;
+    std::vector<TrainHyper> hypers;
+    for (const Config& c : cfgs) {
+      specs.push_back(c.model_spec(8, 1));
+      hypers.push_back(train_hyper(c));
+    }
+    FusedLayout L;
+    std::vector<FusedParamInfo> info;
+    std::vector<FusedHyper> hyper;
+    const bool ok = fused_population_layout(specs, hypers, data, L, info, hyper, why);
+    if (ok) {
+      EXPECT_EQ(hyper.size(), cfgs.size());
+      int longest = 0;
+      for (const FusedHyper& h : hyper) longest = std::max(longest, fhn_num_checkpoints(h.steps));
+      EXPECT_EQ(L.checkpoints, longest);
+    }
+    return ok;
+  };
+  std::string why;
+  const std::vector<Config> grid = mixed("euler", "initial", true);
+  EXPECT_TRUE(check(grid, &why)) << why;
+  std::vector<Config> other = grid;
+  other[2].neurons = 3;
+  EXPECT_FALSE(check(other, &why));
+  EXPECT_NE(why.find("layouts differ"), std::string::npos) << why;
+  other = grid;
+  other[1].batch_size = 32;
+  EXPECT_FALSE(check(other, &why));
+  EXPECT_NE(why.find("batch sizes differ"), std::string::npos) << why;
+  other = grid;
+  other[3].integrator = "imex";
+  EXPECT_FALSE(check(other, &why));
+  EXPECT_NE(why.find("schemes differ"), std::string::npos) << why;
+  other = grid;
+  other[0].train_a = true;
+  EXPECT_FALSE(check(other, &why));
+  EXPECT_NE(why.find("layouts differ"), std::string::npos) << why;
+  other = grid;
+  other[0].data_shards = 2;
+  EXPECT_FALSE(check(other, &why));
+  EXPECT_NE(why.find("one shard"), std::string::npos) << why;
+  {
+    test::ScopedEnv off("DYNPMNN_FUSED", "0");
+    EXPECT_FALSE(check(grid, &why));
+    EXPECT_EQ(why, "DYNPMNN_FUSED=0");
+  }
+  EXPECT_TRUE(check(grid, &why)) << why;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "host/io/train_run.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
 #include <utility>
 
@@ -11,6 +12,7 @@
 #include "host/report/progress.h"
 #include "host/io/run_data.h"
 #include "host/io/run_folder.h"
+#include "host/runtime/population.h"
 #include "host/training/trainer.h"
 
 namespace dynpmnn {
@@ -30,6 +32,15 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const ModelSpec
     fmt::print(stderr, "dynpmnn: device auto: using {}{}\n", cuda ? "cuda" : "cpu", why.empty() ? "" : ": " + why);
   return with_target_scaling(cuda ? make_cuda_backend(spec, hyper) : make_cpu_backend(spec, hyper));
 }
+
+namespace {
+
+// Whether a run on `device` trains on the GPU: cuda, or auto where a CUDA device is present.
+bool fused_device(const std::string& device) {
+  return device == "cuda" || (device == "auto" && cuda_available(nullptr));
+}
+
+}  // namespace
 
 TargetScaler target_scaler_for(const Config& cfg, const SplitData& data) {
   if (cfg.target_scaling != "standard" || !data.class_labels.empty()) return TargetScaler{};
@@ -58,7 +69,8 @@ namespace {
 struct RunMember {
   Config cfg;
   ModelSpec spec;
-  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Backend> owned;  // its own backend, or none where a fused population holds the model
+  Backend* backend = nullptr;
   TrainState state;
   std::unique_ptr<RunFolder> folder;
 };
@@ -105,6 +117,8 @@ std::vector<TrainRunResult> train_runs(std::span<const Config> given, const Spli
   data.target_scaler = target_scaler_for(with_split_used(given[0]), data);
 
   std::vector<RunMember> members(P);
+  std::vector<ModelSpec> member_specs;
+  std::vector<TrainHyper> hypers;
   for (std::size_t m = 0; m < P; ++m) {
     RunMember& r = members[m];
     // config.toml and the checkpoint say which split the data was cut by.
@@ -114,10 +128,26 @@ std::vector<TrainRunResult> train_runs(std::span<const Config> given, const Spli
                                               given[0].out));
     if (resumed[m]) require_same_data(*resumed[m], r.cfg, data);
     r.spec = r.cfg.model_spec(data.train.features, model_outputs(data));
+    member_specs.push_back(r.spec);
+    hypers.push_back(train_hyper(r.cfg));
+    hypers.back().exchange = exchange;
+  }
+  // On the GPU, tiny models of one layout train in the fused kernels (one block a model, an epoch
+  // of the population one launch); the others each have their own backend.
+  std::unique_ptr<PopulationBackend> fused;
+  if (std::all_of(members.begin(), members.end(), [](const RunMember& r) { return fused_device(r.cfg.device); }))
+    fused = make_fused_cuda_population(member_specs, hypers, data, nullptr);
+  if (fused && output == RunOutput::kProgress)
+    fmt::print(stderr, "dynpmnn: device {}: {}\n", members[0].cfg.device, fused->name());
+  for (std::size_t m = 0; m < P; ++m) {
+    RunMember& r = members[m];
     const ParamTable table(r.spec);
-    TrainHyper hyper = train_hyper(r.cfg);
-    hyper.exchange = exchange;
-    r.backend = make_backend(r.cfg.device, r.spec, hyper, /*quiet=*/m > 0);
+    if (fused) {
+      r.backend = &fused->member(static_cast<int>(m));
+    } else {
+      r.owned = make_backend(r.cfg.device, r.spec, hypers[m], /*quiet=*/m > 0);
+      r.backend = r.owned.get();
+    }
     r.backend->set_data(data);
     if (resumed[m]) {
       r.backend->set_params(resumed[m]->params);
@@ -162,9 +192,10 @@ std::vector<TrainRunResult> train_runs(std::span<const Config> given, const Spli
     cfgs.push_back(r.cfg);
     specs.push_back(r.spec);
     states.push_back(std::move(r.state));
-    backends.push_back(std::move(r.backend));
+    if (r.owned) backends.push_back(std::move(r.owned));
   }
-  const std::unique_ptr<PopulationBackend> pop = make_member_population(std::move(backends), threads);
+  const std::unique_ptr<PopulationBackend> pop =
+      fused ? std::move(fused) : make_member_population(std::move(backends), threads);
   const std::vector<TrainReport> reports = continue_training_population(cfgs, specs, *pop, data, states, observers);
   progress.finish();
 

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <chrono>
 #include <exception>
 #include <stdexcept>
 #include <thread>
 #include <utility>
+
+#include "models/fused_model.h"
 
 namespace dynpmnn {
 namespace {
@@ -85,5 +89,52 @@ std::unique_ptr<PopulationBackend> make_single_population(Backend& backend) {
   return std::make_unique<MemberPopulation>(std::vector<std::unique_ptr<Backend>>{}, std::vector<Backend*>{&backend},
                                             1);
 }
+
+bool fused_population_layout(std::span<const ModelSpec> specs, std::span<const TrainHyper> hypers,
+                             const SplitData& data, FusedLayout& layout, std::vector<FusedParamInfo>& info,
+                             std::vector<FusedHyper>& hyper, std::string* why) {
+  const auto refuse = [&](const std::string& reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  if (specs.empty() || specs.size() != hypers.size()) return refuse("no models, or not one hyperparameter set each");
+  if (const char* env = std::getenv("DYNPMNN_FUSED"); env != nullptr && std::strcmp(env, "0") == 0)
+    return refuse("DYNPMNN_FUSED=0");
+  if (specs.size() > 65535) return refuse("more than 65535 models");
+  hyper.clear();
+  for (std::size_t k = 0; k < specs.size(); ++k) {
+    const TrainHyper& h = hypers[k];
+    if (h.loss != Loss::kMse) return refuse("the fused population trains the MSE loss");
+    if (h.data_shards != 1 || h.exchange) return refuse("the fused population trains one shard per minibatch");
+    if (h.batch_size != hypers[0].batch_size) return refuse("the models' batch sizes differ");
+    const ParamTable table(specs[k]);
+    FusedLayout L;
+    std::vector<FusedParamInfo> I;
+    if (!fused_layout_for(specs[k], table, h.batch_size, data.train.rows, L, I, why)) return false;
+    if (k == 0) {
+      layout = L;
+      info = I;
+    } else {
+      // Everything but the checkpoint count (the step) must be the first model's.
+      if (!fused_same_layout(L, layout) || I.size() != info.size() ||
+          !std::equal(I.begin(), I.end(), info.begin(), [](FusedParamInfo a, FusedParamInfo b) {
+            return a.trained == b.trained && a.map == b.map;
+          }))
+        return refuse("the models' layouts differ");
+      layout.checkpoints = std::max(layout.checkpoints, L.checkpoints);
+    }
+    if (specs[k].layers[0].integrator != specs[0].layers[0].integrator) return refuse("the models' schemes differ");
+    hyper.push_back(fused_hyper_for(specs[k], h.adam, h.seed));
+  }
+  return true;
+}
+
+#if !defined(DYNPMNN_HAVE_CUDA)
+std::unique_ptr<PopulationBackend> make_fused_cuda_population(std::span<const ModelSpec>, std::span<const TrainHyper>,
+                                                              const SplitData&, std::string* why) {
+  cuda_available(why);
+  return nullptr;
+}
+#endif
 
 }  // namespace dynpmnn

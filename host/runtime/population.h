@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "host/runtime/backend.h"
+#include "kernels/fused_epoch.h"
 
 namespace dynpmnn {
 
@@ -38,5 +39,23 @@ std::unique_ptr<PopulationBackend> make_member_population(std::vector<std::uniqu
                                                           int threads = 1);
 // A population of one over a backend the caller keeps: what a lone run trains through.
 std::unique_ptr<PopulationBackend> make_single_population(Backend& backend);
+
+// The fused population (kernels/fused_epoch.h, docs/populations.md): tiny models of one layout
+// trained on the GPU one block a model, an epoch of every model in one launch. Whether specs and
+// hypers (one each per model) are such a population over data: every model one FitzHugh–Nagumo
+// layer that fused_layout_for takes, all with the same layout and trained tensors, MSE loss, one
+// shard and no exchange, and DYNPMNN_FUSED not 0 in the environment (the switch that makes CUDA
+// runs take the layer-by-layer backend, for comparisons). Fills the shared layout (its checkpoints
+// the longest model's) and each model's settings; false with the reason in *why otherwise.
+bool fused_population_layout(std::span<const ModelSpec> specs, std::span<const TrainHyper> hypers,
+                             const SplitData& data, FusedLayout& layout, std::vector<FusedParamInfo>& info,
+                             std::vector<FusedHyper>& hyper, std::string* why);
+
+// That population on the GPU, or null with the reason in *why (not such a population, or no CUDA
+// device or build). Its members are the models' Backends (set_params, predict, checkpoints as a
+// lone backend's); data's target scaler is applied as with_target_scaling does.
+std::unique_ptr<PopulationBackend> make_fused_cuda_population(std::span<const ModelSpec> specs,
+                                                              std::span<const TrainHyper> hypers,
+                                                              const SplitData& data, std::string* why);
 
 }  // namespace dynpmnn

@@ -1,0 +1,149 @@
+// The fused population's CUDA kernels (fused_epoch_gpu.h): fused_epoch.h's code with a block's
+// threads. The CPU twin, with one thread a block, is fused_epoch.cpp.
+#include <cub/device/device_segmented_radix_sort.cuh>
+
+#include <climits>
+#include <string>
+
+#include "common/cuda_check.h"
+#include "common/cuda_launch.h"
+#include "kernels/fused_epoch_gpu.h"
+#include "kernels/integrator_dispatch.h"
+#include "kernels/neurons/fhn.h"
+#include "kernels/shuffle_math.h"
+
+namespace dynpmnn {
+
+namespace {
+
+// Block::each on the GPU: the indices strided over the block's threads, then a barrier.
+struct GpuBlock {
+  template <typename F>
+  __device__ void each(int n, F&& f) {
+    for (int i = static_cast<int>(threadIdx.x); i < n; i += static_cast<int>(blockDim.x)) f(i);
+    __syncthreads();
+  }
+};
+
+template <Integrator S, bool kClip>
+__global__ void fused_epoch_kernel(FusedLayout L, FusedDeviceModels models, const int* active, const float* x,
+                                   const float* y, const std::uint32_t* orders, float* ck, std::size_t ck_elems) {
+  extern __shared__ __align__(16) unsigned char shared[];
+  const int k = active[blockIdx.x];
+  const std::size_t P = static_cast<std::size_t>(L.total);
+  GpuBlock blk;
+  fused_epoch<FitzHughNagumo, S, kClip, float>(
+      blk, L, models.hyper[k], models.status[k], models.info, x, y,
+      orders + static_cast<std::size_t>(blockIdx.x) * L.rows, models.params + k * P, models.m + k * P,
+      models.v + k * P, ck + k * ck_elems, fused_shared_carve<float>(shared, L.batch, L.total));
+}
+
+template <Integrator S, bool kClip>
+__global__ void fused_predict_kernel(FusedLayout L, FusedDeviceModels models, const float* x, int rows,
+                                     float* pred) {
+  const int k = blockIdx.y;
+  const std::size_t P = static_cast<std::size_t>(L.total);
+  for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += gridDim.x * blockDim.x)
+    fused_predict_row<FitzHughNagumo, S, kClip, float>(L, models.hyper[k], models.params + k * P, models.info,
+                                                       x + static_cast<std::size_t>(r) * L.F,
+                                                       pred + (static_cast<std::size_t>(k) * rows + r) * L.O);
+}
+
+__global__ void fused_keys_kernel(FusedDeviceModels models, const int* active, int count, std::uint32_t rows,
+                                  std::uint64_t* keys, std::uint32_t* row_ids) {
+  const std::size_t n = static_cast<std::size_t>(count) * rows;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const int k = active[i / rows];
+    const std::uint32_t row = static_cast<std::uint32_t>(i % rows);
+    keys[i] = shuffle_key_of(models.hyper[k].seed, models.status[k].epoch, row);
+    row_ids[i] = row;
+  }
+}
+
+__global__ void segment_offsets_kernel(int count, std::uint32_t rows, int* offsets) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i <= count; i += gridDim.x * blockDim.x)
+    offsets[i] = static_cast<int>(static_cast<std::size_t>(i) * rows);
+}
+
+// The scheme and clamp of a launch as template parameters.
+template <typename F>
+void with_scheme(Integrator integrator, bool clamp, const char* op, F&& f) {
+  dispatch_integrator(integrator, op, [&](auto scheme) {
+    if (clamp)
+      f(scheme, std::true_type{});
+    else
+      f(scheme, std::false_type{});
+  });
+}
+
+}  // namespace
+
+FusedOrdersGpu::FusedOrdersGpu(int models, std::uint32_t rows) : models_(models), rows_(rows) {
+  const std::size_t n = static_cast<std::size_t>(models) * rows;
+  require(models >= 1 && n <= static_cast<std::size_t>(INT_MAX), "FusedOrdersGpu",
+          std::to_string(models) + " models of " + std::to_string(rows) + " rows is more than the sort handles");
+  if (n == 0) return;
+  keys_ = DeviceBuffer<std::uint64_t>(n);
+  sorted_keys_ = DeviceBuffer<std::uint64_t>(n);
+  row_ids_ = DeviceBuffer<std::uint32_t>(n);
+  order_ = DeviceBuffer<std::uint32_t>(n);
+  offsets_ = DeviceBuffer<int>(models + 1);
+  std::size_t temp_bytes = 0;
+  DYNPMNN_CUDA_CHECK(cub::DeviceSegmentedRadixSort::SortPairs(
+      nullptr, temp_bytes, keys_.data(), sorted_keys_.data(), row_ids_.data(), order_.data(), static_cast<int>(n),
+      models, offsets_.data(), offsets_.data() + 1));
+  sort_temp_ = DeviceBuffer<unsigned char>(std::max<std::size_t>(temp_bytes, 1));
+}
+
+void FusedOrdersGpu::compute(const FusedDeviceModels& models, const int* active, int count, cudaStream_t stream) {
+  require(count >= 0 && count <= models_, "FusedOrdersGpu::compute",
+          std::to_string(count) + " active models of " + std::to_string(models_));
+  if (count == 0 || rows_ == 0) return;
+  const std::size_t n = static_cast<std::size_t>(count) * rows_;
+  fused_keys_kernel<<<stride_blocks(n), kThreads, 0, stream>>>(models, active, count, rows_, keys_.data(),
+                                                                  row_ids_.data());
+  DYNPMNN_CUDA_CHECK_LAUNCH("fused_keys_kernel");
+  segment_offsets_kernel<<<stride_blocks(count + 1), kThreads, 0, stream>>>(count, rows_, offsets_.data());
+  DYNPMNN_CUDA_CHECK_LAUNCH("segment_offsets_kernel");
+  std::size_t temp_bytes = sort_temp_.bytes();
+  DYNPMNN_CUDA_CHECK(cub::DeviceSegmentedRadixSort::SortPairs(
+      sort_temp_.data(), temp_bytes, keys_.data(), sorted_keys_.data(), row_ids_.data(), order_.data(),
+      static_cast<int>(n), count, offsets_.data(), offsets_.data() + 1, 0, 64, stream));
+}
+
+std::size_t fused_checkpoint_floats(const FusedLayout& L) {
+  return std::max<std::size_t>(1, static_cast<std::size_t>(L.checkpoints) * FitzHughNagumo::kStates * L.batch * L.N);
+}
+
+void fused_epoch_gpu(const FusedLayout& L, Integrator integrator, bool clamp, const FusedDeviceModels& models,
+                     const int* active, int count, const float* x, const float* y, const std::uint32_t* orders,
+                     float* ck, std::size_t ck_elems, cudaStream_t stream) {
+  require(L.batch >= 1 && L.batch <= kFusedMaxBatch, "fused_epoch_gpu", "batch " + std::to_string(L.batch));
+  require(ck_elems >= fused_checkpoint_floats(L), "fused_epoch_gpu", "checkpoint planes too small");
+  if (count == 0 || L.rows == 0) return;
+  const unsigned threads = static_cast<unsigned>((L.batch + 31) / 32 * 32);
+  const std::size_t bytes = fused_shared_bytes<float>(L.batch, L.total);
+  with_scheme(integrator, clamp, "fused_epoch_gpu", [&](auto scheme, auto clip) {
+    auto kernel = fused_epoch_kernel<decltype(scheme)::value, decltype(clip)::value>;
+    if (bytes > 48 * 1024)
+      DYNPMNN_CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+    kernel<<<static_cast<unsigned>(count), threads, bytes, stream>>>(L, models, active, x, y, orders, ck, ck_elems);
+    DYNPMNN_CUDA_CHECK_LAUNCH("fused_epoch_kernel");
+  });
+}
+
+void fused_predict_gpu(const FusedLayout& L, Integrator integrator, bool clamp, const FusedDeviceModels& models,
+                       int count, const float* x, int rows, float* pred, cudaStream_t stream) {
+  require(count >= 0 && count <= 65535, "fused_predict_gpu", std::to_string(count) + " models");
+  if (count == 0 || rows == 0) return;
+  const unsigned blocks = std::min<unsigned>((rows + kThreads - 1) / kThreads, 1024);
+  with_scheme(integrator, clamp, "fused_predict_gpu", [&](auto scheme, auto clip) {
+    fused_predict_kernel<decltype(scheme)::value, decltype(clip)::value>
+        <<<dim3(blocks, static_cast<unsigned>(count)), kThreads, 0, stream>>>(L, models, x, rows, pred);
+    DYNPMNN_CUDA_CHECK_LAUNCH("fused_predict_kernel");
+  });
+}
+
+}  // namespace dynpmnn
