@@ -3,8 +3,9 @@
 # compute-sanitizer memcheck and racecheck, the FHN layer benchmark against the PyTorch peer, and
 # the end-to-end training benchmark; and our own speed against a base commit's tree (bench/old_new.py:
 # bench_fhn's wide shape and the paper-config training epoch, old and new interleaved, the medians'
-# ratio and whether it is within 3 %). Writes $OUT/summary.md and the logs (at most 8 files) and
-# prints the summary last. It stops starting stages when its time budget (DEVICE_CHECK_BUDGET_S,
+# ratio and whether it is within 3 %); the populations' figures (issue 11): the sweep benchmark, one
+# paper-config epoch fused / layer by layer / on the CPU, and each full grid with its report.
+# Writes $OUT/summary.md, the logs and the reports, and prints the summary last. It stops starting stages when its time budget (DEVICE_CHECK_BUDGET_S,
 # default 450 s) runs out, so that it ends inside one 8-minute device call, build included.
 #
 # Expects, beside the working tree (the caller copies them, see docs/cuda.md):
@@ -140,8 +141,8 @@ export DYNPMNN_REQUIRE_GPU=1
 gpu_tests="$build/tests/dynpmnn_gpu_tests"
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 # Small shapes only: the sanitizers slow kernels down by orders of magnitude.
-memcheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N5_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N3_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/FhnGpu.*/*frozen*:FhnGpuFlag.*:FhnGpuChecks.*:Shapes/DenseGpu.*/B31_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:Shapes/LayerNormGpu.*/B17_D2048:ActivationGpu.*:MseGpu.*:ColumnSumsGpu.*:NonFiniteCheckGpu.*:AdamGpu.*:GatherGpu.*:EpochOrderGpuTest.*:CudaBackend.DivergenceMatchesCpuBackendInSecondLayer:CudaBackend.UsageErrorsThrow:CfcGpu.*:SoftmaxCrossEntropyGpu.*:FhnParamMapGpu.*:EveryKind/GpuLayerUnits.*euler_initial_x2:Registered/GpuNeuronPopulation.*/fhn'
-racecheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:MseGpu.*:ColumnSumsGpu.*:SoftmaxCrossEntropyGpu.*'
+memcheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N5_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N3_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/FhnGpu.*/*frozen*:FhnGpuFlag.*:FhnGpuChecks.*:Shapes/DenseGpu.*/B31_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:Shapes/LayerNormGpu.*/B17_D2048:ActivationGpu.*:MseGpu.*:ColumnSumsGpu.*:NonFiniteCheckGpu.*:AdamGpu.*:GatherGpu.*:EpochOrderGpuTest.*:CudaBackend.DivergenceMatchesCpuBackendInSecondLayer:CudaBackend.UsageErrorsThrow:CfcGpu.*:SoftmaxCrossEntropyGpu.*:FhnParamMapGpu.*:EveryKind/GpuLayerUnits.*euler_initial_x2:Registered/GpuNeuronPopulation.*/fhn:FusedPopulation.KernelMatchesItsCpuReference'
+racecheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:MseGpu.*:ColumnSumsGpu.*:SoftmaxCrossEntropyGpu.*:FusedPopulation.KernelMatchesItsCpuReference'
 if built "$gpu_tests"; then
   stage memcheck 240 30 "$work/memcheck.log" "$sanitizer" --tool memcheck --error-exitcode 99 \
     "$gpu_tests" --gtest_filter="$memcheck_filter" &
@@ -231,6 +232,26 @@ if built "$build/dynpmnn" && [ -f "$data" ]; then
 else
   printf 'sweep_bench\tskipped (no dynpmnn or no data)\t0\n' >>"$stages"
 fi
+# One paper-config run's epoch: the fused kernel (a population of one) against the layer-by-layer
+# CUDA backend and our CPU backend on this host (bench/bench_paper_epoch.py, issue 11).
+if built "$build/dynpmnn" && [ -f "$data" ]; then
+  run_json paper_epoch 120 40 python3 bench/bench_paper_epoch.py --binary "$build/dynpmnn" --data "$root/$data" \
+    --json "$OUT/paper_epoch.json" --print-json
+else
+  printf 'paper_epoch\tskipped (no dynpmnn or no data)\t0\n' >>"$stages"
+fi
+# The paper's full grids, each in full with populations (fused on this GPU), each in its own stage
+# and time cap (the target: 5 minutes each), with the grid report of what finished in $OUT.
+for grid in paper-full paper-full-imex; do
+  if built "$build/dynpmnn" && [ -f "$data" ]; then
+    stage "grid_$grid" "${DEVICE_CHECK_GRID_S:-330}" 90 "$work/grid_$grid.log" python3 bench/grid_report.py \
+      --device cuda --grids "$grid" --sweeps "$work/grids" --doc "$OUT/grid-report-$grid.md" \
+      --binary "$build/dynpmnn" --data "$root/$data"
+    cat "$work/grid_$grid.log" >>"$OUT/bench.log" 2>/dev/null
+  else
+    printf 'grid_%s\tskipped (no dynpmnn or no data)\t0\n' "$grid" >>"$stages"
+  fi
+done
 if [ -f "$peer" ] && [ -z "${DEVICE_CHECK_SKIP_COMPILE:-}" ]; then
   run_json peer_paper_compile 90 45 python3 "$peer" layer --batch 32 --neurons 1 --steps 25 --device cuda --compile
 fi
@@ -333,6 +354,20 @@ if sweep:
         lines.append(f"One at a time, --jobs {a['jobs']}: {a['seconds']:.1f} s ({a['runs_per_second']:.2f} runs/s), "
                      f"rows equal to the population's: {a['rows_equal_to_population_rows']}/{a['rows']}.")
     lines += [f"Ratio to the best one-at-a-time: {sweep['speedup_vs_best_alone']:.2f}x ({sweep['alone_full_method']}).", ""]
+paper = next((b for b in bench if b.get("run") == "paper_epoch" and "modes" in b), None)
+if paper:
+    lines += ["## One paper-config run's epoch (bench/bench_paper_epoch.py)", "",
+              "| mode | epoch ms (median) | CPU epoch / this | backend |", "| --- | --- | --- | --- |"]
+    for mode, r in paper["modes"].items():
+        lines.append(f"| {mode} | {1e3 * r['epoch_s']:.2f} | {r.get('cpu_over_this', float('nan')):.2f}x | {r['backend']} |")
+    lines.append("")
+for grid in ("paper-full", "paper-full-imex"):
+    prov = read(os.path.join(out, f"grid-report-{grid}", "provenance.json"))
+    if prov.strip():
+        p = json.loads(prov)
+        lines += [f"## The full grid {grid} (bench/grid_report.py --device cuda --points all)", "",
+                  f"Sweep wall time {p.get('sweep_seconds')} s; outcomes {p.get('sweeps')}; report "
+                  f"grid-report-{grid}.md.", ""]
 train = read(os.path.join(out, "train.json"))
 if train.strip():
     lines += ["## End-to-end training (bench/bench_train)", "", "```", train.strip()[:3000], "```", ""]

@@ -13,6 +13,7 @@ report to --doc (default docs/grid-report.md, its figures and data in docs/grid-
 import argparse
 import os
 import subprocess
+import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,13 +33,15 @@ def main():
     ap.add_argument("--data", default=None, help="cal_housing.data (default: the binary's look-up)")
     ap.add_argument("--sweeps", default="sweeps", help="folder of the two sweeps")
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "grid-report.md"))
+    ap.add_argument("--grids", default="paper-full,paper-full-imex",
+                    help="the presets to sweep and report (the device check times each in its own stage)")
     args = ap.parse_args()
 
     import bench_sweep
     bench_sweep.SUBSETS.update(SUBSETS)
     os.makedirs(args.sweeps, exist_ok=True)
-    folders = []
-    for grid in ("paper-full", "paper-full-imex"):
+    folders, seconds = [], {}
+    for grid in args.grids.split(","):
         name = grid if args.points == "all" else f"{grid}-{args.points}"
         head, axes = read_grid(grid_file(grid))
         extra = [f'data = "{os.path.abspath(args.data)}"'] if args.data else []
@@ -51,7 +54,11 @@ def main():
         if args.jobs:
             cmd += ["--jobs", str(args.jobs)]
         print(" ".join(cmd), flush=True)
+        t0 = time.monotonic()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        # The sweep's wall time as this command ran it (a rerun over finished runs only reads them back).
+        seconds[name] = round(time.monotonic() - t0, 1)
+        print(f"{name}: {seconds[name]} s", flush=True)
         folders.append(out)
     what = ("the whole of each grid" if args.points == "all" else
             f"the subset `{args.points}` of each grid: " + ", ".join(f"{k} in {{{', '.join(v)}}}"
@@ -71,8 +78,8 @@ def main():
         summaries[os.path.basename(out)]["skipped"] = sum(1 for r in rows if r["status"].startswith("skipped"))
     assets = os.path.join(os.path.dirname(args.doc), os.path.splitext(os.path.basename(args.doc))[0])
     write_result(os.path.join(assets, "provenance.json"), {"points": args.points, "device": args.device,
-                                                           "sweeps": summaries}, "bench/grid_report.py",
-                 sys.argv[1:])
+                                                           "sweeps": summaries, "sweep_seconds": seconds},
+                 "bench/grid_report.py", sys.argv[1:])
 
 
 if __name__ == "__main__":

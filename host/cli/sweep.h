@@ -86,8 +86,12 @@ void run_from(const std::function<SweepRun*()>& next, std::size_t total, const S
 
 // "auto" becomes "cuda" or "cpu" (said on stderr); "cuda" without a device is a ConfigError.
 std::string resolve_sweep_device(const std::string& device, const char* command);
-// Runs at once: `asked`, else the hardware threads on the CPU and 1 on cuda.
-int sweep_jobs(const std::string& device, int asked);
+// Populations a cuda sweep or table trains at once by default (--population auto).
+inline constexpr int kCudaPopulationJobs = 8;
+
+// Runs at once: `asked`, else the hardware threads on the CPU, and on cuda 1 (kCudaPopulationJobs
+// populations with mode kAuto).
+int sweep_jobs(const std::string& device, int asked, PopulationMode mode);
 
 // A metric of final.json as text ("" when absent, "nan" when not finite).
 std::string number(const nlohmann::ordered_json& summary, const char* key, const char* format = "{:.6g}");

@@ -507,7 +507,7 @@ int run_sweep(SweepOptions options) {
   // Over ranks on the CPU, the machine's threads are shared by its ranks unless --jobs says otherwise.
   const int jobs = world.size > 1 && options.jobs == 0 && grid.base.device == "cpu"
                        ? std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world.local_size)
-                       : sweep_jobs(grid.base.device, options.jobs);
+                       : sweep_jobs(grid.base.device, options.jobs, population_mode_from_string(options.population));
   const fs::path out = options.out.empty() ? fs::path("sweeps") / grid.name : fs::path(options.out);
   std::vector<SweepRun> runs = expand(grid, out);
 
@@ -683,10 +683,13 @@ std::string resolve_sweep_device(const std::string& device, const char* command)
   return device;
 }
 
-int sweep_jobs(const std::string& device, int asked) {
-  // On cuda one run at a time unless asked: each concurrent run holds its own device memory.
+int sweep_jobs(const std::string& device, int asked, PopulationMode mode) {
+  // On cuda one run at a time unless asked: each concurrent run holds its own device memory. With
+  // populations, kCudaPopulationJobs populations at once, each on its own stream: a fused
+  // population of tiny models is one block a model, too few to fill the GPU alone.
   if (asked > 0) return asked;
-  return device == "cuda" ? 1 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (device == "cuda") return mode == PopulationMode::kAuto ? kCudaPopulationJobs : 1;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 PopulationMode population_mode_from_string(const std::string& text) {
@@ -840,8 +843,8 @@ Command add_sweep_command(CLI::App& app) {
                   "skips finished runs and resumes interrupted ones")
       ->type_name("DIR");
   cmd->add_option("--jobs,-j", options->jobs,
-                  "Runs at once (default: the hardware threads on cpu, 1 on cuda; on cuda each run has its own "
-                  "stream and device memory on the one GPU)")
+                  "Runs at once (default: the hardware threads on cpu; on cuda 1, or with populations 8 populations "
+                  "at once; on cuda each run or population has its own stream and device memory on the one GPU)")
       ->check(CLI::PositiveNumber)
       ->type_name("N");
   cmd->add_option("--device", options->device, "cpu, cuda or auto (default: the grid's, else auto)")

@@ -548,8 +548,8 @@ int run_table(const TableOptions& options) {
                                                    : fs::path(options.table_file);
   const Table table = read_table(path);
   const std::string device = resolve_sweep_device(options.device.empty() ? "auto" : options.device, "table");
-  const int jobs = sweep_jobs(device, options.jobs);
   const PopulationMode population = population_mode_from_string(options.population);
+  const int jobs = sweep_jobs(device, options.jobs, population);
   const fs::path out = options.out.empty() ? fs::path("tables") / path.stem() : fs::path(options.out);
   const std::size_t S = table.seeds.size();
 
@@ -754,7 +754,9 @@ Command add_table_command(CLI::App& app) {
   cmd->add_option("--doc", options->doc,
                   "Also write the Markdown here (e.g. docs/results.md) and the curves into its stem folder")
       ->type_name("FILE.md");
-  cmd->add_option("--jobs,-j", options->jobs, "Runs at once (default: the hardware threads on the CPU, 1 on cuda)")
+  cmd->add_option("--jobs,-j", options->jobs,
+                  "Runs at once (default: the hardware threads on the CPU; on cuda 1, or with populations 8 "
+                  "populations at once)")
       ->check(CLI::PositiveNumber)
       ->type_name("N");
   cmd->add_option("--device", options->device, "cpu, cuda or auto (default auto)")
