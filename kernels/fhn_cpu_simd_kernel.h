@@ -193,30 +193,22 @@ bool __attribute__((flatten)) forward_group(const FhnSimdModelArgs& a, int n, in
   return finite;
 }
 
-// The backward of the same jobs from their trajectories; adds the samples' parameter gradients to
-// sum in sample order.
+// The reverse of kG jobs, what both job layouts share: over their trajectories (kept[u] where the
+// forward kept them, else the jobs' forward run again from x0 into a.scratch, small enough for the
+// cache), l[u] from the adjoints of the final states to those of the initial states, and g[u] the
+// gradients of their parameters (the current's added to I's where kGrads).
 template <class St, int kG, bool kGrads>
-void __attribute__((flatten)) backward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4], double (&sum)[4]) {
-  Vec x0[kG][2], l[kG][2];
-  Vec current[kG];
-  const std::size_t N = a.neurons, W = a.voltage_readout ? N : 2 * N;
-  for (int u = 0; u < kG; ++u) {
-    const int b0 = (blk0 + u) * kLanes;
-    load_job(a, n, b0, q, x0[u], current[u]);
-    // Padding lanes take the last sample's adjoint too; they are dropped below.
-    l[u][0] = gather(a.d_out + n, W, b0, a.batch);
-    l[u][1] = a.voltage_readout ? Vec(0.0) : gather(a.d_out + N + n, W, b0, a.batch);
-  }
+inline __attribute__((always_inline)) void reverse_jobs(const FhnSimdModelArgs& a, const Vec (&q)[4],
+                                                        const Vec (&current)[kG], Vec (&x0)[kG][2],
+                                                        const double* const (&kept)[kG], Vec (&l)[kG][2],
+                                                        Grad (&g)[kG]) {
   const Vec dt(a.dt), clip(a.clip);
   std::array<St, kG> st = make_steppers<St>([&](int u) { return St(q, current[u], dt, clip); },
                                             std::make_index_sequence<kG>{});
-  const int blocks = (a.batch + kLanes - 1) / kLanes;
   const double* traj[kG];
-  if (a.trajectory) {
-    for (int u = 0; u < kG; ++u)
-      traj[u] = a.trajectory + (static_cast<std::size_t>(n) * blocks + blk0 + u) * a.job_stride;
+  if (kept[0]) {
+    for (int u = 0; u < kG; ++u) traj[u] = kept[u];
   } else {
-    // No kept trajectory: these jobs' forward again, into a scratch small enough for the cache.
     double* scratch[kG];
     for (int u = 0; u < kG; ++u) {
       scratch[u] = a.scratch + static_cast<std::size_t>(u) * a.job_stride;
@@ -231,7 +223,6 @@ void __attribute__((flatten)) backward_group(const FhnSimdModelArgs& a, int n, i
       }
     }
   }
-  Grad g[kG] = {};
   for (int u = 0; u < kG; ++u) st[u].adjoint_enter(l[u]);
   for (int t = a.steps - 1; t >= 0; --t) {
 #pragma GCC unroll 4
@@ -244,6 +235,30 @@ void __attribute__((flatten)) backward_group(const FhnSimdModelArgs& a, int n, i
   for (int u = 0; u < kG; ++u) {
     st[u].adjoint_leave(l[u], g[u]);
     if constexpr (kGrads) g[u].p[3] += g[u].current;
+  }
+}
+
+// The backward of the same jobs from their trajectories; adds the samples' parameter gradients to
+// sum in sample order.
+template <class St, int kG, bool kGrads>
+void __attribute__((flatten)) backward_group(const FhnSimdModelArgs& a, int n, int blk0, const Vec (&q)[4], double (&sum)[4]) {
+  Vec x0[kG][2], l[kG][2];
+  Vec current[kG];
+  const std::size_t N = a.neurons, W = a.voltage_readout ? N : 2 * N;
+  for (int u = 0; u < kG; ++u) {
+    const int b0 = (blk0 + u) * kLanes;
+    load_job(a, n, b0, q, x0[u], current[u]);
+    // Padding lanes take the last sample's adjoint too; they are dropped below.
+    l[u][0] = gather(a.d_out + n, W, b0, a.batch);
+    l[u][1] = a.voltage_readout ? Vec(0.0) : gather(a.d_out + N + n, W, b0, a.batch);
+  }
+  const int blocks = (a.batch + kLanes - 1) / kLanes;
+  const double* kept[kG];
+  for (int u = 0; u < kG; ++u)
+    kept[u] = a.trajectory ? a.trajectory + (static_cast<std::size_t>(n) * blocks + blk0 + u) * a.job_stride : nullptr;
+  Grad g[kG] = {};
+  reverse_jobs<St, kG, kGrads>(a, q, current, x0, kept, l, g);
+  for (int u = 0; u < kG; ++u) {
     const int b0 = (blk0 + u) * kLanes;
     for (int i = 0; i < kLanes && b0 + i < a.batch; ++i) {
       double* drow = a.d_in + static_cast<std::size_t>(b0 + i) * (a.current_coupling ? N : 2 * N);
@@ -356,41 +371,12 @@ void __attribute__((flatten)) backward_neuron_group(const FhnSimdModelArgs& a, i
     l[u][0] = load_block(drow, n0, a.neurons);
     l[u][1] = a.voltage_readout ? Vec(0.0) : load_block(drow + N, n0, a.neurons);
   }
-  const Vec dt(a.dt), clip(a.clip);
-  std::array<St, kG> st = make_steppers<St>([&](int u) { return St(q, current[u], dt, clip); },
-                                            std::make_index_sequence<kG>{});
-  const double* traj[kG];
-  if (a.trajectory) {
-    for (int u = 0; u < kG; ++u)
-      traj[u] = a.trajectory + (static_cast<std::size_t>(nb) * a.batch + b0 + u) * a.job_stride;
-  } else {
-    double* scratch[kG];
-    for (int u = 0; u < kG; ++u) {
-      scratch[u] = a.scratch + static_cast<std::size_t>(u) * a.job_stride;
-      traj[u] = scratch[u];
-      st[u].enter(x0[u]);
-    }
-    for (int t = 0; t < a.steps; ++t) {
-#pragma GCC unroll 4
-      for (int u = 0; u < kG; ++u) {
-        store_state(scratch[u] + static_cast<std::size_t>(t) * 2 * kLanes, x0[u]);
-        st[u].step(x0[u]);
-      }
-    }
-  }
+  const double* kept[kG];
+  for (int u = 0; u < kG; ++u)
+    kept[u] = a.trajectory ? a.trajectory + (static_cast<std::size_t>(nb) * a.batch + b0 + u) * a.job_stride : nullptr;
   Grad g[kG] = {};
-  for (int u = 0; u < kG; ++u) st[u].adjoint_enter(l[u]);
-  for (int t = a.steps - 1; t >= 0; --t) {
-#pragma GCC unroll 4
-    for (int u = 0; u < kG; ++u) {
-      Vec x[2];
-      load_state(traj[u] + static_cast<std::size_t>(t) * 2 * kLanes, x);
-      st[u].reverse(x, l[u], g[u]);
-    }
-  }
+  reverse_jobs<St, kG, kGrads>(a, q, current, x0, kept, l, g);
   for (int u = 0; u < kG; ++u) {
-    st[u].adjoint_leave(l[u], g[u]);
-    if constexpr (kGrads) g[u].p[3] += g[u].current;
     double* drow = a.d_in + static_cast<std::size_t>(b0 + u) * (a.current_coupling ? N : 2 * N);
     if (a.current_coupling) {
       store_block(drow, n0, a.neurons, g[u].current);
