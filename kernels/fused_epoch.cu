@@ -106,7 +106,13 @@ void FusedOrdersGpu::compute(const FusedDeviceModels& models, const int* active,
   DYNPMNN_CUDA_CHECK_LAUNCH("fused_keys_kernel");
   segment_offsets_kernel<<<stride_blocks(count + 1), kThreads, 0, stream>>>(count, rows_, offsets_.data());
   DYNPMNN_CUDA_CHECK_LAUNCH("segment_offsets_kernel");
-  std::size_t temp_bytes = sort_temp_.bytes();
+  // The scratch this sort asks for (a host-side query), grown where it asks more than the largest's.
+  std::size_t temp_bytes = 0;
+  DYNPMNN_CUDA_CHECK(cub::DeviceSegmentedRadixSort::SortPairs(
+      nullptr, temp_bytes, keys_.data(), sorted_keys_.data(), row_ids_.data(), order_.data(), static_cast<int>(n),
+      count, offsets_.data(), offsets_.data() + 1, 0, 64, stream));
+  if (temp_bytes > sort_temp_.bytes()) sort_temp_ = DeviceBuffer<unsigned char>(temp_bytes);
+  temp_bytes = sort_temp_.bytes();
   DYNPMNN_CUDA_CHECK(cub::DeviceSegmentedRadixSort::SortPairs(
       sort_temp_.data(), temp_bytes, keys_.data(), sorted_keys_.data(), row_ids_.data(), order_.data(),
       static_cast<int>(n), count, offsets_.data(), offsets_.data() + 1, 0, 64, stream));
