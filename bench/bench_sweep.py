@@ -3,13 +3,14 @@
 in one invocation, with runs per second and the ratio.
 
   bench/bench_sweep.py --device cpu  [--subset cpu64]            # the CPU target: 64 points, auto vs off
-  bench/bench_sweep.py --device cuda --grid paper-full [--jobs 1,8,16]
+  bench/bench_sweep.py --device cuda --grid paper-full [--jobs 1,16,1:layers,16:layers]
 
 Stages (each its own `dynpmnn sweep` in a fresh folder, timed by the wall clock around it):
   populations  the points with --population auto (--jobs J_pop), measured in full
   alone        a fixed subset of them (--subset: every point, or the named subset, which holds the
                grid's longest points) with --population off at each --jobs value; the best is the
-               one-at-a-time figure. Where the subset is not the whole grid, the one-at-a-time time of
+               one-at-a-time figure. On cuda a lone run of the paper's model is a fused population of
+               one; J:layers times it with DYNPMNN_FUSED=0, the layer-by-layer CUDA backend. Where the subset is not the whole grid, the one-at-a-time time of
                the whole grid is extrapolated: each point's time alone is fitted as
                a * epochs * minibatches + b * epochs * minibatches * steps (least squares over the
                subset's points, their epochs as they ran), summed over the whole grid with each point's
@@ -159,7 +160,9 @@ def main():
     ap.add_argument("--subset", default=None,
                     help="the points trained one at a time: a subset name or 'all' (default: the --points)")
     ap.add_argument("--epochs", type=int, default=None, help="override the grid's epochs (quick checks)")
-    ap.add_argument("--jobs", default=None, help="--jobs values of the one-at-a-time stage (default: 1,<cores>)")
+    ap.add_argument("--jobs", default=None,
+                    help="--jobs values of the one-at-a-time stage (default: 1,<cores>); J:layers runs it with "
+                         "DYNPMNN_FUSED=0, the layer-by-layer CUDA backend instead of a fused population of one")
     ap.add_argument("--pop-jobs", type=int, default=None, help="--jobs of the population stage (default: the cores)")
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "dynpmnn"))
     ap.add_argument("--data", default=None, help="cal_housing.data (default: the binary's look-up)")
@@ -173,7 +176,13 @@ def main():
     cores = os.cpu_count() or 1
     points = args.points or ("cpu64" if args.device == "cpu" else "all")
     subset = args.subset or points
-    jobs_list = [int(j) for j in (args.jobs or f"1,{cores}").split(",")]
+    # Each one-at-a-time configuration: its label, --jobs and environment.
+    alone_cfgs = []
+    for item in (args.jobs or f"1,{cores}").split(","):
+        j, _, kernel = item.partition(":")
+        alone_cfgs.append({"label": item, "jobs": int(j), "kernel": kernel or "default",
+                           "env": {"DYNPMNN_FUSED": "0"} if kernel == "layers" else {}})
+    jobs_list = [c["label"] for c in alone_cfgs]
     pop_jobs = args.pop_jobs or cores
     head, axes = read_grid(grid_file(args.grid))
     extra = []
@@ -202,9 +211,11 @@ def main():
         pop_times.append(s_pop)
         if r + 1 < args.repeats and not args.keep:
             shutil.rmtree(out, ignore_errors=True)
-        for jobs in jobs_list:
-            out = os.path.join(work, f"alone-j{jobs}-{r}")
-            s_alone, summary, rows = sweep(args.binary, alone_grid, out, args.device, "off", jobs, args.data, env)
+        for c in alone_cfgs:
+            jobs = c["label"]
+            out = os.path.join(work, f"alone-j{jobs.replace(':', '-')}-{r}")
+            s_alone, summary, rows = sweep(args.binary, alone_grid, out, args.device, "off", c["jobs"], args.data,
+                                           dict(env, **c["env"]))
             alone_times[jobs].append(s_alone)
             alone_last[jobs] = rows
             if not args.keep:
@@ -216,11 +227,12 @@ def main():
               "populations": {"jobs": pop_jobs, "seconds": pop_s, "seconds_each": pop_times,
                               "runs_per_second": n_pop / pop_s, "summary": pop_summary}}
     alone = []
-    for jobs in jobs_list:
+    for c in alone_cfgs:
+        jobs = c["label"]
         rows = alone_last[jobs]
         s_alone = statistics.median(alone_times[jobs])
         agree = sum(1 for k, r in rows.items() if k in pop_rows and comparable(r) == comparable(pop_rows[k]))
-        alone.append({"jobs": jobs, "seconds": s_alone, "seconds_each": alone_times[jobs],
+        alone.append({"jobs": c["jobs"], "kernel": c["kernel"], "label": jobs, "seconds": s_alone, "seconds_each": alone_times[jobs],
                       "points_trained": len(trained(rows)), "runs_per_second": len(trained(rows)) / s_alone,
                       "rows_equal_to_population_rows": agree, "rows": len(rows),
                       "per_point_seconds": {k: float(r["epoch_seconds"] or 0) * int(r["epochs"] or 0)
@@ -228,12 +240,13 @@ def main():
     best = min(alone, key=lambda a: a["seconds"])
     result["alone"] = [{k: v for k, v in a.items() if k != "per_point_seconds"} for a in alone]
     result["alone_best_jobs"] = best["jobs"]
+    result["alone_best"] = best["label"]
     if subset == points:
         result["alone_full_seconds"] = best["seconds"]
         result["alone_full_method"] = "measured: the same points one at a time"
     else:
         # Per point alone, with --jobs 1 where measured (its training seconds as final.json has them).
-        one = next((a for a in alone if a["jobs"] == 1), best)
+        one = next((a for a in alone if a["jobs"] == 1 and a["kernel"] == best["kernel"]), best)
         xs, ys = [], []
         for k, sec in one["per_point_seconds"].items():
             xs.append(point_features(pop_rows.get(k) or {}, args.train_rows) if k in pop_rows else (0, 0))
@@ -255,7 +268,7 @@ def main():
         print(json.dumps(result))
     print(f"populations: {n_pop} points in {pop_s:.1f} s ({n_pop / pop_s:.2f} runs/s, --jobs {pop_jobs})")
     for a in alone:
-        print(f"alone --jobs {a['jobs']}: {a['points_trained']} points in {a['seconds']:.1f} s "
+        print(f"alone --jobs {a['label']}: {a['points_trained']} points in {a['seconds']:.1f} s "
               f"({a['runs_per_second']:.2f} runs/s); rows equal to the population's: "
               f"{a['rows_equal_to_population_rows']}/{a['rows']}")
     print(f"one at a time, whole: {result['alone_full_seconds']:.1f} s ({result['alone_full_method']})")

@@ -227,7 +227,7 @@ fi
 # included), a few epochs each: the sweep benchmark's GPU figures (bench/bench_sweep.py, issue 11).
 if built "$build/dynpmnn" && [ -f "$data" ]; then
   run_json sweep_bench "${DEVICE_CHECK_SWEEP_S:-150}" 40 python3 bench/bench_sweep.py --device cuda --grid paper-full \
-    --points gpu48 --subset gpu48 --epochs "${DEVICE_CHECK_SWEEP_EPOCHS:-3}" --jobs 1,16 --pop-jobs 16 \
+    --points gpu48 --subset gpu48 --epochs "${DEVICE_CHECK_SWEEP_EPOCHS:-3}" --jobs 1,16,16:layers --pop-jobs 16 \
     --binary "$build/dynpmnn" --data "$root/$data" --print-json
 else
   printf 'sweep_bench\tskipped (no dynpmnn or no data)\t0\n' >>"$stages"
@@ -351,7 +351,7 @@ if sweep:
               f"{sweep.get('epochs', '')} epochs: populations (--jobs {sweep['populations']['jobs']}) "
               f"{sweep['populations']['seconds']:.1f} s ({sweep['populations']['runs_per_second']:.2f} runs/s)."]
     for a in sweep["alone"]:
-        lines.append(f"One at a time, --jobs {a['jobs']}: {a['seconds']:.1f} s ({a['runs_per_second']:.2f} runs/s), "
+        lines.append(f"One at a time, --jobs {a.get('label', a['jobs'])}: {a['seconds']:.1f} s ({a['runs_per_second']:.2f} runs/s), "
                      f"rows equal to the population's: {a['rows_equal_to_population_rows']}/{a['rows']}.")
     lines += [f"Ratio to the best one-at-a-time: {sweep['speedup_vs_best_alone']:.2f}x ({sweep['alone_full_method']}).", ""]
 paper = next((b for b in bench if b.get("run") == "paper_epoch" and "modes" in b), None)
