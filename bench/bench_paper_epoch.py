@@ -6,6 +6,7 @@ Runs `dynpmnn train` on bench_train.py's paper-clip configuration (one FitzHugh-
 dt 20, t_end 500, batch 32, clip 20; the preset paper-california otherwise) three ways, interleaved
 `--repeats` times so that a slow spell of the machine falls on all of them:
   cuda-fused   --device cuda: the fused population kernel (a population of one, one launch an epoch)
+  cuda-fused-step  the same kernel launched once per minibatch (DYNPMNN_FUSED=step): which form wins
   cuda-layers  --device cuda with DYNPMNN_FUSED=0: the layer-by-layer CUDA backend (a captured graph
                of the step's kernels per minibatch)
   cpu          --device cpu, single-threaded
@@ -26,6 +27,7 @@ from provenance import provenance  # noqa: E402
 
 MODES = {
     "cuda-fused": ("cuda", {}),
+    "cuda-fused-step": ("cuda", {"DYNPMNN_FUSED": "step"}),
     "cuda-layers": ("cuda", {"DYNPMNN_FUSED": "0"}),
     "cpu": ("cpu", {}),
 }

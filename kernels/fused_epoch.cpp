@@ -33,7 +33,7 @@ void with_scheme(Integrator integrator, bool clamp, const char* op, F&& f) {
 
 void fused_epoch_cpu(const FusedLayout& L, const FusedHyper* hyper, FusedStatus* st, const FusedParamInfo* info,
                      const double* x, const double* y, const std::uint32_t* order, double* params, double* m,
-                     double* v, int models, Integrator integrator) {
+                     double* v, int models, Integrator integrator, int chunk) {
   std::vector<unsigned char> shared(fused_shared_bytes<double>(L.batch, L.total) + 16);
   const std::size_t ck_elems =
       std::max<std::size_t>(1, static_cast<std::size_t>(L.checkpoints) * FitzHughNagumo::kStates * L.batch * L.N);
@@ -42,11 +42,14 @@ void fused_epoch_cpu(const FusedLayout& L, const FusedHyper* hyper, FusedStatus*
   for (int k = 0; k < models; ++k) {
     if (st[k].epoch <= 0) continue;
     const std::size_t P = L.total;
-    with_scheme(integrator, hyper[k].clip > 0, "fused_epoch_cpu", [&](auto scheme, auto clamp) {
-      fused_epoch<FitzHughNagumo, decltype(scheme)::value, decltype(clamp)::value>(
-          blk, L, hyper[k], st[k], info, x, y, order + static_cast<std::size_t>(k) * L.rows, params + k * P,
-          m + k * P, v + k * P, ck.data(), fused_shared_carve<double>(shared.data(), L.batch, L.total));
-    });
+    const int steps = fused_epoch_steps(L), per_call = chunk > 0 ? chunk : std::max(steps, 1);
+    for (int s = 0; s < std::max(steps, 1); s += per_call)
+      with_scheme(integrator, hyper[k].clip > 0, "fused_epoch_cpu", [&](auto scheme, auto clamp) {
+        fused_epoch<FitzHughNagumo, decltype(scheme)::value, decltype(clamp)::value>(
+            blk, L, hyper[k], st[k], info, x, y, order + static_cast<std::size_t>(k) * L.rows, params + k * P,
+            m + k * P, v + k * P, ck.data(), fused_shared_carve<double>(shared.data(), L.batch, L.total), s,
+            s + per_call);
+      });
   }
 }
 

@@ -27,7 +27,8 @@ struct GpuBlock {
 
 template <Integrator S, bool kClip>
 __global__ void fused_epoch_kernel(FusedLayout L, FusedDeviceModels models, const int* active, const float* x,
-                                   const float* y, const std::uint32_t* orders, float* ck, std::size_t ck_elems) {
+                                   const float* y, const std::uint32_t* orders, float* ck, std::size_t ck_elems,
+                                   int s_begin, int s_end) {
   extern __shared__ __align__(16) unsigned char shared[];
   const int k = active[blockIdx.x];
   const std::size_t P = static_cast<std::size_t>(L.total);
@@ -35,7 +36,7 @@ __global__ void fused_epoch_kernel(FusedLayout L, FusedDeviceModels models, cons
   fused_epoch<FitzHughNagumo, S, kClip, float>(
       blk, L, models.hyper[k], models.status[k], models.info, x, y,
       orders + static_cast<std::size_t>(blockIdx.x) * L.rows, models.params + k * P, models.m + k * P,
-      models.v + k * P, ck + k * ck_elems, fused_shared_carve<float>(shared, L.batch, L.total));
+      models.v + k * P, ck + k * ck_elems, fused_shared_carve<float>(shared, L.batch, L.total), s_begin, s_end);
 }
 
 template <Integrator S, bool kClip>
@@ -124,7 +125,7 @@ std::size_t fused_checkpoint_floats(const FusedLayout& L) {
 
 void fused_epoch_gpu(const FusedLayout& L, Integrator integrator, bool clamp, const FusedDeviceModels& models,
                      const int* active, int count, const float* x, const float* y, const std::uint32_t* orders,
-                     float* ck, std::size_t ck_elems, cudaStream_t stream) {
+                     float* ck, std::size_t ck_elems, int s_begin, int s_end, cudaStream_t stream) {
   require(L.batch >= 1 && L.batch <= kFusedMaxBatch, "fused_epoch_gpu", "batch " + std::to_string(L.batch));
   require(ck_elems >= fused_checkpoint_floats(L), "fused_epoch_gpu", "checkpoint planes too small");
   if (count == 0 || L.rows == 0) return;
@@ -135,7 +136,8 @@ void fused_epoch_gpu(const FusedLayout& L, Integrator integrator, bool clamp, co
     if (bytes > 48 * 1024)
       DYNPMNN_CUDA_CHECK(
           cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-    kernel<<<static_cast<unsigned>(count), threads, bytes, stream>>>(L, models, active, x, y, orders, ck, ck_elems);
+    kernel<<<static_cast<unsigned>(count), threads, bytes, stream>>>(L, models, active, x, y, orders, ck, ck_elems,
+                                                                      s_begin, s_end);
     DYNPMNN_CUDA_CHECK_LAUNCH("fused_epoch_kernel");
   });
 }

@@ -273,23 +273,31 @@ DYNPMNN_HD void fused_train_row(const FusedLayout& L, const FusedHyper& h, const
   }
 }
 
-// One epoch of one model. x (rows, F) and y (rows, O): the training split; order (rows): this
-// epoch's visiting order (epoch_permutation of the model's seed and epoch); params, m, v (total):
-// the model's; ck: its checkpoint planes (max(1, checkpoints · K · B · N)).
+// Minibatches of an epoch.
+DYNPMNN_HD int fused_epoch_steps(const FusedLayout& L) { return (L.rows + L.batch - 1) / L.batch; }
+
+// Minibatches [s_begin, s_end) of one model's epoch (the whole epoch: 0 and fused_epoch_steps; a
+// launch per minibatch: s, s + 1 in turn). x (rows, F) and y (rows, O): the training split; order
+// (rows): this epoch's visiting order (epoch_permutation of the model's seed and epoch); params, m,
+// v (total): the model's; ck: its checkpoint planes (max(1, checkpoints · K · B · N)). The epoch's
+// status starts at s_begin = 0; a model that diverged in an earlier range takes no more steps.
 template <class M, Integrator S, bool kClip, typename T, class Block>
 DYNPMNN_HD void fused_epoch(Block& blk, const FusedLayout& L, const FusedHyper& h, FusedStatus& st,
                             const FusedParamInfo* info, const T* x, const T* y, const std::uint32_t* order,
-                            T* params, T* m, T* v, T* ck, FusedShared<T> sh) {
+                            T* params, T* m, T* v, T* ck, FusedShared<T> sh, int s_begin, int s_end) {
   const int B = L.batch, P = L.total;
-  const int steps = (L.rows + B - 1) / B;
+  const int steps = fused_epoch_steps(L) < s_end ? fused_epoch_steps(L) : s_end;
   blk.each(1, [&](int) {
-    st.flag = -1;
-    st.diverged_step = -1;
-    st.steps_done = 0;
-    st.loss_sum = 0;
-    sh.control[2] = 0;
+    if (s_begin == 0) {
+      st.flag = -1;
+      st.diverged_step = -1;
+      st.steps_done = 0;
+      st.loss_sum = 0;
+    }
+    sh.control[2] = st.flag != -1;
   });
-  for (int s = 0; s < steps; ++s) {
+  if (sh.control[2]) return;  // the same value in every thread, after the barrier
+  for (int s = s_begin; s < steps; ++s) {
     const int n = L.rows - s * B < B ? L.rows - s * B : B;
     blk.each(n, [&](int b) {
       const std::size_t row = order[static_cast<std::size_t>(s) * B + b];
@@ -347,9 +355,10 @@ DYNPMNN_HD void fused_epoch(Block& blk, const FusedLayout& L, const FusedHyper& 
 // model, each block's threads in order. order: (models, rows) the models' visiting orders; params,
 // m, v: (models, total); st: (models), a model with epoch 0 left as it is. What the tests compare
 // the CPU backend's lone runs and the CUDA kernel with.
+// chunk > 0: the epoch in calls of `chunk` minibatches, as the GPU's per-step launches take it.
 void fused_epoch_cpu(const FusedLayout& L, const FusedHyper* hyper, FusedStatus* st, const FusedParamInfo* info,
                      const double* x, const double* y, const std::uint32_t* order, double* params, double* m,
-                     double* v, int models, Integrator integrator);
+                     double* v, int models, Integrator integrator, int chunk = 0);
 
 // Predictions of every model over `rows` rows of x: pred (models, rows, O).
 void fused_predict_cpu(const FusedLayout& L, const FusedHyper* hyper, const FusedParamInfo* info, const double* x,

@@ -42,12 +42,13 @@ class FusedOrdersGpu {
   DeviceBuffer<unsigned char> sort_temp_;
 };
 
-// One epoch of each active model (status[k].epoch > 0). x (R, F), y (R, O): the training split;
-// orders (A, R) from FusedOrdersGpu; ck (P, ck_elems) the checkpoint planes. clamp: whether the
-// kernel clamps (any model of the population has clip > 0).
+// Minibatches [s_begin, s_end) of the epoch of each active model (status[k].epoch > 0): the whole
+// epoch in one launch (0, fused_epoch_steps), or a launch per minibatch. x (R, F), y (R, O): the
+// training split; orders (A, R) from FusedOrdersGpu; ck (P, ck_elems) the checkpoint planes. clamp:
+// whether the kernel clamps (any model of the population has clip > 0).
 void fused_epoch_gpu(const FusedLayout& L, Integrator integrator, bool clamp, const FusedDeviceModels& models,
                      const int* active, int count, const float* x, const float* y, const std::uint32_t* orders,
-                     float* ck, std::size_t ck_elems, cudaStream_t stream);
+                     float* ck, std::size_t ck_elems, int s_begin, int s_end, cudaStream_t stream);
 
 // Floats of checkpoint planes one model needs: max(1, checkpoints · kStates · batch · N).
 std::size_t fused_checkpoint_floats(const FusedLayout& L);

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <span>
 #include <memory>
 #include <string>
 #include <vector>
@@ -186,6 +188,61 @@ TEST(FusedEpoch, AModelThatDivergesMidEpochStopsThereAlone) {
     c.batch_size = 32;
   }
   EXPECT_EQ(compare_population(cfgs, 3, 640, 7), 1);
+}
+
+// The epoch in calls of one or three minibatches (the GPU's launch per minibatch) computes the
+// whole epoch's bits, a model that diverges mid-epoch included.
+TEST(FusedEpoch, AnEpochInCallsOfFewMinibatchesIsTheWholeEpochBitForBit) {
+  const SplitData data = testing::synthetic_data(640, 7);
+  std::vector<Config> cfgs = {base(0.5, 10, 1e-3, 1), base(1.2, 12, 0.05, 3), base(0.1, 5, 2e-3, 2)};
+  for (Config& c : cfgs) {
+    c.neurons = 1;
+    c.batch_size = 32;
+  }
+  std::vector<ModelSpec> specs;
+  std::vector<TrainHyper> hypers;
+  for (const Config& c : cfgs) {
+    specs.push_back(c.model_spec(8, 1));
+    hypers.push_back(train_hyper(c));
+  }
+  FusedLayout L;
+  std::vector<FusedParamInfo> info;
+  std::vector<FusedHyper> hyper;
+  std::string why;
+  ASSERT_TRUE(fused_population_layout(specs, hypers, data, L, info, hyper, &why)) << why;
+  const int P = static_cast<int>(cfgs.size());
+  const std::size_t T = L.total;
+  const auto train = [&](int chunk) {
+    std::vector<double> params(P * T), m(P * T, 0.0), v(P * T, 0.0);
+    std::vector<FusedStatus> st(P);
+    for (int k = 0; k < P; ++k) init_params(specs[k], ParamTable(specs[k]), cfgs[k].seed,
+                                            std::span<double>(params.data() + k * T, T));
+    std::vector<double> trace;
+    for (int e = 1; e <= 2; ++e) {
+      std::vector<std::uint32_t> order(P * static_cast<std::size_t>(data.train.rows));
+      for (int k = 0; k < P; ++k) {
+        st[k].epoch = st[k].flag == -1 ? e : 0;
+        const auto perm = epoch_permutation(cfgs[k].seed, e, static_cast<std::uint32_t>(data.train.rows));
+        std::copy(perm.begin(), perm.end(), order.begin() + k * data.train.rows);
+      }
+      fused_epoch_cpu(L, hyper.data(), st.data(), info.data(), data.train.x.data(), data.train.y.data(), order.data(),
+                      params.data(), m.data(), v.data(), P, Integrator::kEuler, chunk);
+      for (const FusedStatus& s : st) trace.insert(trace.end(), {double(s.flag), double(s.diverged_step),
+                                                                double(s.steps_done), s.loss_sum});
+    }
+    trace.insert(trace.end(), params.begin(), params.end());
+    trace.insert(trace.end(), m.begin(), m.end());
+    return trace;
+  };
+  const std::vector<double> whole = train(0);
+  EXPECT_EQ(whole[0 * 4 + 0], -1.0);
+  EXPECT_EQ(whole[1 * 4 + 0], 0.0);  // model 1 diverged in epoch 1 at step 2
+  EXPECT_EQ(whole[1 * 4 + 1], 2.0);
+  for (int chunk : {1, 3}) {
+    const std::vector<double> parts = train(chunk);
+    ASSERT_EQ(parts.size(), whole.size());
+    EXPECT_EQ(std::memcmp(parts.data(), whole.data(), whole.size() * sizeof(double)), 0) << "chunk " << chunk;
+  }
 }
 
 TEST(FusedEpoch, TheLayoutRefusesModelsTheKernelsDoNotTrain) {

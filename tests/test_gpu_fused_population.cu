@@ -7,6 +7,7 @@
 //    computations in different orders, whose last bits training amplifies), the same divergence
 //    report, for populations with mixed step counts (1 to 400), clamps, learning rates, seeds and
 //    models that diverge in epoch 1 (in its first and in its third minibatch) beside the others.
+//  - A launch per minibatch (DYNPMNN_FUSED=step) against one launch an epoch: bit for bit.
 //  - Through train_runs and the trainer: each model's status equal to its lone run's
 //    (DYNPMNN_FUSED=0: the layer-by-layer backend), and its best epoch equal unless the lone run's
 //    validation MSE at the fused run's best epoch is within 1e-3 relative of its best (a near-tie
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -233,6 +235,45 @@ TEST(FusedPopulation, TrainRunsAgreeWithLoneRunsOnStatusAndBestEpoch) {
     }
   }
   fs::remove_all(root);
+}
+
+// A launch per minibatch (DYNPMNN_FUSED=step) runs the same arithmetic in the same order as one
+// launch an epoch: bit for bit the same weights, losses and divergence reports.
+TEST(FusedPopulation, ALaunchPerMinibatchIsTheWholeEpochBitForBit) {
+  DYNPMNN_REQUIRE_GPU();
+  const SplitData data = testing::synthetic_data(640, 7);
+  const std::vector<Config> cfgs = grid_population("euler", true);
+  const Built b = build(cfgs, data);
+  const auto train = [&](const char* form) {
+    test::ScopedEnv env("DYNPMNN_FUSED", form);
+    std::string why;
+    auto pop = make_fused_cuda_population(b.specs, b.hypers, data, &why);
+    EXPECT_TRUE(pop) << why;
+    std::vector<double> trace;
+    if (!pop) return trace;
+    const int P = pop->size();
+    for (int k = 0; k < P; ++k) pop->member(k).set_params(b.init[k]);
+    std::vector<char> stopped(P, 0);
+    for (int e = 1; e <= 3; ++e) {
+      std::vector<int> epochs(P);
+      for (int k = 0; k < P; ++k) epochs[k] = stopped[k] ? 0 : e;
+      const std::vector<EpochStats> st = pop->train_epochs(epochs);
+      for (int k = 0; k < P; ++k) {
+        stopped[k] = stopped[k] || st[k].divergence.diverged;
+        trace.insert(trace.end(), {st[k].train_loss, double(st[k].steps), double(st[k].divergence.step)});
+      }
+    }
+    for (int k = 0; k < P; ++k) {
+      std::vector<double> p(b.init[k].size());
+      pop->member(k).get_params(p);
+      trace.insert(trace.end(), p.begin(), p.end());
+    }
+    return trace;
+  };
+  const std::vector<double> epoch = train("1"), step = train("step");
+  ASSERT_EQ(epoch.size(), step.size());
+  ASSERT_FALSE(epoch.empty());
+  EXPECT_EQ(std::memcmp(epoch.data(), step.data(), epoch.size() * sizeof(double)), 0);
 }
 
 TEST(FusedPopulation, LayoutsThatDifferAreNotOnePopulation) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -60,6 +61,8 @@ class FusedCudaPopulation final : public PopulationBackend {
     DYNPMNN_CUDA_CHECK(cudaGetDevice(&device));
     DYNPMNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     device_name_ = prop.name;
+    const char* form = std::getenv("DYNPMNN_FUSED");
+    per_step_ = form != nullptr && std::string(form) == "step";
     for (const FusedHyper& h : hyper) clamp_ = clamp_ || h.clip > 0;
     // In a clamping launch a model without the clamp clamps at +inf: the identity.
     std::vector<FusedHyper> launch = hyper;
@@ -89,7 +92,9 @@ class FusedCudaPopulation final : public PopulationBackend {
   }
 
   int size() const override { return P_; }
-  std::string name() const override { return "cuda (" + device_name_ + "), fused population"; }
+  std::string name() const override {
+    return "cuda (" + device_name_ + "), fused population" + (per_step_ ? " (a launch per minibatch)" : "");
+  }
   Backend& member(int k) override { return *members_.at(static_cast<std::size_t>(k)); }
 
   std::vector<EpochStats> train_epochs(std::span<const int> epochs) override {
@@ -109,8 +114,13 @@ class FusedCudaPopulation final : public PopulationBackend {
     const FusedDeviceModels models = device_models();
     const int count = static_cast<int>(active.size());
     orders_->compute(models, active_.data(), count, stream());
-    fused_epoch_gpu(L_, integrator_, clamp_, models, active_.data(), count, train_x_.data(), train_y_.data(),
-                    orders_->orders(), ck_.data(), ck_elems_, stream());
+    // The whole epoch in one launch, or (DYNPMNN_FUSED=step) a launch per minibatch: the same
+    // arithmetic in the same order, the forms the device check times against each other.
+    const int steps = fused_epoch_steps(L_);
+    const int per_launch = per_step_ ? 1 : std::max(steps, 1);
+    for (int s = 0; s < std::max(steps, 1); s += per_launch)
+      fused_epoch_gpu(L_, integrator_, clamp_, models, active_.data(), count, train_x_.data(), train_y_.data(),
+                      orders_->orders(), ck_.data(), ck_elems_, s, s + per_launch, stream());
     status_host_ = download_sync(status_.data(), status_host_.size(), stream());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     changed();
@@ -234,6 +244,7 @@ class FusedCudaPopulation final : public PopulationBackend {
   TargetScaler scaler_;
   int train_rows_, val_rows_, test_rows_;
   bool clamp_ = false;
+  bool per_step_ = false;  // DYNPMNN_FUSED=step: a launch per minibatch instead of one an epoch
   std::string device_name_;
   Stream stream_;  // first among the device objects: destroyed last
   DeviceBuffer<FusedHyper> hyper_;        // (P)

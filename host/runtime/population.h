@@ -45,7 +45,8 @@ std::unique_ptr<PopulationBackend> make_single_population(Backend& backend);
 // hypers (one each per model) are such a population over data: every model one FitzHugh–Nagumo
 // layer that fused_layout_for takes, all with the same layout and trained tensors, MSE loss, one
 // shard and no exchange, and DYNPMNN_FUSED not 0 in the environment (the switch that makes CUDA
-// runs take the layer-by-layer backend, for comparisons). Fills the shared layout (its checkpoints
+// runs take the layer-by-layer backend, for comparisons; DYNPMNN_FUSED=step launches the fused
+// kernel once per minibatch instead of once an epoch, the other form the benchmarks time). Fills the shared layout (its checkpoints
 // the longest model's) and each model's settings; false with the reason in *why otherwise.
 bool fused_population_layout(std::span<const ModelSpec> specs, std::span<const TrainHyper> hypers,
                              const SplitData& data, FusedLayout& layout, std::vector<FusedParamInfo>& info,
