@@ -232,6 +232,12 @@ if built "$build/dynpmnn" && [ -f "$data" ]; then
 else
   printf 'sweep_bench\tskipped (no dynpmnn or no data)\t0\n' >>"$stages"
 fi
+# Kernel launches per minibatch step of a population at P = 1 and 256, counted by CUPTI.
+if built "$build/bench/bench_population_launches"; then
+  run_json launches 60 20 "$build/bench/bench_population_launches"
+else
+  printf 'launches\tskipped (not built: no CUPTI)\t0\n' >>"$stages"
+fi
 # One paper-config run's epoch: the fused kernel (a population of one) against the layer-by-layer
 # CUDA backend and our CPU backend on this host (bench/bench_paper_epoch.py, issue 11).
 if built "$build/dynpmnn" && [ -f "$data" ]; then
@@ -354,6 +360,15 @@ if sweep:
         lines.append(f"One at a time, --jobs {a.get('label', a['jobs'])}: {a['seconds']:.1f} s ({a['runs_per_second']:.2f} runs/s), "
                      f"rows equal to the population's: {a['rows_equal_to_population_rows']}/{a['rows']}.")
     lines += [f"Ratio to the best one-at-a-time: {sweep['speedup_vs_best_alone']:.2f}x ({sweep['alone_full_method']}).", ""]
+launch_rows = [b for b in bench if b.get("bench") == "population_launches"]
+if launch_rows:
+    lines += ["## Kernel launches per minibatch step (bench_population_launches, CUPTI)", "",
+              "| form | models | runtime launches | driver launches | graph launches | per step |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for b in launch_rows:
+        lines.append(f"| {b['form']} | {b['models']} | {b['runtime_kernel_launches']} | {b['driver_kernel_launches']} | "
+                     f"{b['graph_launches']} | {b['launches_per_step']:.3f} |")
+    lines.append("")
 paper = next((b for b in bench if b.get("run") == "paper_epoch" and "modes" in b), None)
 if paper:
     lines += ["## One paper-config run's epoch (bench/bench_paper_epoch.py)", "",
