@@ -77,9 +77,10 @@ class FusedCudaPopulation final : public PopulationBackend {
     params_ = DeviceBuffer<float>(n);
     m_ = DeviceBuffer<float>(n);
     v_ = DeviceBuffer<float>(n);
-    params_.zero();
-    m_.zero();
-    v_.zero();
+    // On this (non-blocking) stream: a memset on the legacy default stream would not be ordered
+    // before the uploads that follow on it.
+    for (DeviceBuffer<float>* b : {&params_, &m_, &v_})
+      DYNPMNN_CUDA_CHECK(cudaMemsetAsync(b->data(), 0, b->bytes(), stream()));
     ck_elems_ = fused_checkpoint_floats(L_);
     ck_ = DeviceBuffer<float>(ck_elems_ * P_);
     train_x_ = upload(to_float(data.train.x));
