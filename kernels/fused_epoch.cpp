@@ -18,33 +18,20 @@ struct SerialBlock {
   }
 };
 
-// The scheme and clamp as template parameters, as the other FitzHugh–Nagumo ops take them.
-template <typename F>
-void with_scheme(Integrator integrator, bool clamp, const char* op, F&& f) {
-  dispatch_integrator(integrator, op, [&](auto scheme) {
-    if (clamp)
-      f(scheme, std::true_type{});
-    else
-      f(scheme, std::false_type{});
-  });
-}
-
 }  // namespace
 
 void fused_epoch_cpu(const FusedLayout& L, const FusedHyper* hyper, FusedStatus* st, const FusedParamInfo* info,
                      const double* x, const double* y, const std::uint32_t* order, double* params, double* m,
                      double* v, int models, Integrator integrator, int chunk) {
   std::vector<unsigned char> shared(fused_shared_bytes<double>(L.batch, L.total) + 16);
-  const std::size_t ck_elems =
-      std::max<std::size_t>(1, static_cast<std::size_t>(L.checkpoints) * FitzHughNagumo::kStates * L.batch * L.N);
-  std::vector<double> ck(ck_elems);
+  std::vector<double> ck(fused_checkpoint_floats(L));
   SerialBlock blk;
   for (int k = 0; k < models; ++k) {
     if (st[k].epoch <= 0) continue;
     const std::size_t P = L.total;
     const int steps = fused_epoch_steps(L), per_call = chunk > 0 ? chunk : std::max(steps, 1);
     for (int s = 0; s < std::max(steps, 1); s += per_call)
-      with_scheme(integrator, hyper[k].clip > 0, "fused_epoch_cpu", [&](auto scheme, auto clamp) {
+      dispatch_integrator_clamp(integrator, hyper[k].clip > 0, "fused_epoch_cpu", [&](auto scheme, auto clamp) {
         fused_epoch<FitzHughNagumo, decltype(scheme)::value, decltype(clamp)::value>(
             blk, L, hyper[k], st[k], info, x, y, order + static_cast<std::size_t>(k) * L.rows, params + k * P,
             m + k * P, v + k * P, ck.data(), fused_shared_carve<double>(shared.data(), L.batch, L.total), s,
@@ -56,7 +43,7 @@ void fused_epoch_cpu(const FusedLayout& L, const FusedHyper* hyper, FusedStatus*
 void fused_predict_cpu(const FusedLayout& L, const FusedHyper* hyper, const FusedParamInfo* info, const double* x,
                        int rows, const double* params, double* pred, int models, Integrator integrator) {
   for (int k = 0; k < models; ++k) {
-    with_scheme(integrator, hyper[k].clip > 0, "fused_predict_cpu", [&](auto scheme, auto clamp) {
+    dispatch_integrator_clamp(integrator, hyper[k].clip > 0, "fused_predict_cpu", [&](auto scheme, auto clamp) {
       for (int r = 0; r < rows; ++r)
         fused_predict_row<FitzHughNagumo, decltype(scheme)::value, decltype(clamp)::value>(
             L, hyper[k], params + static_cast<std::size_t>(k) * L.total, info, x + static_cast<std::size_t>(r) * L.F,

@@ -67,17 +67,6 @@ __global__ void segment_offsets_kernel(int count, std::uint32_t rows, int* offse
     offsets[i] = static_cast<int>(static_cast<std::size_t>(i) * rows);
 }
 
-// The scheme and clamp of a launch as template parameters.
-template <typename F>
-void with_scheme(Integrator integrator, bool clamp, const char* op, F&& f) {
-  dispatch_integrator(integrator, op, [&](auto scheme) {
-    if (clamp)
-      f(scheme, std::true_type{});
-    else
-      f(scheme, std::false_type{});
-  });
-}
-
 }  // namespace
 
 FusedOrdersGpu::FusedOrdersGpu(int models, std::uint32_t rows) : models_(models), rows_(rows) {
@@ -119,10 +108,6 @@ void FusedOrdersGpu::compute(const FusedDeviceModels& models, const int* active,
       static_cast<int>(n), count, offsets_.data(), offsets_.data() + 1, 0, 64, stream));
 }
 
-std::size_t fused_checkpoint_floats(const FusedLayout& L) {
-  return std::max<std::size_t>(1, static_cast<std::size_t>(L.checkpoints) * FitzHughNagumo::kStates * L.batch * L.N);
-}
-
 void fused_epoch_gpu(const FusedLayout& L, Integrator integrator, bool clamp, const FusedDeviceModels& models,
                      const int* active, int count, const float* x, const float* y, const std::uint32_t* orders,
                      float* ck, std::size_t ck_elems, int s_begin, int s_end, cudaStream_t stream) {
@@ -131,7 +116,7 @@ void fused_epoch_gpu(const FusedLayout& L, Integrator integrator, bool clamp, co
   if (count == 0 || L.rows == 0) return;
   const unsigned threads = static_cast<unsigned>((L.batch + 31) / 32 * 32);
   const std::size_t bytes = fused_shared_bytes<float>(L.batch, L.total);
-  with_scheme(integrator, clamp, "fused_epoch_gpu", [&](auto scheme, auto clip) {
+  dispatch_integrator_clamp(integrator, clamp, "fused_epoch_gpu", [&](auto scheme, auto clip) {
     auto kernel = fused_epoch_kernel<decltype(scheme)::value, decltype(clip)::value>;
     if (bytes > 48 * 1024)
       DYNPMNN_CUDA_CHECK(
@@ -147,7 +132,7 @@ void fused_predict_gpu(const FusedLayout& L, Integrator integrator, bool clamp, 
   require(count >= 0 && count <= 65535, "fused_predict_gpu", std::to_string(count) + " models");
   if (count == 0 || rows == 0) return;
   const unsigned blocks = std::min<unsigned>((rows + kThreads - 1) / kThreads, 1024);
-  with_scheme(integrator, clamp, "fused_predict_gpu", [&](auto scheme, auto clip) {
+  dispatch_integrator_clamp(integrator, clamp, "fused_predict_gpu", [&](auto scheme, auto clip) {
     fused_predict_kernel<decltype(scheme)::value, decltype(clip)::value>
         <<<dim3(blocks, static_cast<unsigned>(count)), kThreads, 0, stream>>>(L, models, x, rows, pred);
     DYNPMNN_CUDA_CHECK_LAUNCH("fused_predict_kernel");

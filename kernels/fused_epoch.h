@@ -273,6 +273,12 @@ DYNPMNN_HD void fused_train_row(const FusedLayout& L, const FusedHyper& h, const
   }
 }
 
+// Floats of checkpoint planes one model needs: max(1, checkpoints · states · batch · N).
+inline std::size_t fused_checkpoint_floats(const FusedLayout& L) {
+  const std::size_t n = static_cast<std::size_t>(L.checkpoints) * kFhnStates * L.batch * L.N;
+  return n > 0 ? n : 1;
+}
+
 // Minibatches of an epoch.
 DYNPMNN_HD int fused_epoch_steps(const FusedLayout& L) { return (L.rows + L.batch - 1) / L.batch; }
 

@@ -50,9 +50,6 @@ void fused_epoch_gpu(const FusedLayout& L, Integrator integrator, bool clamp, co
                      const int* active, int count, const float* x, const float* y, const std::uint32_t* orders,
                      float* ck, std::size_t ck_elems, int s_begin, int s_end, cudaStream_t stream);
 
-// Floats of checkpoint planes one model needs: max(1, checkpoints · kStates · batch · N).
-std::size_t fused_checkpoint_floats(const FusedLayout& L);
-
 // pred (P, rows, O) = every model's predictions over x (rows, F).
 void fused_predict_gpu(const FusedLayout& L, Integrator integrator, bool clamp, const FusedDeviceModels& models,
                        int count, const float* x, int rows, float* pred, cudaStream_t stream);

@@ -32,4 +32,16 @@ decltype(auto) dispatch_integrator(Integrator i, const char* op, F&& f) {
                               "kernels/integrator_dispatch.h)");
 }
 
+// dispatch_integrator with a clamp switch as well: f(IntegratorConstant<i>{}, std::bool_constant<clamp>{}),
+// for ops whose step loop is specialised on both (the fused population's, kernels/fused_epoch.*).
+template <typename F>
+void dispatch_integrator_clamp(Integrator i, bool clamp, const char* op, F&& f) {
+  dispatch_integrator(i, op, [&](auto scheme) {
+    if (clamp)
+      f(scheme, std::true_type{});
+    else
+      f(scheme, std::false_type{});
+  });
+}
+
 }  // namespace dynpmnn

@@ -176,6 +176,28 @@ TEST(FusedEpoch, ADivergingModelStopsAloneAndTheOthersTrainOn) {
   EXPECT_EQ(compare_population(cfgs, 3), 1);
 }
 
+// cfgs as one fused population over data: their specs and hyperparameters, and what
+// fused_population_layout makes of them (ok false, with why, where it refuses).
+struct Population {
+  std::vector<ModelSpec> specs;
+  std::vector<TrainHyper> hypers;
+  FusedLayout layout;
+  std::vector<FusedParamInfo> info;
+  std::vector<FusedHyper> hyper;
+  bool ok = false;
+  std::string why;
+};
+
+Population population_of(const std::vector<Config>& cfgs, const SplitData& data) {
+  Population p;
+  for (const Config& c : cfgs) {
+    p.specs.push_back(c.model_spec(8, 1));
+    p.hypers.push_back(train_hyper(c));
+  }
+  p.ok = fused_population_layout(p.specs, p.hypers, data, p.layout, p.info, p.hyper, &p.why);
+  return p;
+}
+
 // The paper's layer (one neuron, batches of 32) under explicit Euler at dt 1.2, where a large step
 // of the weights carries a neuron into the blow-up: at lr 0.05 in epoch 1's third minibatch, after
 // two applied steps (found by scanning these data), beside models that train on. (A blow-up later
@@ -199,17 +221,12 @@ TEST(FusedEpoch, AnEpochInCallsOfFewMinibatchesIsTheWholeEpochBitForBit) {
     c.neurons = 1;
     c.batch_size = 32;
   }
-  std::vector<ModelSpec> specs;
-  std::vector<TrainHyper> hypers;
-  for (const Config& c : cfgs) {
-    specs.push_back(c.model_spec(8, 1));
-    hypers.push_back(train_hyper(c));
-  }
-  FusedLayout L;
-  std::vector<FusedParamInfo> info;
-  std::vector<FusedHyper> hyper;
-  std::string why;
-  ASSERT_TRUE(fused_population_layout(specs, hypers, data, L, info, hyper, &why)) << why;
+  const Population pop = population_of(cfgs, data);
+  ASSERT_TRUE(pop.ok) << pop.why;
+  const FusedLayout& L = pop.layout;
+  const std::vector<ModelSpec>& specs = pop.specs;
+  const std::vector<FusedParamInfo>& info = pop.info;
+  const std::vector<FusedHyper>& hyper = pop.hyper;
   const int P = static_cast<int>(cfgs.size());
   const std::size_t T = L.total;
   const auto train = [&](int chunk) {
@@ -282,22 +299,15 @@ TEST(FusedEpoch, TheLayoutRefusesModelsTheKernelsDoNotTrain) {
 TEST(FusedEpoch, WhichModelsFormAPopulation) {
   const SplitData data = testing::synthetic_data(100, 2);
   const auto check = [&](const std::vector<Config>& cfgs, std::string* why) {
-    std::vector<ModelSpec> specs;
-    std::vector<TrainHyper> hypers;
-    for (const Config& c : cfgs) {
-      specs.push_back(c.model_spec(8, 1));
-      hypers.push_back(train_hyper(c));
-    }
-    FusedLayout L;
-    std::vector<FusedParamInfo> info;
-    std::vector<FusedHyper> hyper;
-    const bool ok = fused_population_layout(specs, hypers, data, L, info, hyper, why);
-    if (ok) {
-      EXPECT_EQ(hyper.size(), cfgs.size());
+    const Population p = population_of(cfgs, data);
+    *why = p.why;
+    if (p.ok) {
+      EXPECT_EQ(p.hyper.size(), cfgs.size());
       int longest = 0;
-      for (const FusedHyper& h : hyper) longest = std::max(longest, fhn_num_checkpoints(h.steps));
-      EXPECT_EQ(L.checkpoints, longest);
+      for (const FusedHyper& h : p.hyper) longest = std::max(longest, fhn_num_checkpoints(h.steps));
+      EXPECT_EQ(p.layout.checkpoints, longest);
     }
+    const bool ok = p.ok;
     return ok;
   };
   std::string why;
