@@ -261,9 +261,11 @@ TEST(PopulationPlan, GroupsByArchitectureAndStepClassAndSplitsAtCapacity) {
   add([](Config& c) { c.dt = 2, c.t_end = 30, c.lr = 1e-2; });      // 1: 15 steps, class 4
   add([](Config& c) { c.dt = 1, c.t_end = 100, c.seed = 3; });      // 2: 100 steps, class 7
   add([](Config& c) { c.dt = 1, c.t_end = 10, c.batch_size = 64; });  // 3: another batch size
-  add([](Config& c) { c.dt = 1, c.t_end = 16, c.clip = 5, c.weight_decay = 0, c.epochs = 3, c.patience = 1; });  // 4
+  add([](Config& c) { c.dt = 1, c.t_end = 16, c.weight_decay = 0, c.epochs = 3, c.patience = 1; });  // 4
   add([](Config& c) { c.dt = 1, c.t_end = 12, c.neurons = 8; });    // 5: another width
   add([](Config& c) { c.dt = 5, c.t_end = 10; });                   // 6: 2 steps, class 1
+  add([](Config& c) { c.dt = 1, c.t_end = 10, c.clip = 5; });       // 7: clamps (its own stepper)
+  add([](Config& c) { c.dt = 2, c.t_end = 20, c.clip = 2; });       // 8: clamps at another value
   EXPECT_EQ(step_class(cfgs[0]), 4);
   EXPECT_EQ(step_class(cfgs[4]), 4);  // 16 = 2^4
   EXPECT_EQ(step_class(cfgs[2]), 7);
@@ -277,11 +279,13 @@ TEST(PopulationPlan, GroupsByArchitectureAndStepClassAndSplitsAtCapacity) {
   EXPECT_EQ(population_key(cfgs[0]), population_key(cfgs[1]));
   EXPECT_NE(population_key(cfgs[0]), population_key(cfgs[3]));
   EXPECT_NE(population_key(cfgs[0]), population_key(cfgs[5]));
+  EXPECT_NE(population_key(cfgs[0]), population_key(cfgs[7]));
+  EXPECT_EQ(population_key(cfgs[7]), population_key(cfgs[8]));
 
   using Plan = std::vector<std::vector<std::size_t>>;
-  EXPECT_EQ(plan_populations(cfgs, 8), (Plan{{0, 1, 4}, {2}, {3}, {5}, {6}}));
-  EXPECT_EQ(plan_populations(cfgs, 2), (Plan{{0, 1}, {4}, {2}, {3}, {5}, {6}}));
-  EXPECT_EQ(plan_populations(cfgs, 0), (Plan{{0}, {1}, {4}, {2}, {3}, {5}, {6}}));  // at least one each
+  EXPECT_EQ(plan_populations(cfgs, 8), (Plan{{0, 1, 4}, {2}, {3}, {5}, {6}, {7, 8}}));
+  EXPECT_EQ(plan_populations(cfgs, 2), (Plan{{0, 1}, {4}, {2}, {3}, {5}, {6}, {7, 8}}));
+  EXPECT_EQ(plan_populations(cfgs, 0), (Plan{{0}, {1}, {4}, {2}, {3}, {5}, {6}, {7}, {8}}));  // at least one each
   EXPECT_GE(population_capacity(base, testing::synthetic_data(100, 1)), 1);
   EXPECT_LE(population_capacity(base, testing::synthetic_data(100, 1)), kMaxPopulation);
 }

@@ -14,7 +14,9 @@ std::string population_key(const Config& given) {
   const Config defaults;
   cfg.dt = defaults.dt;
   cfg.t_end = defaults.t_end;
-  cfg.clip = defaults.clip;
+  // A clamp's value is each model's own, whether a model clamps is not: the kernels pick their
+  // stepper by it, so a model in a population runs the stepper it runs alone.
+  cfg.clip = cfg.clip > 0 ? 1.0 : 0.0;
   cfg.fhn_a = defaults.fhn_a;
   cfg.fhn_b = defaults.fhn_b;
   cfg.fhn_g = defaults.fhn_g;

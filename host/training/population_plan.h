@@ -13,9 +13,10 @@
 namespace dynpmnn {
 
 // What two points must share to train in one population: every key but those a population's
-// models may hold each their own (dt, t_end, clip, the neuron parameters' starting values, lr,
-// weight_decay, epochs, patience, min_delta, seed, and where the files go: out,
-// checkpoint_every), as one string.
+// models may hold each their own (dt, t_end, the clamp's value, the neuron parameters' starting
+// values, lr, weight_decay, epochs, patience, min_delta, seed, and where the files go: out,
+// checkpoint_every), as one string. Whether a model clamps at all is shared: the kernels choose
+// their stepper by it.
 std::string population_key(const Config& cfg);
 // The grouping rule for step counts: a neuron network's steps t_end / dt in (2^(k-1), 2^k] give
 // class k (1 step: 0), so that the models of a population take at most twice the steps of its
