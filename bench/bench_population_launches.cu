@@ -6,7 +6,11 @@
 //   fused          the fused population (one launch an epoch), P = 1 and P = 256
 //   fused-step     the same with a launch per minibatch (DYNPMNN_FUSED=step)
 //   layers         a population of separate layer-by-layer CUDA backends, P = 1 and P = 16
-// of the paper's model (one FitzHugh–Nagumo neuron, 25 steps, batches of 32) on 2048 random rows.
+// of the paper's model (one FitzHugh–Nagumo neuron, 25 steps, batches of 32), and
+//   batched        the batched population (a step's kernels once for all models, graph-captured),
+//                  P = 1 and P = 256, of the default model (two layers of 44 neurons, current
+//                  coupling, the semi-implicit step, 20 steps; the fused kernels do not take it)
+// on 2048 random rows.
 // Prints one JSON line per configuration.
 #include <cupti.h>
 
@@ -95,8 +99,21 @@ ModelSpec paper_spec() {
   return spec;
 }
 
+// models/presets/default.toml's architecture.
+ModelSpec default_spec() {
+  ModelSpec spec;
+  LayerSpec L;
+  L.units = 44;
+  L.coupling = Coupling::kCurrent;
+  L.integrator = Integrator::kImex;
+  L.dt = 0.1;
+  L.t_end = 2;
+  spec.layers = {L, L};
+  return spec;
+}
+
 void measure(const std::string& form, int P, const SplitData& data) {
-  const ModelSpec spec = paper_spec();
+  const ModelSpec spec = form == "batched" ? default_spec() : paper_spec();
   const ParamTable table(spec);
   std::vector<ModelSpec> specs(P, spec);
   std::vector<TrainHyper> hypers(P);
@@ -116,9 +133,10 @@ void measure(const std::string& form, int P, const SplitData& data) {
     pop = make_member_population(std::move(members), 1);
   } else {
     std::string why;
-    pop = make_fused_cuda_population(specs, hypers, data, &why);
+    pop = form == "batched" ? make_batched_cuda_population(specs, hypers, data, &why)
+                            : make_fused_cuda_population(specs, hypers, data, &why);
     if (!pop) {
-      std::fprintf(stderr, "bench_population_launches: no fused population: %s\n", why.c_str());
+      std::fprintf(stderr, "bench_population_launches: no %s population: %s\n", form.c_str(), why.c_str());
       std::exit(1);
     }
   }
@@ -155,6 +173,7 @@ int main() {
   for (int P : {1, 256}) measure("fused", P, data);
   for (int P : {1, 256}) measure("fused-step", P, data);
   for (int P : {1, 16}) measure("layers", P, data);
+  for (int P : {1, 256}) measure("batched", P, data);
   CUPTI_OK(cuptiUnsubscribe(subscriber));
   return 0;
 }

@@ -141,7 +141,7 @@ export DYNPMNN_REQUIRE_GPU=1
 gpu_tests="$build/tests/dynpmnn_gpu_tests"
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 # Small shapes only: the sanitizers slow kernels down by orders of magnitude.
-memcheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N5_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N3_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/FhnGpu.*/*frozen*:FhnGpuFlag.*:FhnGpuChecks.*:Shapes/DenseGpu.*/B31_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:Shapes/LayerNormGpu.*/B17_D2048:ActivationGpu.*:MseGpu.*:ColumnSumsGpu.*:NonFiniteCheckGpu.*:AdamGpu.*:GatherGpu.*:EpochOrderGpuTest.*:CudaBackend.DivergenceMatchesCpuBackendInSecondLayer:CudaBackend.UsageErrorsThrow:CfcGpu.*:SoftmaxCrossEntropyGpu.*:FhnParamMapGpu.*:EveryKind/GpuLayerUnits.*euler_initial_x2:Registered/GpuNeuronPopulation.*/fhn:FusedPopulation.KernelMatchesItsCpuReference'
+memcheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N5_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N3_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/FhnGpu.*/*frozen*:FhnGpuFlag.*:FhnGpuChecks.*:Shapes/DenseGpu.*/B31_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:Shapes/LayerNormGpu.*/B17_D2048:ActivationGpu.*:MseGpu.*:ColumnSumsGpu.*:NonFiniteCheckGpu.*:AdamGpu.*:GatherGpu.*:EpochOrderGpuTest.*:CudaBackend.DivergenceMatchesCpuBackendInSecondLayer:CudaBackend.UsageErrorsThrow:CfcGpu.*:SoftmaxCrossEntropyGpu.*:FhnParamMapGpu.*:EveryKind/GpuLayerUnits.*euler_initial_x2:Registered/GpuNeuronPopulation.*/fhn:FusedPopulation.KernelMatchesItsCpuReference:BatchedPopulation.ThreeEpochsWithARestingModel'
 racecheck_filter='Shapes/FhnGpu.*/N7_*:Shapes/FhnGpu.*/N1_B31_*:Shapes/FhnGpu.*/N37_*:Shapes/FhnGpu.*/N33_*:Shapes/DenseGpu.*/B37_*:Shapes/LayerNormGpu.*/B33_D33:MseGpu.*:ColumnSumsGpu.*:SoftmaxCrossEntropyGpu.*:FusedPopulation.KernelMatchesItsCpuReference'
 if built "$gpu_tests"; then
   stage memcheck 240 30 "$work/memcheck.log" "$sanitizer" --tool memcheck --error-exitcode 99 \
@@ -231,6 +231,15 @@ if built "$build/dynpmnn" && [ -f "$data" ]; then
     --binary "$build/dynpmnn" --data "$root/$data" --print-json
 else
   printf 'sweep_bench\tskipped (no dynpmnn or no data)\t0\n' >>"$stages"
+fi
+# The batched population (models the fused kernels do not take): the default model, 2 x 44 neurons,
+# over 8 seeds and 4 learning rates (32 runs, one population) against the same runs one at a time.
+if built "$build/dynpmnn" && [ -f "$data" ]; then
+  run_json sweep_default "${DEVICE_CHECK_SWEEP_DEFAULT_S:-150}" 40 python3 bench/bench_sweep.py --device cuda \
+    --grid default-seeds --points all --subset all --epochs "${DEVICE_CHECK_SWEEP_EPOCHS:-3}" --jobs 1,16 \
+    --pop-jobs 16 --binary "$build/dynpmnn" --data "$root/$data" --print-json
+else
+  printf 'sweep_default\tskipped (no dynpmnn or no data)\t0\n' >>"$stages"
 fi
 # Kernel launches per minibatch step of a population at P = 1 and 256, counted by CUPTI.
 if built "$build/bench/bench_population_launches"; then
@@ -350,9 +359,11 @@ if module:
               f"{'identical' if module['valid'] else 'DIFFERENT'}).", ""]
 if old_new.strip():
     lines += [old_new.strip(), ""]
-sweep = next((b for b in bench if b.get("run") == "sweep_bench" and "populations" in b), None)
-if sweep:
-    lines += ["## Sweep benchmark (bench/bench_sweep.py)", "",
+for run in ("sweep_bench", "sweep_default"):
+    sweep = next((b for b in bench if b.get("run") == run and "populations" in b), None)
+    if not sweep:
+        continue
+    lines += [f"## Sweep benchmark, {run} (bench/bench_sweep.py)", "",
               f"{sweep['points_trained']} points of {sweep['grid']} ({sweep['points']}), "
               f"{sweep.get('epochs', '')} epochs: populations (--jobs {sweep['populations']['jobs']}) "
               f"{sweep['populations']['seconds']:.1f} s ({sweep['populations']['runs_per_second']:.2f} runs/s)."]

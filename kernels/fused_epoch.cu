@@ -1,7 +1,5 @@
 // The fused population's CUDA kernels (fused_epoch_gpu.h): fused_epoch.h's code with a block's
 // threads. The CPU twin, with one thread a block, is fused_epoch.cpp.
-#include <cub/device/device_segmented_radix_sort.cuh>
-
 #include <climits>
 #include <string>
 
@@ -10,7 +8,6 @@
 #include "kernels/fused_epoch_gpu.h"
 #include "kernels/integrator_dispatch.h"
 #include "kernels/neurons/fhn.h"
-#include "kernels/shuffle_math.h"
 
 namespace dynpmnn {
 
@@ -40,9 +37,9 @@ __global__ void fused_epoch_kernel(FusedLayout L, FusedDeviceModels models, cons
 }
 
 template <Integrator S, bool kClip>
-__global__ void fused_predict_kernel(FusedLayout L, FusedDeviceModels models, const float* x, int rows,
-                                     float* pred) {
-  const int k = blockIdx.y;
+__global__ void fused_predict_kernel(FusedLayout L, FusedDeviceModels models, const int* list, const float* x,
+                                     int rows, float* pred) {
+  const int k = list ? list[blockIdx.y] : static_cast<int>(blockIdx.y);
   const std::size_t P = static_cast<std::size_t>(L.total);
   for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += gridDim.x * blockDim.x)
     fused_predict_row<FitzHughNagumo, S, kClip, float>(L, models.hyper[k], models.params + k * P, models.info,
@@ -50,63 +47,7 @@ __global__ void fused_predict_kernel(FusedLayout L, FusedDeviceModels models, co
                                                        pred + (static_cast<std::size_t>(k) * rows + r) * L.O);
 }
 
-__global__ void fused_keys_kernel(FusedDeviceModels models, const int* active, int count, std::uint32_t rows,
-                                  std::uint64_t* keys, std::uint32_t* row_ids) {
-  const std::size_t n = static_cast<std::size_t>(count) * rows;
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    const int k = active[i / rows];
-    const std::uint32_t row = static_cast<std::uint32_t>(i % rows);
-    keys[i] = shuffle_key_of(models.hyper[k].seed, models.status[k].epoch, row);
-    row_ids[i] = row;
-  }
-}
-
-__global__ void segment_offsets_kernel(int count, std::uint32_t rows, int* offsets) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i <= count; i += gridDim.x * blockDim.x)
-    offsets[i] = static_cast<int>(static_cast<std::size_t>(i) * rows);
-}
-
 }  // namespace
-
-FusedOrdersGpu::FusedOrdersGpu(int models, std::uint32_t rows) : models_(models), rows_(rows) {
-  const std::size_t n = static_cast<std::size_t>(models) * rows;
-  require(models >= 1 && n <= static_cast<std::size_t>(INT_MAX), "FusedOrdersGpu",
-          std::to_string(models) + " models of " + std::to_string(rows) + " rows is more than the sort handles");
-  if (n == 0) return;
-  keys_ = DeviceBuffer<std::uint64_t>(n);
-  sorted_keys_ = DeviceBuffer<std::uint64_t>(n);
-  row_ids_ = DeviceBuffer<std::uint32_t>(n);
-  order_ = DeviceBuffer<std::uint32_t>(n);
-  offsets_ = DeviceBuffer<int>(models + 1);
-  std::size_t temp_bytes = 0;
-  DYNPMNN_CUDA_CHECK(cub::DeviceSegmentedRadixSort::SortPairs(
-      nullptr, temp_bytes, keys_.data(), sorted_keys_.data(), row_ids_.data(), order_.data(), static_cast<int>(n),
-      models, offsets_.data(), offsets_.data() + 1));
-  sort_temp_ = DeviceBuffer<unsigned char>(std::max<std::size_t>(temp_bytes, 1));
-}
-
-void FusedOrdersGpu::compute(const FusedDeviceModels& models, const int* active, int count, cudaStream_t stream) {
-  require(count >= 0 && count <= models_, "FusedOrdersGpu::compute",
-          std::to_string(count) + " active models of " + std::to_string(models_));
-  if (count == 0 || rows_ == 0) return;
-  const std::size_t n = static_cast<std::size_t>(count) * rows_;
-  fused_keys_kernel<<<stride_blocks(n), kThreads, 0, stream>>>(models, active, count, rows_, keys_.data(),
-                                                                  row_ids_.data());
-  DYNPMNN_CUDA_CHECK_LAUNCH("fused_keys_kernel");
-  segment_offsets_kernel<<<stride_blocks(count + 1), kThreads, 0, stream>>>(count, rows_, offsets_.data());
-  DYNPMNN_CUDA_CHECK_LAUNCH("segment_offsets_kernel");
-  // The scratch this sort asks for (a host-side query), grown where it asks more than the largest's.
-  std::size_t temp_bytes = 0;
-  DYNPMNN_CUDA_CHECK(cub::DeviceSegmentedRadixSort::SortPairs(
-      nullptr, temp_bytes, keys_.data(), sorted_keys_.data(), row_ids_.data(), order_.data(), static_cast<int>(n),
-      count, offsets_.data(), offsets_.data() + 1, 0, 64, stream));
-  if (temp_bytes > sort_temp_.bytes()) sort_temp_ = DeviceBuffer<unsigned char>(temp_bytes);
-  temp_bytes = sort_temp_.bytes();
-  DYNPMNN_CUDA_CHECK(cub::DeviceSegmentedRadixSort::SortPairs(
-      sort_temp_.data(), temp_bytes, keys_.data(), sorted_keys_.data(), row_ids_.data(), order_.data(),
-      static_cast<int>(n), count, offsets_.data(), offsets_.data() + 1, 0, 64, stream));
-}
 
 void fused_epoch_gpu(const FusedLayout& L, Integrator integrator, bool clamp, const FusedDeviceModels& models,
                      const int* active, int count, const float* x, const float* y, const std::uint32_t* orders,
@@ -128,13 +69,13 @@ void fused_epoch_gpu(const FusedLayout& L, Integrator integrator, bool clamp, co
 }
 
 void fused_predict_gpu(const FusedLayout& L, Integrator integrator, bool clamp, const FusedDeviceModels& models,
-                       int count, const float* x, int rows, float* pred, cudaStream_t stream) {
+                       const int* list, int count, const float* x, int rows, float* pred, cudaStream_t stream) {
   require(count >= 0 && count <= 65535, "fused_predict_gpu", std::to_string(count) + " models");
   if (count == 0 || rows == 0) return;
   const unsigned blocks = std::min<unsigned>((rows + kThreads - 1) / kThreads, 1024);
   dispatch_integrator_clamp(integrator, clamp, "fused_predict_gpu", [&](auto scheme, auto clip) {
     fused_predict_kernel<decltype(scheme)::value, decltype(clip)::value>
-        <<<dim3(blocks, static_cast<unsigned>(count)), kThreads, 0, stream>>>(L, models, x, rows, pred);
+        <<<dim3(blocks, static_cast<unsigned>(count)), kThreads, 0, stream>>>(L, models, list, x, rows, pred);
     DYNPMNN_CUDA_CHECK_LAUNCH("fused_predict_kernel");
   });
 }

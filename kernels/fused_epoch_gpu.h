@@ -24,34 +24,19 @@ struct FusedDeviceModels {
   float* v = nullptr;                   // (P, total)
 };
 
-// The visiting orders of the active models' epochs, each epoch_permutation(seed, epoch, R), in one
-// segmented radix sort (stable: ties keep the row order, as on the CPU).
-class FusedOrdersGpu {
- public:
-  FusedOrdersGpu(int models, std::uint32_t rows);
-  // active: (A) model indices (device); their seeds and epochs from models.hyper and models.status.
-  void compute(const FusedDeviceModels& models, const int* active, int count, cudaStream_t stream);
-  const std::uint32_t* orders() const { return order_.data(); }  // (A, R), in active order
-
- private:
-  int models_ = 0;
-  std::uint32_t rows_ = 0;
-  DeviceBuffer<std::uint64_t> keys_, sorted_keys_;  // (P, R)
-  DeviceBuffer<std::uint32_t> row_ids_, order_;     // (P, R)
-  DeviceBuffer<int> offsets_;                       // (P + 1)
-  DeviceBuffer<unsigned char> sort_temp_;
-};
-
 // Minibatches [s_begin, s_end) of the epoch of each active model (status[k].epoch > 0): the whole
 // epoch in one launch (0, fused_epoch_steps), or a launch per minibatch. x (R, F), y (R, O): the
-// training split; orders (A, R) from FusedOrdersGpu; ck (P, ck_elems) the checkpoint planes. clamp:
-// whether the kernel clamps (any model of the population has clip > 0).
+// training split; orders (A, R) from ModelOrdersGpu (ops_gpu.h), row a the order of active[a]; ck
+// (P, ck_elems) the checkpoint planes. clamp: whether the kernel clamps; the caller launches the
+// models with clip > 0 and those without apart, so that each runs the stepper it runs alone (and
+// in the CPU reference).
 void fused_epoch_gpu(const FusedLayout& L, Integrator integrator, bool clamp, const FusedDeviceModels& models,
                      const int* active, int count, const float* x, const float* y, const std::uint32_t* orders,
                      float* ck, std::size_t ck_elems, int s_begin, int s_end, cudaStream_t stream);
 
-// pred (P, rows, O) = every model's predictions over x (rows, F).
+// pred (P, rows, O): the predictions over x (rows, F) of the `count` models list[0..count) (device;
+// null: models 0..count-1), each into its block k of pred. clamp as above.
 void fused_predict_gpu(const FusedLayout& L, Integrator integrator, bool clamp, const FusedDeviceModels& models,
-                       int count, const float* x, int rows, float* pred, cudaStream_t stream);
+                       const int* list, int count, const float* x, int rows, float* pred, cudaStream_t stream);
 
 }  // namespace dynpmnn

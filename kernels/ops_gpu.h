@@ -102,6 +102,50 @@ void adam_update_gpu(float* params, const float* grads, float* m, float* v, cons
 void gather_rows_gpu(const float* src, int cols, const std::uint32_t* order, std::size_t order_len, const int* step,
                      int step_stride, int count, float* dst, cudaStream_t stream, int offset = 0);
 
+// --- Populations (issue 11, docs/populations.md): the ops above over P models side by side ---------
+// Model m's activations are its block of (P, B, width) arrays; its parameters sit in the models'
+// flat arrays (P, param_stride), W_m = W + m·param_stride and likewise every tensor; its per-model
+// scalars (loss, flag, Adam step: a TrainState each) lie `..._stride_bytes` apart. Model m computes
+// what the lone op computes on its block, the same kernels with the model on gridDim.y. One launch
+// (or one strided-batched GEMM) whatever P.
+
+// y (P, B, out): model m's x at m·x_stride (0: every model reads the same x).
+void dense_forward_models_gpu(const CublasContext& ctx, int P, const float* x, std::size_t x_stride, const float* W,
+                              const float* bias, std::size_t param_stride, int B, int in, int out, float* y);
+// dx (P, B, in) (null: skipped), dW and dbias at each model's offsets (each may be null). B > 0.
+void dense_backward_models_gpu(const CublasContext& ctx, int P, const float* x, std::size_t x_stride, const float* W,
+                               std::size_t param_stride, const float* dy, int B, int in, int out, float* dx,
+                               float* dW, float* dbias);
+// a, b (P, rows, cols); model m's sums at m·sum_stride. rows > 0.
+void column_sums_models_gpu(int P, const float* a, const float* b, int rows, int cols, float* sum_ab, float* sum_a,
+                            std::size_t sum_stride, cudaStream_t stream);
+// x, y, xhat (P, B, D), rstd (P, B); gamma, beta (and their gradients) at each model's offsets.
+void layernorm_forward_models_gpu(int P, const float* x, const float* gamma, const float* beta,
+                                  std::size_t param_stride, int B, int D, float* y, float* xhat, float* rstd,
+                                  cudaStream_t stream);
+void layernorm_backward_models_gpu(int P, const float* dy, const float* xhat, const float* rstd, const float* gamma,
+                                   std::size_t param_stride, int B, int D, float* dx, float* dgamma, float* dbeta,
+                                   cudaStream_t stream);
+// pred, target, dpred (P, n): model m's mean squared error into its loss.
+void mse_loss_models_gpu(int P, const float* pred, const float* target, std::size_t n, float* dpred, double* loss,
+                         std::size_t loss_stride_bytes, cudaStream_t stream);
+// x (P, n): a model with a NaN or ±Inf among its n values gets its flag set (if still the sentinel).
+void nonfinite_check_models_gpu(int P, const float* x, std::size_t n, int* flag, std::size_t flag_stride_bytes,
+                                int flag_value, cudaStream_t stream);
+// hyper (P) on the device: each model's Adam hyperparameters. Steps and skip flags per model.
+void adam_begin_step_models_gpu(int P, AdamDeviceStep* step, const int* skip_flag, std::size_t state_stride_bytes,
+                                const AdamHyper* hyper, cudaStream_t stream);
+// params, grads, m, v (P, n); trainable (n) shared (null: all).
+void adam_update_models_gpu(int P, float* params, const float* grads, float* m, float* v,
+                            const std::uint8_t* trainable, std::size_t n, const AdamHyper* hyper,
+                            const AdamDeviceStep* step, const int* skip_flag, std::size_t state_stride_bytes,
+                            cudaStream_t stream);
+// dst (P, count, cols): model m's rows orders[m][*step_m · step_rows + i] of src (rows, cols);
+// orders (P, order_len). An index past order_len gives a NaN row.
+void gather_rows_models_gpu(int P, const float* src, int cols, const std::uint32_t* orders, std::size_t order_len,
+                            const int* step, std::size_t step_stride_bytes, int step_rows, int count, float* dst,
+                            cudaStream_t stream);
+
 // The epoch's visiting order on the device, equal to epoch_permutation(seed, epoch, rows): the keys
 // of shuffle_math.h sorted by a stable radix sort of (key, row). Buffers are allocated once.
 class EpochOrderGpu {
@@ -117,6 +161,32 @@ class EpochOrderGpu {
   DeviceBuffer<std::uint64_t> sorted_keys_;  // (rows)
   DeviceBuffer<std::uint32_t> row_ids_;      // (rows)
   DeviceBuffer<std::uint32_t> order_;        // (rows)
+  DeviceBuffer<unsigned char> sort_temp_;
+};
+
+// dst (copies, n): `copies` copies of src (n), every model's input where the models read the same rows.
+void repeat_gpu(const float* src, std::size_t n, int copies, float* dst, cudaStream_t stream);
+
+// The visiting orders of several models' epochs at once (a population's): model k's is
+// epoch_permutation(seed_k, epoch_k, rows), all of them in one segmented radix sort (stable: ties
+// keep the row order, as on the CPU). Buffers for `models` are allocated once.
+class ModelOrdersGpu {
+ public:
+  ModelOrdersGpu(int models, std::uint32_t rows);
+  // The orders of the `count` models active[0..count) (device; null: models 0..count-1): model k's
+  // seed is read at seeds + k·seed_stride_bytes and its epoch at epochs + k·epoch_stride_bytes
+  // (device memory, so a caller's per-model structs serve).
+  void compute(const std::uint64_t* seeds, std::size_t seed_stride_bytes, const int* epochs,
+               std::size_t epoch_stride_bytes, const int* active, int count, cudaStream_t stream);
+  const std::uint32_t* orders() const { return order_.data(); }  // (count, rows), in active order
+  std::uint32_t rows() const { return rows_; }
+
+ private:
+  int models_ = 0;
+  std::uint32_t rows_ = 0;
+  DeviceBuffer<std::uint64_t> keys_, sorted_keys_;  // (models, rows)
+  DeviceBuffer<std::uint32_t> row_ids_, order_;     // (models, rows)
+  DeviceBuffer<int> offsets_;                       // (models + 1)
   DeviceBuffer<unsigned char> sort_temp_;
 };
 

@@ -26,10 +26,11 @@ struct TrainState {
 static_assert(std::is_trivially_copyable_v<TrainState>, "TrainState is copied to the host as bytes");
 
 // Clears the epoch's fields (flag, steps, sums); Adam's step count persists.
-void train_state_epoch_begin_gpu(TrainState* s, cudaStream_t stream);
+// `models` consecutive states (a population's, one a model; 1 for a lone model).
+void train_state_epoch_begin_gpu(TrainState* s, cudaStream_t stream, int models = 1);
 
 // After the backward, before Adam: as cpu_backend.cpp, a non-finite loss diverges (-2); a step
 // that diverged is not counted and records its index once; later steps change nothing.
-void train_state_step_end_gpu(TrainState* s, cudaStream_t stream);
+void train_state_step_end_gpu(TrainState* s, cudaStream_t stream, int models = 1);
 
 }  // namespace dynpmnn

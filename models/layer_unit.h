@@ -66,6 +66,10 @@ class LayerUnit {
   virtual std::unique_ptr<CpuLayer<float>> make_cpu(const LayerContext& at, float) const = 0;
   // The CUDA half; throws std::logic_error where the build or the unit has none.
   virtual std::unique_ptr<GpuLayer> make_gpu(const LayerContext& at, const GpuLayerResources& res) const;
+  // Whether make_gpu takes a population (GpuLayerResources::models > 1): P models' layers in the
+  // same launches, GEMMs batched over the models (issue 11). A unit without it trains in
+  // populations of separate backends.
+  virtual bool gpu_population() const { return false; }
 };
 
 // Implements both make_cpu overloads from one class template Half<T> : CpuLayer<T> whose

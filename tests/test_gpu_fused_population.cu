@@ -36,6 +36,7 @@
 #include "models/fused_model.h"
 #include "tests/backend_test_util.h"
 #include "tests/gpu_test_util.h"
+#include "tests/population_test_util.h"
 #include "tests/synthetic_data.h"
 
 namespace dynpmnn {
@@ -92,7 +93,8 @@ Built build(const std::vector<Config>& cfgs, const SplitData& data) {
   return b;
 }
 
-double rel(double got, double want) { return std::fabs(got - want) / std::max(1.0, std::fabs(want)); }
+using test::rel_diff;
+constexpr auto rel = rel_diff;
 
 TEST(FusedPopulation, KernelMatchesItsCpuReference) {
   DYNPMNN_REQUIRE_GPU();
@@ -151,41 +153,7 @@ TEST(FusedPopulation, MembersMatchLoneCudaRunsOverTenEpochs) {
     std::string why;
     auto pop = make_fused_cuda_population(b.specs, b.hypers, data, &why);
     ASSERT_TRUE(pop) << why;
-    const int P = static_cast<int>(cfgs.size());
-    std::vector<std::unique_ptr<Backend>> lone;
-    for (int k = 0; k < P; ++k) {
-      pop->member(k).set_params(b.init[k]);
-      lone.push_back(make_cuda_backend(b.specs[k], b.hypers[k]));
-      lone.back()->set_data(data);
-      lone.back()->set_params(b.init[k]);
-    }
-    std::vector<char> stopped(P, 0);
-    int diverged = 0;
-    for (int e = 1; e <= 10; ++e) {
-      std::vector<int> epochs(P);
-      for (int k = 0; k < P; ++k) epochs[k] = stopped[k] ? 0 : e;
-      const std::vector<EpochStats> got = pop->train_epochs(epochs);
-      for (int k = 0; k < P; ++k) {
-        if (stopped[k]) continue;
-        SCOPED_TRACE("model " + std::to_string(k) + ", epoch " + std::to_string(e));
-        const EpochStats want = lone[k]->train_epoch(e);
-        ASSERT_EQ(got[k].divergence.diverged, want.divergence.diverged);
-        if (want.divergence.diverged) {
-          EXPECT_EQ(got[k].divergence.epoch, want.divergence.epoch);
-          EXPECT_EQ(got[k].divergence.step, want.divergence.step);
-          EXPECT_EQ(got[k].divergence.layer, want.divergence.layer);
-          stopped[k] = 1;
-          ++diverged;
-          continue;
-        }
-        EXPECT_EQ(got[k].steps, want.steps);
-        EXPECT_LT(rel(got[k].train_loss, want.train_loss), 1e-3)
-            << "fused " << got[k].train_loss << ", lone " << want.train_loss;
-        const double val_got = regression_metrics(pop->member(k).predict(Split::kVal), data.val.y).mse;
-        const double val_want = regression_metrics(lone[k]->predict(Split::kVal), data.val.y).mse;
-        EXPECT_LT(rel(val_got, val_want), 1e-3) << "validation MSE: fused " << val_got << ", lone " << val_want;
-      }
-    }
+    const int diverged = test::expect_members_match_lone_runs(*pop, b.specs, b.hypers, b.init, data, 10);
     EXPECT_EQ(diverged, std::string(integrator) == "euler" ? 2 : 0);
   }
 }
@@ -212,28 +180,7 @@ TEST(FusedPopulation, TrainRunsAgreeWithLoneRunsOnStatusAndBestEpoch) {
   };
   const std::vector<TrainRunResult> fused = run_all("fused", true);
   const std::vector<TrainRunResult> lone = run_all("lone", false);
-  ASSERT_EQ(fused.size(), lone.size());
-  for (std::size_t k = 0; k < fused.size(); ++k) {
-    SCOPED_TRACE("model " + std::to_string(k));
-    const auto& f = fused[k].summary;
-    const auto& l = lone[k].summary;
-    EXPECT_NE(f["backend"].get<std::string>().find("fused"), std::string::npos) << f["backend"];
-    EXPECT_EQ(f["status"], l["status"]);
-    EXPECT_EQ(fused[k].diverged, lone[k].diverged);
-    if (lone[k].diverged) continue;
-    const int best_f = f["best_epoch"].get<int>(), best_l = l["best_epoch"].get<int>();
-    if (best_f != best_l) {
-      // A near-tie: the lone run's validation MSE at the fused run's best epoch within 1e-3 of its best.
-      std::ifstream metrics(root / "lone" / std::to_string(k) / "metrics.jsonl");
-      double at_f = NAN, at_l = NAN;
-      for (std::string line; std::getline(metrics, line);) {
-        const auto rec = nlohmann::json::parse(line);
-        if (rec["epoch"].get<int>() == best_f) at_f = rec["val_mse"].get<double>();
-        if (rec["epoch"].get<int>() == best_l) at_l = rec["val_mse"].get<double>();
-      }
-      EXPECT_LT(rel(at_f, at_l), 1e-3) << "best epoch " << best_f << " fused, " << best_l << " alone";
-    }
-  }
+  test::expect_lone_outcomes(fused, lone, root / "lone", "fused");
   fs::remove_all(root);
 }
 

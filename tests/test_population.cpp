@@ -28,6 +28,7 @@
 #include "host/runtime/population.h"
 #include "host/training/population_plan.h"
 #include "host/training/trainer.h"
+#include "tests/backend_test_util.h"
 #include "tests/cli_runner.h"
 #include "tests/cpu_training.h"
 #include "tests/data_test_util.h"
@@ -197,6 +198,72 @@ TEST(CpuPopulation, RefusesMismatchedInputs) {
   const std::vector<ModelSpec> specs(2, spec);
   EXPECT_THROW(continue_training_population(cfgs, specs, *pop, data, states, observers), std::invalid_argument);
   EXPECT_THROW(make_member_population({}, 1), std::invalid_argument);
+}
+
+// Which models the GPU trains as one batched population (batched_population_layout, a CPU-side
+// decision): one architecture with each model's own dt, t_end, clamp, neuron starting values, lr,
+// weight decay and seed; refused, with the reason, for a layer without a population half, a layer
+// that differs, another loss, data shards, differing batch sizes, and under DYNPMNN_BATCHED=0.
+TEST(BatchedPopulationLayout, TakesOneArchitectureWithPerModelSettingsAndSaysWhyNot) {
+  const SplitData data = testing::synthetic_data(40, 1);
+  const auto check = [&](std::vector<Config> cfgs, const std::string& refusal) {
+    std::vector<ModelSpec> specs;
+    std::vector<TrainHyper> hypers;
+    for (const Config& c : cfgs) {
+      specs.push_back(c.model_spec(data.train.features, 1));
+      hypers.push_back(train_hyper(c));
+    }
+    std::string why;
+    const bool ok = batched_population_layout(specs, hypers, &why);
+    if (refusal.empty()) {
+      EXPECT_TRUE(ok) << why;
+    } else {
+      EXPECT_FALSE(ok);
+      EXPECT_NE(why.find(refusal), std::string::npos) << "why: " << why << "; expected: " << refusal;
+    }
+  };
+  std::vector<Config> two_layers = {small(0.1, 0.5, 5e-3, 1), small(0.5, 20, 1e-3, 2), small(1, 1, 1e-4, 3)};
+  for (Config& c : two_layers) {
+    c.layers = 2;
+    c.neurons = 20;  // wider than the fused kernels take
+  }
+  two_layers[2].fhn_a = 0.5;
+  two_layers[2].weight_decay = 0;
+  check(two_layers, "");
+
+  std::vector<Config> mlps(2, Config{});
+  mlps[0].model = mlps[1].model = "mlp";
+  mlps[1].lr = 1e-2;
+  mlps[1].seed = 7;
+  check(mlps, "");
+
+  std::vector<Config> other = two_layers;
+  other[1].neurons = 21;
+  check(other, "layer 0 differs");
+  other = two_layers;
+  other[2].integrator = "rk4";
+  check(other, "differs");
+  other = two_layers;
+  other[0].train_a = true;
+  check(other, "differ");
+  other = two_layers;
+  for (Config& c : other) c.clip = 2 + c.seed;  // each its own clamp: one population
+  check(other, "");
+  other[1].clip = 0;
+  check(other, "a clamp and models without");
+  other = two_layers;
+  other[1].batch_size = 64;
+  check(other, "batch sizes differ");
+  other = two_layers;
+  other[0].data_shards = 2;
+  check(other, "one shard");
+
+  std::vector<Config> cfcs(2, Config{});
+  cfcs[0].model = cfcs[1].model = "cfc";
+  check(cfcs, "no population half");
+
+  test::ScopedEnv off("DYNPMNN_BATCHED", "0");
+  check(two_layers, "DYNPMNN_BATCHED=0");
 }
 
 // final.json without the timings, which differ between any two trainings.

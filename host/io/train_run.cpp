@@ -69,7 +69,7 @@ namespace {
 struct RunMember {
   Config cfg;
   ModelSpec spec;
-  std::unique_ptr<Backend> owned;  // its own backend, or none where a fused population holds the model
+  std::unique_ptr<Backend> owned;  // its own backend, or none where a GPU population (fused or batched) holds the model
   Backend* backend = nullptr;
   TrainState state;
   std::unique_ptr<RunFolder> folder;
@@ -133,17 +133,20 @@ std::vector<TrainRunResult> train_runs(std::span<const Config> given, const Spli
     hypers.back().exchange = exchange;
   }
   // On the GPU, tiny models of one layout train in the fused kernels (one block a model, an epoch
-  // of the population one launch); the others each have their own backend.
-  std::unique_ptr<PopulationBackend> fused;
-  if (std::all_of(members.begin(), members.end(), [](const RunMember& r) { return fused_device(r.cfg.device); }))
-    fused = make_fused_cuda_population(member_specs, hypers, data, nullptr);
-  if (fused && output == RunOutput::kProgress)
-    fmt::print(stderr, "dynpmnn: device {}: {}\n", members[0].cfg.device, fused->name());
+  // of the population one launch); other populations of layers with population halves train
+  // batched (each layer's kernels once for all the models); the others each have their own backend.
+  std::unique_ptr<PopulationBackend> on_device;
+  if (std::all_of(members.begin(), members.end(), [](const RunMember& r) { return fused_device(r.cfg.device); })) {
+    on_device = make_fused_cuda_population(member_specs, hypers, data, nullptr);
+    if (!on_device && P > 1) on_device = make_batched_cuda_population(member_specs, hypers, data, nullptr);
+  }
+  if (on_device && output == RunOutput::kProgress)
+    fmt::print(stderr, "dynpmnn: device {}: {}\n", members[0].cfg.device, on_device->name());
   for (std::size_t m = 0; m < P; ++m) {
     RunMember& r = members[m];
     const ParamTable table(r.spec);
-    if (fused) {
-      r.backend = &fused->member(static_cast<int>(m));
+    if (on_device) {
+      r.backend = &on_device->member(static_cast<int>(m));
     } else {
       r.owned = make_backend(r.cfg.device, r.spec, hypers[m], /*quiet=*/m > 0);
       r.backend = r.owned.get();
@@ -195,7 +198,7 @@ std::vector<TrainRunResult> train_runs(std::span<const Config> given, const Spli
     if (r.owned) backends.push_back(std::move(r.owned));
   }
   const std::unique_ptr<PopulationBackend> pop =
-      fused ? std::move(fused) : make_member_population(std::move(backends), threads);
+      on_device ? std::move(on_device) : make_member_population(std::move(backends), threads);
   const std::vector<TrainReport> reports = continue_training_population(cfgs, specs, *pop, data, states, observers);
   progress.finish();
 

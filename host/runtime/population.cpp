@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "models/fused_model.h"
+#include "models/layer_unit.h"
 
 namespace dynpmnn {
 namespace {
@@ -129,9 +130,64 @@ bool fused_population_layout(std::span<const ModelSpec> specs, std::span<const T
   return true;
 }
 
+bool batched_population_layout(std::span<const ModelSpec> specs, std::span<const TrainHyper> hypers,
+                               std::string* why) {
+  const auto refuse = [&](const std::string& reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  if (specs.empty() || specs.size() != hypers.size()) return refuse("no models, or not one hyperparameter set each");
+  if (const char* env = std::getenv("DYNPMNN_BATCHED"); env != nullptr && std::strcmp(env, "0") == 0)
+    return refuse("DYNPMNN_BATCHED=0");
+  if (specs.size() > 1024) return refuse("more than 1024 models");
+  const ModelSpec& first = specs[0];
+  for (const LayerSpec& L : first.layers)
+    if (!layer_unit(L.kind).gpu_population())
+      return refuse("a " + L.kind + " layer has no population half on the GPU");
+  const ParamTable table(first);
+  for (std::size_t k = 0; k < specs.size(); ++k) {
+    const TrainHyper& h = hypers[k];
+    if (h.loss != Loss::kMse) return refuse("the batched population trains the MSE loss");
+    if (h.data_shards != 1 || h.exchange) return refuse("the batched population trains one shard per minibatch");
+    if (h.batch_size != hypers[0].batch_size) return refuse("the models' batch sizes differ");
+    const ModelSpec& s = specs[k];
+    if (s.inputs != first.inputs || s.outputs != first.outputs || s.layers.size() != first.layers.size())
+      return refuse("the models' shapes differ");
+    for (std::size_t l = 0; l < s.layers.size(); ++l) {
+      // What the kernels share: everything but each model's dt, t_end, clamp and neuron parameters' starting values.
+      const LayerSpec &a = s.layers[l], &b = first.layers[l];
+      const NeuronParamMaps ma = a.kind == "fhn" ? a.neuron_maps() : NeuronParamMaps{};
+      const NeuronParamMaps mb = b.kind == "fhn" ? b.neuron_maps() : NeuronParamMaps{};
+      if (a.kind != b.kind || a.units != b.units || a.coupling != b.coupling || a.integrator != b.integrator ||
+          a.layernorm != b.layernorm || a.activation != b.activation || a.neuron_model != b.neuron_model ||
+          a.voltage_readout != b.voltage_readout || ma.count != mb.count ||
+          !std::equal(ma.m, ma.m + ma.count, mb.m))
+        return refuse("layer " + std::to_string(l) + " differs between the models");
+      // The neuron op picks its stepper by whether any model clamps: models with a clamp and
+      // models without would not run the stepper they run alone (population_key keeps them apart).
+      if ((a.clip > 0) != (b.clip > 0)) return refuse("models with a clamp and models without");
+    }
+    const ParamTable other(s);
+    if (other.total() != table.total() || other.tensors().size() != table.tensors().size() ||
+        !std::equal(other.tensors().begin(), other.tensors().end(), table.tensors().begin(),
+                    [](const ParamTensor& x, const ParamTensor& y) {
+                      return x.offset == y.offset && x.size == y.size && x.trainable == y.trainable &&
+                             x.kind == y.kind && x.layer == y.layer;
+                    }))
+      return refuse("the models' parameter tables differ (trained tensors, say)");
+  }
+  return true;
+}
+
 #if !defined(DYNPMNN_HAVE_CUDA)
 std::unique_ptr<PopulationBackend> make_fused_cuda_population(std::span<const ModelSpec>, std::span<const TrainHyper>,
                                                               const SplitData&, std::string* why) {
+  cuda_available(why);
+  return nullptr;
+}
+std::unique_ptr<PopulationBackend> make_batched_cuda_population(std::span<const ModelSpec>,
+                                                                std::span<const TrainHyper>, const SplitData&,
+                                                                std::string* why) {
   cuda_available(why);
   return nullptr;
 }

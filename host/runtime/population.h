@@ -59,4 +59,22 @@ std::unique_ptr<PopulationBackend> make_fused_cuda_population(std::span<const Mo
                                                               std::span<const TrainHyper> hypers,
                                                               const SplitData& data, std::string* why);
 
+// The batched population (issue 11, docs/populations.md): models the fused kernels do not take,
+// trained layer by layer in the same launches (GEMMs strided-batched over the models, the neuron op
+// over (model, sample, neuron) with each model's dt, steps and clamp, one loss, check and Adam launch
+// for all). Whether specs and hypers are such a population: every layer's unit has a population
+// half (LayerUnit::gpu_population: the neuron and dense layers), the models' layers and parameter
+// tables are the same but for each model's dt, t_end, clamp value (all clamp or none do) and neuron
+// parameters' starting values,
+// the same batch size, MSE loss, one shard and no exchange, at most 1024 models, and DYNPMNN_BATCHED
+// not 0 in the environment (which keeps separate backends, for comparisons). False with the reason
+// in *why otherwise.
+bool batched_population_layout(std::span<const ModelSpec> specs, std::span<const TrainHyper> hypers,
+                               std::string* why);
+
+// That population on the GPU, or null with the reason in *why. Members as make_fused_cuda_population's.
+std::unique_ptr<PopulationBackend> make_batched_cuda_population(std::span<const ModelSpec> specs,
+                                                                std::span<const TrainHyper> hypers,
+                                                                const SplitData& data, std::string* why);
+
 }  // namespace dynpmnn

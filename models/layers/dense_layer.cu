@@ -10,13 +10,16 @@ namespace {
 class DenseGpu final : public GpuLayer {
  public:
   DenseGpu(const LayerContext& at, const GpuLayerResources& res)
-      : layer_(at.layer), width_(at.layer_spec().units), front_(at, res, width_) {}
+      : layer_(at.layer), width_(at.layer_spec().units), P_(res.models), flag_stride_(res.flag_stride_bytes),
+        front_(at, res, width_) {}
 
   // The activation is the layer's output; a dense layer has no kernel of its own to flag a
-  // non-finite value, so its output is checked.
+  // non-finite value, so its output is checked (each model's, in a population).
   void forward(const float* params, const float* x, int B, float* y, int* flag) override {
     front_.forward(params, x, B, y);
-    if (flag) nonfinite_check_gpu(y, static_cast<std::size_t>(B) * width_, flag, layer_, front_.stream());
+    if (flag)
+      nonfinite_check_models_gpu(P_, y, static_cast<std::size_t>(B) * width_, flag, flag_stride_, layer_,
+                                 front_.stream());
   }
 
   void backward(const float* params, const float* x, const float* dy, float* dx, float* grad) override {
@@ -25,6 +28,8 @@ class DenseGpu final : public GpuLayer {
 
  private:
   int layer_, width_;
+  int P_;                    // models side by side
+  std::size_t flag_stride_;  // bytes between the models' flags
   LinearBlockGpu front_;
 };
 

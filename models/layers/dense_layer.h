@@ -23,6 +23,7 @@ class DenseUnit final : public LayerUnit {
 #if DYNPMNN_HAVE_CUDA
   std::unique_ptr<GpuLayer> make_gpu(const LayerContext& at, const GpuLayerResources& res) const override;
 #endif
+  bool gpu_population() const override { return true; }
 };
 
 }  // namespace dynpmnn

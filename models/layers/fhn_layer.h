@@ -38,6 +38,7 @@ class FhnUnit final : public LayerUnit {
 #if DYNPMNN_HAVE_CUDA
   std::unique_ptr<GpuLayer> make_gpu(const LayerContext& at, const GpuLayerResources& res) const override;
 #endif
+  bool gpu_population() const override { return true; }
 };
 
 // The neurons' input of the CPU half's last forward, (B, linear width): initial states or
