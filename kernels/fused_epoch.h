@@ -79,8 +79,12 @@ struct FusedParamInfo {
   std::uint8_t map = 0;  // FhnParamMap
 };
 
-// Shared memory of a block (the CPU's: plain arrays): contributions (batch, total), then the
-// reduced gradient (total), the rows' losses (batch, double) and first bad layers (batch).
+// The row stride of the contributions: odd, so that the rows whose same column a warp's threads
+// write at once (and the columns one row's threads read) fall in different shared-memory banks.
+DYNPMNN_HD int fused_row_stride(int total) { return total | 1; }
+
+// Shared memory of a block (the CPU's: plain arrays): contributions (batch, fused_row_stride), then
+// the reduced gradient (total), the rows' losses (batch, double) and first bad layers (batch).
 template <typename T>
 struct FusedShared {
   T* contrib;
@@ -93,7 +97,8 @@ struct FusedShared {
 
 template <typename T>
 DYNPMNN_HD std::size_t fused_shared_bytes(int batch, int total) {
-  return static_cast<std::size_t>(batch) * total * sizeof(T) + static_cast<std::size_t>(total) * sizeof(T) +
+  return static_cast<std::size_t>(batch) * fused_row_stride(total) * sizeof(T) +
+         static_cast<std::size_t>(total) * sizeof(T) +
          static_cast<std::size_t>(batch) * (sizeof(double) + sizeof(int)) + 3 * sizeof(double) + 4 * sizeof(int);
 }
 
@@ -106,7 +111,7 @@ DYNPMNN_HD FusedShared<T> fused_shared_carve(unsigned char* bytes, int batch, in
   s.scalars = d + batch;
   T* t = reinterpret_cast<T*>(s.scalars + 3);
   s.contrib = t;
-  s.grad = t + static_cast<std::size_t>(batch) * total;
+  s.grad = t + static_cast<std::size_t>(batch) * fused_row_stride(total);
   s.row_bad = reinterpret_cast<int*>(s.grad + total);
   s.control = s.row_bad + batch;
   return s;
@@ -291,7 +296,7 @@ template <class M, Integrator S, bool kClip, typename T, class Block>
 DYNPMNN_HD void fused_epoch(Block& blk, const FusedLayout& L, const FusedHyper& h, FusedStatus& st,
                             const FusedParamInfo* info, const T* x, const T* y, const std::uint32_t* order,
                             T* params, T* m, T* v, T* ck, FusedShared<T> sh, int s_begin, int s_end) {
-  const int B = L.batch, P = L.total;
+  const int B = L.batch, P = L.total, stride = fused_row_stride(L.total);
   const int steps = fused_epoch_steps(L) < s_end ? fused_epoch_steps(L) : s_end;
   blk.each(1, [&](int) {
     if (s_begin == 0) {
@@ -308,7 +313,7 @@ DYNPMNN_HD void fused_epoch(Block& blk, const FusedLayout& L, const FusedHyper& 
     blk.each(n, [&](int b) {
       const std::size_t row = order[static_cast<std::size_t>(s) * B + b];
       fused_train_row<M, S, kClip>(L, h, params, info, x + row * L.F, y + row * L.O, b, n, ck,
-                                   sh.contrib + static_cast<std::size_t>(b) * P, sh.row_loss[b], sh.row_bad[b]);
+                                   sh.contrib + static_cast<std::size_t>(b) * stride, sh.row_loss[b], sh.row_bad[b]);
     });
     blk.each(1, [&](int) {  // the rows' losses in order, the first bad layer
       double loss = 0;
@@ -323,7 +328,7 @@ DYNPMNN_HD void fused_epoch(Block& blk, const FusedLayout& L, const FusedHyper& 
     blk.each(P, [&](int j) {  // column j over the rows, in order
       T g = 0;
       if (info[j].trained) {
-        for (int b = 0; b < n; ++b) g += sh.contrib[static_cast<std::size_t>(b) * P + j];
+        for (int b = 0; b < n; ++b) g += sh.contrib[static_cast<std::size_t>(b) * stride + j];
         const FhnParamMap map = static_cast<FhnParamMap>(info[j].map);
         if (map != FhnParamMap::kIdentity) g *= fhn_param_map_derivative(map, params[j]);
       }
